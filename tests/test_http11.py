@@ -1,0 +1,131 @@
+"""The request bytes and the response parser, on bytes alone: every split of every stream."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from pyload.config import Target
+from pyload.http11 import ResponseError, ResponseParser, build_request
+
+CL = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: t\r\n\r\nhello"
+CHUNKED = (
+    b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1\r\n!\r\n0\r\n\r\n"
+)
+CLOSE = b"HTTP/1.1 500 Oops\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno"
+HTTP10 = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+EOF_BODY = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end"
+NO_CONTENT = b"HTTP/1.1 204 No Content\r\n\r\n"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.responses: list[tuple[int, bool]] = []
+        self.parser = ResponseParser(lambda status, keep: self.responses.append((status, keep)))
+
+
+def feed_split(stream: bytes, cut: int, second_cut: int | None = None) -> Recorder:
+    rec = Recorder()
+    cuts = [0, cut, *([] if second_cut is None else [second_cut]), len(stream)]
+    for start, end in itertools.pairwise(cuts):
+        if end > start:
+            rec.parser.feed(stream[start:end])
+    return rec
+
+
+@pytest.mark.parametrize(
+    ("stream", "expected"),
+    [
+        (CL, [(200, True)]),
+        (CHUNKED, [(404, True)]),
+        (CLOSE, [(500, False)]),
+        (HTTP10, [(200, False)]),
+        (NO_CONTENT, [(204, True)]),
+        (CL + CHUNKED + CL, [(200, True), (404, True), (200, True)]),
+    ],
+    ids=["content-length", "chunked", "connection-close", "http10", "204", "three-in-a-row"],
+)
+def test_every_split_gives_the_same_responses(stream: bytes, expected: list[tuple[int, bool]]):
+    for cut in range(len(stream) + 1):
+        assert feed_split(stream, cut).responses == expected, cut
+    for cut in range(0, len(stream), 7):
+        for second in range(cut, len(stream), 5):
+            assert feed_split(stream, cut, second).responses == expected, (cut, second)
+
+
+def test_byte_at_a_time():
+    rec = Recorder()
+    for i in range(len(CHUNKED)):
+        rec.parser.feed(CHUNKED[i : i + 1])
+    assert rec.responses == [(404, True)]
+
+
+def test_eof_completes_a_body_delimited_by_the_end_of_the_connection():
+    for cut in range(len(EOF_BODY) + 1):
+        rec = feed_split(EOF_BODY, cut)
+        assert rec.responses == []
+        assert rec.parser.feed_eof() is True
+        assert rec.responses == [(200, False)]
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"",  # nothing at all: a request in flight
+        b"HTTP/1.1 200 OK\r\nContent-Le",  # half a head
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234",  # half a body
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",  # half a chunk
+    ],
+)
+def test_eof_before_the_end_of_a_framed_response_completes_nothing(stream: bytes):
+    rec = Recorder()
+    if stream:
+        rec.parser.feed(stream)
+    assert rec.parser.feed_eof() is False
+    assert rec.responses == []
+
+
+def test_eof_after_a_complete_response_completes_nothing_more():
+    rec = feed_split(CL, 3)
+    assert rec.parser.feed_eof() is False
+    assert rec.responses == [(200, True)]
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"HTTP/1.1 2x0 NOPE\r\n\r\n",
+        b"SSH-2.0-OpenSSH\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+    ],
+)
+def test_malformed_responses_raise(garbage: bytes):
+    rec = Recorder()
+    with pytest.raises(ResponseError):
+        rec.parser.feed(garbage)
+
+
+def test_request_bytes_are_wrks_by_default():
+    target = Target.parse("http://127.0.0.1:18090/")
+    assert build_request(target) == b"GET / HTTP/1.1\r\nHost: 127.0.0.1:18090\r\n\r\n"
+
+
+def test_host_header_has_a_port_only_if_the_url_had_one():
+    assert b"Host: example.test\r\n" in build_request(Target.parse("http://example.test/x"))
+    assert b"Host: [::1]:8080\r\n" in build_request(Target.parse("http://[::1]:8080/"))
+
+
+def test_headers_override_case_insensitively_and_keep_their_order():
+    target = Target.parse("http://127.0.0.1:1/p?q=1")
+    request = build_request(
+        target, (("X-One", "1"), ("host", "other"), ("X-One", "2"), ("Content-Length", "5"))
+    )
+    # wrk would keep both "host" and "Host" and send the stale Content-Length without a body.
+    assert request == b"GET /p?q=1 HTTP/1.1\r\nhost: other\r\nX-One: 2\r\n\r\n"
+
+
+def test_a_body_gets_its_content_length():
+    request = build_request(Target.parse("http://h:1/"), (), method="POST", body=b"abc")
+    assert request.endswith(b"Content-Length: 3\r\n\r\nabc")
+    assert request.startswith(b"POST / HTTP/1.1\r\n")
