@@ -1,0 +1,167 @@
+"""A real asyncio HTTP/1.1 server for the tests: normal answers and injected faults, by path.
+
+It runs on its own event loop in a background thread, bound to 127.0.0.1 on an ephemeral port,
+and counts what it saw (requests received and responses completed per path) so tests can check
+pyload's counters against the server's.
+
+Paths:
+    /                 200, 13-byte body, Content-Length, keep-alive
+    /status/<code>    that status, keep-alive
+    /slow/<ms>        200 after <ms> milliseconds
+    /hang             reads the request, never answers
+    /close            200 with ``Connection: close``, then closes
+    /http10           HTTP/1.0 response with Content-Length, then closes
+    /chunked          200 with a chunked body (3 chunks)
+    /eof              200 whose body ends when the server closes (no length, not chunked)
+    /drop             closes without answering (EOF while a request is in flight)
+    /reset            resets the connection (RST) without answering
+    /half             half a response (headers promise 100 bytes, 10 are sent), then closes
+    /garbage          a malformed status line
+    /big/<n>          200 with an n-byte body
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+BODY = b"Hello, world!"
+
+
+def _response(status: int, body: bytes, extra: bytes = b"", reason: bytes = b"OK") -> bytes:
+    return (
+        b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n%s\r\n"
+        % (status, reason, len(body), extra)
+    ) + body
+
+
+OK = _response(200, BODY)
+
+
+class TargetServer:
+    """The server's state: its port and what it saw. Start it with ``running()``."""
+
+    def __init__(self) -> None:
+        self.received: collections.Counter[str] = collections.Counter()
+        self.answered: collections.Counter[str] = collections.Counter()
+        self.connections = 0
+        self.port = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                path = head.split(b" ", 2)[1].decode()
+                self.received[path] = self.received[path] + 1
+                if not await self.answer(path, writer):
+                    return
+                self.answered[path] += 1
+        except asyncio.CancelledError:
+            pass  # the server is stopping
+        finally:
+            writer.close()
+
+    async def answer(self, path: str, writer: asyncio.StreamWriter) -> bool:
+        """Write the answer for ``path``; return False when the connection is done."""
+        if path == "/":
+            writer.write(OK)
+        elif path.startswith("/status/"):
+            code = int(path.rsplit("/", 1)[1])
+            writer.write(_response(code, BODY, reason=b"Status"))
+        elif path.startswith("/slow/"):
+            await asyncio.sleep(int(path.rsplit("/", 1)[1]) / 1000)
+            writer.write(OK)
+        elif path.startswith("/big/"):
+            writer.write(_response(200, b"x" * int(path.rsplit("/", 1)[1])))
+        elif path == "/hang":
+            await asyncio.Event().wait()
+        elif path == "/close":
+            writer.write(_response(200, BODY, b"Connection: close\r\n"))
+            await writer.drain()
+            self.answered[path] += 1
+            return False
+        elif path == "/http10":
+            writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY))
+            await writer.drain()
+            self.answered[path] += 1
+            return False
+        elif path == "/chunked":
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"5\r\nHello\r\n2\r\n, \r\n6\r\nworld!\r\n0\r\n\r\n"
+            )
+        elif path == "/eof":
+            writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + BODY)
+            await writer.drain()
+            self.answered[path] += 1
+            return False
+        elif path == "/drop":
+            return False
+        elif path == "/reset":
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+            return False
+        elif path == "/half":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+            await writer.drain()
+            return False
+        elif path == "/garbage":
+            writer.write(b"HTTP/1.1 2x0 NOPE\r\n\r\n")
+            await writer.drain()
+            await asyncio.Event().wait()  # pyload must be the one to give up
+        else:
+            writer.write(_response(404, b"not found", reason=b"Not Found"))
+        await writer.drain()
+        return True
+
+
+@contextmanager
+def running() -> Iterator[TargetServer]:
+    """Start a TargetServer on 127.0.0.1:0 in a background thread; stop it on exit."""
+    state = TargetServer()
+    started = threading.Event()
+    stop: list[asyncio.Event] = []
+
+    async def serve() -> None:
+        server = await asyncio.start_server(state.handle, "127.0.0.1", 0, backlog=1024)
+        state.port = server.sockets[0].getsockname()[1]
+        state.loop = asyncio.get_running_loop()
+        stop.append(asyncio.Event())
+        started.set()
+        async with server:
+            await stop[0].wait()
+            server.close()
+            for task in list(state.tasks):
+                task.cancel()
+            await asyncio.gather(*state.tasks, return_exceptions=True)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise RuntimeError("target server did not start")
+    try:
+        yield state
+    finally:
+        assert state.loop is not None
+        state.loop.call_soon_threadsafe(stop[0].set)
+        thread.join(10)

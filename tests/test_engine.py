@@ -1,0 +1,228 @@
+"""The engine against a real asyncio server on loopback: counts, faults, timeouts, stopping."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pyload
+from pyload.result import RunResult
+from tests.helpers import children_of, start_pyload_cli
+from tests.target_server import BODY, TargetServer
+
+LOOPS = ["asyncio", "uvloop"]
+SHORT = 0.5
+
+
+def load(server: TargetServer, path: str, **options: Any) -> RunResult:
+    options = {"connections": 4, "threads": 2, "duration": SHORT, **options}
+    return pyload.run(server.url + path, **options)
+
+
+def assert_no_errors(result: RunResult) -> None:
+    assert result.errors == {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0}
+    assert result.worker_failures == ()
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_counts_agree_with_what_the_server_saw(server: TargetServer, loop: str):
+    result = load(server, "/", loop=loop)
+    assert_no_errors(result)
+    assert result.requests > 100
+    # Every request the server answered was counted, except those still in flight at the end.
+    assert server.answered["/"] == server.received["/"]
+    assert result.requests + result.in_flight == server.received["/"]
+    assert result.in_flight <= 4
+    response_size = len(
+        server_response := b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"
+        b"Content-Type: text/plain\r\n\r\n" + BODY
+    )
+    assert (
+        result.bytes_read
+        >= result.requests * len(server_response)
+        == (result.requests * response_size)
+    )
+    assert result.latency_uncorrected.count == result.requests
+    assert result.latency_hdr.get_total_count() == result.requests
+    assert 0 < result.percentile(50) <= result.percentile(99) <= result.latency.max
+    # The header line, then wrk's rows, in order.
+    text = result.to_wrk_text()
+    assert text.startswith(f"Running 0s test @ {server.url}/\n  2 threads and 4 connections\n")
+    assert f"  {result.requests} requests in " in text
+
+
+def test_connections_split_across_workers_and_all_open(server: TargetServer):
+    result = load(server, "/", connections=7, threads=3)
+    assert [w.connections for w in result.workers] == [3, 2, 2]
+    assert server.connections == 7 + 1  # + wrk's probe connection before the run
+    assert all(w.requests > 0 for w in result.workers)
+
+
+def test_status_errors_are_responses_above_399(server: TargetServer):
+    errors = load(server, "/status/404")
+    assert errors.status_errors == errors.requests > 0
+    redirects = load(server, "/status/302")
+    assert redirects.status_errors == 0 and redirects.requests > 0
+    assert "Non-2xx or 3xx responses: " in errors.to_wrk_text()
+    assert "Non-2xx" not in redirects.to_wrk_text()
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_late_responses_are_requests_and_timeouts_not_latencies(server: TargetServer, loop: str):
+    result = load(server, "/slow/150", timeout=0.05, duration=0.8, loop=loop)
+    assert result.requests > 0
+    assert result.timeouts == result.requests
+    assert result.latency.count == 0
+    text = result.to_wrk_text()
+    assert "    Latency     0.00us    0.00us   0.00us    -nan%\n" in text
+    assert f"timeout {result.requests}\n" in text
+
+
+def test_latencies_within_the_timeout_are_recorded(server: TargetServer):
+    result = load(server, "/slow/100", timeout=1.0, duration=0.8)
+    assert result.timeouts == 0 and result.requests >= 4
+    assert 100_000 <= result.percentile(50, corrected=False) < 200_000
+
+
+def test_a_server_that_never_answers(server: TargetServer):
+    result = load(server, "/hang", duration=0.3)
+    assert result.requests == 0 and result.timeouts == 0  # as wrk: no answer, no timeout
+    assert result.in_flight == 4  # ... but pyload says what was left hanging
+    assert "Socket errors" not in result.to_wrk_text()
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("path", ["/close", "/http10"])
+def test_connection_close_reconnects_without_errors(server: TargetServer, path: str, loop: str):
+    result = load(server, path, loop=loop)
+    assert_no_errors(result)
+    assert result.requests > 10
+    assert server.connections > result.requests  # a new connection for every request
+
+
+def test_chunked_bodies(server: TargetServer):
+    result = load(server, "/chunked")
+    assert_no_errors(result)
+    assert result.requests + result.in_flight == server.received["/chunked"]
+
+
+def test_body_delimited_by_eof_is_a_request_and_not_an_error(server: TargetServer):
+    # Deliberate difference: wrk counts each of these as a request AND a read error.
+    result = load(server, "/eof")
+    assert_no_errors(result)
+    assert result.requests > 10
+    assert result.requests + result.in_flight == server.answered["/eof"]
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("path", ["/drop", "/reset", "/half", "/garbage"])
+def test_faults_are_read_errors_and_reconnects(server: TargetServer, path: str, loop: str):
+    result = load(server, path, loop=loop)
+    assert result.requests == 0
+    assert result.read_errors > 4  # more errors than connections: every fault reconnected
+    assert result.connect_errors == result.write_errors == result.timeouts == 0
+    assert server.received[path] >= result.read_errors
+    assert f"Socket errors: connect 0, read {result.read_errors}, write 0" in result.to_wrk_text()
+
+
+def test_half_responses_count_their_bytes(server: TargetServer):
+    result = load(server, "/half")
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"
+    assert result.bytes_read >= result.read_errors * len(head) * 0.9
+
+
+def test_large_bodies(server: TargetServer):
+    result = load(server, "/big/200000", duration=0.4)
+    assert_no_errors(result)
+    assert result.bytes_read >= result.requests * 200_000
+
+
+def test_run_returns_and_never_prints(server: TargetServer, capfd: pytest.CaptureFixture[str]):
+    result = load(server, "/", duration=0.2)
+    assert isinstance(result, pyload.RunResult)
+    assert capfd.readouterr() == ("", "")
+
+
+def test_json_result_is_complete_and_consistent(server: TargetServer, tmp_path):
+    result = load(server, "/status/503", latency=True)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["schema"] == "pyload.result/1"
+    assert data["requests"] == result.requests == data["errors"]["status"]
+    assert data["config"]["connections"] == 4
+    assert data["latency_us"]["count"] == result.latency.count
+    assert data["latency_us"]["percentiles"]["99"] == result.percentile(99)
+    assert data["latency_hdr"]["count"] == result.requests
+    assert sum(w["requests"] for w in data["workers"]) == result.requests
+    assert data["wrk_text"] == result.to_wrk_text()
+    assert "  Latency Distribution\n" in data["wrk_text"]
+
+
+def test_cli_prints_wrks_report_and_writes_json(server: TargetServer, tmp_path):
+    out = tmp_path / "result.json"
+    proc = start_pyload_cli("-t2", "-c4", "-d1", "--latency", "--json", str(out), server.url)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert stderr == ""
+    lines = stdout.splitlines()
+    assert lines[:3] == [
+        f"Running 1s test @ {server.url}",
+        "  2 threads and 4 connections",
+        "  Thread Stats   Avg      Stdev     Max   +/- Stdev",
+    ]
+    assert lines[5] == "  Latency Distribution"
+    assert re.fullmatch(r"Requests/sec: +[\d.]+", lines[-2])
+    assert json.loads(out.read_text())["wrk_text"] == stdout
+
+
+def test_cli_json_to_stdout_sends_the_text_to_stderr(server: TargetServer):
+    proc = start_pyload_cli("-t1", "-c2", "-d1", "--json", "-", server.url)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert json.loads(stdout)["requests"] > 0
+    assert stderr.startswith("Running 1s test @")
+
+
+def read_header(proc: Any) -> list[str]:
+    """Block until the CLI has printed wrk's two header lines: the load has started."""
+    return [proc.stdout.readline(), proc.stdout.readline()]
+
+
+def test_ctrl_c_still_prints_the_report(server: TargetServer):
+    proc = start_pyload_cli("-t2", "-c4", "-d30", server.url)
+    assert read_header(proc)[1] == "  2 threads and 4 connections\n"
+    while server.received["/"] < 100:  # the load is flowing
+        pass
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    requests = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", stdout).group(1))  # type: ignore[union-attr]
+    assert requests >= 100
+    assert "Traceback" not in stderr and stderr == ""
+    assert "requests in 30" not in stdout  # it did stop early
+
+
+def test_a_worker_that_dies_is_reported(server: TargetServer):
+    proc = start_pyload_cli("-t2", "-c4", "-d3", server.url)
+    read_header(proc)
+    # The spawn start method also runs a resource tracker; the workers run spawn_main.
+    workers = [
+        pid
+        for pid in children_of(proc.pid)
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "requests in" in stdout  # the surviving worker's report is still printed
+    assert re.fullmatch(
+        r"pyload: worker \d died before sending its result; its counters are missing from the"
+        r" report\n",
+        stderr,
+    )

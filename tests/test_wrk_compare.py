@@ -1,0 +1,75 @@
+"""pyload next to the real wrk on one loopback server: structure, errors, orders of magnitude."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from tests.helpers import pyload_cli
+from tests.target_server import TargetServer
+
+NUMBER = re.compile(r"-?nan|\d+(\.\d+)?(us|ms|s|m|k|M|G|T|KB|MB|GB|B)?")
+ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+
+
+def shape(report: str) -> list[str]:
+    """The report with every number replaced: what a line-position parser depends on."""
+    lines = report.splitlines()
+    return [re.sub(r"\s+", " ", NUMBER.sub("N", line)).strip() for line in lines[1:]]
+
+
+def errors_of(report: str) -> dict[str, int]:
+    found = ERRORS.search(report)
+    counts = [int(n) for n in found.groups()] if found else [0, 0, 0, 0]
+    status = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
+    return dict(zip(["connect", "read", "write", "timeout"], counts, strict=True)) | {
+        "status": int(status.group(1)) if status else 0
+    }
+
+
+def requests_of(report: str) -> int:
+    return int(re.search(r"(\d+) requests in", report).group(1))  # type: ignore[union-attr]
+
+
+def both(wrk_path: str, url: str, *options: str) -> tuple[str, str]:
+    args = ["-t1", "-c4", "-d1s", "--latency", *options, url]
+    wrk = subprocess.run([wrk_path, *args], capture_output=True, text=True, timeout=30)
+    ours = pyload_cli(*args)
+    assert wrk.returncode == ours.returncode == 0, (wrk.stderr, ours.stderr)
+    return wrk.stdout, ours.stdout
+
+
+def test_same_report_structure_and_similar_figures(wrk_path: str, server: TargetServer):
+    wrk, ours = both(wrk_path, server.url + "/")
+    assert shape(ours) == shape(wrk)
+    assert ours.splitlines()[0] == wrk.splitlines()[0]  # "Running 1s test @ URL"
+    # The Python test server is the bottleneck for both tools: same order of magnitude.
+    assert 0.2 < requests_of(ours) / requests_of(wrk) < 5
+
+
+@pytest.mark.parametrize(
+    "path", ["/status/404", "/drop", "/reset", "/half", "/garbage", "/close", "/hang"]
+)
+def test_same_error_classification(wrk_path: str, server: TargetServer, path: str):
+    wrk, ours = both(wrk_path, server.url + path)
+    wrk_errors, our_errors = errors_of(wrk), errors_of(ours)
+    assert {k for k, v in our_errors.items() if v} == {k for k, v in wrk_errors.items() if v}
+    assert (requests_of(ours) == 0) == (requests_of(wrk) == 0)
+    assert shape(ours) == shape(wrk)
+
+
+def test_late_responses_are_timeouts_in_both(wrk_path: str, server: TargetServer):
+    # wrk's --timeout is whole seconds: a 1.1 s answer against a 1 s timeout.
+    wrk, ours = both(wrk_path, server.url + "/slow/1100", "--timeout", "1s", "-d2s")
+    for report in (wrk, ours):
+        assert errors_of(report)["timeout"] == requests_of(report) > 0
+        assert "    Latency     0.00us    0.00us   0.00us    -nan%" in report
+
+
+def test_eof_delimited_bodies_differ_on_purpose(wrk_path: str, server: TargetServer):
+    wrk, ours = both(wrk_path, server.url + "/eof")
+    # wrk: each response is a request *and* a read error; pyload: a request.
+    assert errors_of(wrk)["read"] >= requests_of(wrk) > 0
+    assert errors_of(ours)["read"] == 0 and requests_of(ours) > 0
