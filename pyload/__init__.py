@@ -12,6 +12,7 @@ nothing and never exits the process.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pyload.config import (
     DEFAULT_CONNECTIONS,
@@ -29,8 +30,9 @@ from pyload.errors import (
     UsageError,
     WorkerError,
 )
-from pyload.result import RunResult
-from pyload.runner import run_config
+
+if TYPE_CHECKING:
+    from pyload.result import RunResult
 
 __all__ = [
     "Config",
@@ -47,6 +49,15 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # RunResult (and with it numpy) loads on first use: worker processes never need it.
+    if name == "RunResult":
+        from pyload.result import RunResult
+
+        return RunResult
+    raise AttributeError(f"module 'pyload' has no attribute {name!r}")
 
 
 def run(
@@ -80,4 +91,6 @@ def run(
             latency=latency,
             loop=loop,
         )
+    from pyload.runner import run_config
+
     return run_config(config)

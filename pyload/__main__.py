@@ -1,6 +1,15 @@
-"""``python -m pyload``: the command line."""
+"""``python -m pyload`` and the ``pyload`` command: the command line's entry point.
 
-from pyload.cli import main
+Spawned worker processes import this module again (as ``__mp_main__``); it imports nothing at
+the top, so they do not load the CLI and its numpy-backed report code.
+"""
 
-if __name__ == "__main__":  # spawned workers import this module too: they must not run main()
-    raise SystemExit(main())
+
+def run() -> int:
+    from pyload.cli import main
+
+    return main()
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

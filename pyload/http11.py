@@ -5,8 +5,9 @@ Owns framing. The parser takes bytes (``feed``) and the end of the stream (``fee
 socket, so it is tested by feeding every split of a byte stream. Parsing is done by httptools
 (llhttp, the successor of the http-parser that wrk embeds).
 
-States: IDLE (no byte of the next response yet) -> HEAD (status line and headers arriving)
--> BODY (headers complete) -> IDLE on message completion.
+State: the chunks of the response being received (empty between responses). httptools cannot
+be told about the end of the stream, so ``feed_eof`` reads those chunks to decide whether the
+response was one whose body ends with the connection.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import httptools
 from pyload.config import Target
 
 __all__ = ["ResponseError", "ResponseParser", "build_request"]
-
-IDLE, HEAD, BODY = 0, 1, 2
 
 
 def build_request(
@@ -53,20 +52,16 @@ class ResponseError(Exception):
 class ResponseParser:
     """Frames responses on one connection; calls ``on_response(status, keep_alive)`` for each."""
 
-    __slots__ = ("_head", "_on_response", "_parser", "state")
+    __slots__ = ("_on_response", "_parser", "_pending")
 
     def __init__(self, on_response: Callable[[int, bool], None]) -> None:
         self._on_response = on_response
         self._parser = httptools.HttpResponseParser(self)
-        self._head: list[bytes] = []
-        self.state = IDLE
+        self._pending: list[bytes] = []  # chunks of the response not yet complete
 
     def feed(self, data: bytes) -> None:
         """Parse a chunk; raise ResponseError if it is not HTTP."""
-        if self.state != BODY:
-            # Kept only until the headers are complete: feed_eof() may need to read them.
-            self._head.append(data)
-            self.state = HEAD
+        self._pending.append(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -79,26 +74,23 @@ class ResponseParser:
         complete at EOF. wrk counts such a response as a request *and* a read error (its parser
         is not in the "message done" state); pyload counts it as a request only.
         """
-        if self.state == BODY and _delimited_by_eof(b"".join(self._head)):
+        if self._pending and _delimited_by_eof(b"".join(self._pending)):
             self.on_message_complete()
             return True
         return False
 
-    # httptools callbacks ------------------------------------------------------------------
-
-    def on_headers_complete(self) -> None:
-        self.state = BODY
-
     def on_message_complete(self) -> None:
-        self.state = IDLE
-        self._head.clear()
+        """httptools' callback: a response is complete."""
+        self._pending.clear()
         parser = self._parser
         self._on_response(parser.get_status_code(), parser.should_keep_alive())
 
 
 def _delimited_by_eof(data: bytes) -> bool:
-    """True if the response head in ``data`` declares neither Content-Length nor chunking."""
-    head, _, _ = data.partition(b"\r\n\r\n")
+    """True if ``data`` holds a complete head that declares neither Content-Length nor chunking."""
+    head, complete, _ = data.partition(b"\r\n\r\n")
+    if not complete:
+        return False
     status_line, *header_lines = head.split(b"\r\n")
     status = status_line.split(b" ", 2)[1:2]
     if (status and status[0] in (b"204", b"304")) or (status[0:1] and status[0].startswith(b"1")):

@@ -14,8 +14,9 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from pyload.config import Config
+from pyload.hdr import merge_encoded_hdr
 from pyload.report import ReportData, wrk_report
-from pyload.stats import RATE_LIMIT, ExactHistogram, merge_encoded_hdr, stats_row
+from pyload.stats import RATE_LIMIT, ExactHistogram, stats_row
 from pyload.worker import WorkerResult
 
 __all__ = ["JSON_PERCENTILES", "RunResult"]
@@ -108,6 +109,14 @@ class RunResult:
     def bytes_per_s(self) -> float:
         return self.bytes_read / self.runtime_s if self.runtime_us else 0.0
 
+    @property
+    def all_connected_ms(self) -> float | None:
+        """How long after the start every connection had opened once (None: some never did)."""
+        times = [w.all_connected_ns for w in self.workers]
+        if not times or None in times:
+            return None
+        return max(t for t in times if t is not None) / 1e6
+
     def percentile(self, p: float, corrected: bool = True) -> int:
         """Latency percentile in µs by wrk's rank rule (0 when nothing was recorded)."""
         return (self.latency if corrected else self.latency_uncorrected).percentile(p)
@@ -158,6 +167,7 @@ class RunResult:
             "requests_per_s": self.requests_per_s,
             "bytes_per_s": self.bytes_per_s,
             "errors": self.errors,
+            "all_connected_ms": self.all_connected_ms,
             "in_flight_at_end": self.in_flight,
             "in_flight_over_timeout_at_end": self.in_flight_over_timeout,
             "interrupted": self.interrupted,
@@ -185,6 +195,9 @@ class RunResult:
                     },
                     "in_flight_at_end": w.in_flight,
                     "cpu_s": w.cpu_s,
+                    "all_connected_ms": (
+                        None if w.all_connected_ns is None else w.all_connected_ns / 1e6
+                    ),
                     "runtime_us": w.runtime_ns // 1000,
                 }
                 for w in self.workers

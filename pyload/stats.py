@@ -4,33 +4,24 @@
 samples) below a limit. Its mean, sample stdev, "+/- Stdev" and percentiles reproduce wrk's
 results exactly (spec §4.4-§4.5), including the long-double arithmetic and the summation order,
 and ``corrected()`` is wrk's post-run coordinated-omission correction with its quirks (§4.3).
-The HdrHistogram helpers give the portable form workers ship to the parent: encoded per part,
-merged exactly with ``merge_encoded_hdr``.
+The portable HdrHistogram form the workers ship to the parent lives in ``hdr.py``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from hdrh.histogram import HdrHistogram
 
 from pyload.units import Real, to_longdouble
 
 __all__ = [
-    "HDR_HIGHEST",
-    "HDR_LOWEST",
-    "HDR_SIGFIGS",
     "LATENCY_PERCENTILES",
     "RATE_LIMIT",
     "ExactHistogram",
     "StatsRow",
-    "encode_hdr",
-    "hdr_from_counts",
-    "merge_encoded_hdr",
-    "new_hdr",
     "stats_row",
 ]
 
@@ -39,10 +30,6 @@ RATE_LIMIT = 10_000_001
 
 LATENCY_PERCENTILES = (50.0, 75.0, 90.0, 99.0)
 """The percentiles wrk prints under ``--latency``."""
-
-HDR_LOWEST = 1
-HDR_HIGHEST = 86_400_000_000  # 24 h in µs, as wrk2
-HDR_SIGFIGS = 3
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -271,45 +258,3 @@ def stats_row(h: ExactHistogram) -> StatsRow:
     mean = h.mean()
     stdev = h.stdev(mean)
     return StatsRow(mean=mean, stdev=stdev, max=h.max, within_stdev=h.within_stdev(mean, stdev))
-
-
-# ---------------------------------------------------------------------------------------------
-# HdrHistogram: the portable, exactly mergeable form
-
-
-def new_hdr() -> HdrHistogram:
-    """An empty histogram: 1 µs … 24 h, 3 significant figures (wrk2's parameters)."""
-    return HdrHistogram(HDR_LOWEST, HDR_HIGHEST, HDR_SIGFIGS)
-
-
-def hdr_from_counts(counts: Mapping[int, int]) -> HdrHistogram:
-    """A histogram of ``{value: count}``; values above HDR_HIGHEST are clamped to it."""
-    histogram = new_hdr()
-    for value, n in counts.items():
-        if value < 0:
-            raise ValueError(f"cannot record a negative value: {value}")
-        if n:
-            histogram.record_value(min(int(value), HDR_HIGHEST), int(n))
-    return histogram
-
-
-def encode_hdr(h: HdrHistogram) -> str:
-    """The histogram's compressed V2 encoding, as ASCII text (base64)."""
-    encoded: bytes = h.encode()
-    return encoded.decode("ascii")
-
-
-def merge_encoded_hdr(encoded: Iterable[str]) -> HdrHistogram:
-    """One histogram holding the exact sum of every encoded part.
-
-    Empty strings and empty histograms are skipped (hdrh's ``add`` of an empty histogram
-    would reset the minimum to 0).
-    """
-    merged = new_hdr()
-    for text in encoded:
-        if not text:
-            continue
-        part = HdrHistogram.decode(text)
-        if part.get_total_count() > 0:
-            merged.add(part)
-    return merged

@@ -34,6 +34,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from pyload.config import Config
+from pyload.hdr import encode_hdr, hdr_from_counts
 from pyload.http11 import ResponseError, ResponseParser
 
 __all__ = ["WorkerResult", "WorkerSpec", "new_event_loop", "worker_main"]
@@ -74,6 +75,7 @@ class WorkerResult:
     in_flight: int = 0  # requests sent and not answered when the run stopped
     in_flight_over_timeout: int = 0  # ... of which older than the timeout
     runtime_ns: int = 0
+    all_connected_ns: int | None = None  # from the start until every slot had connected once
     cpu_s: float = 0.0  # the worker's CPU time during the load
 
 
@@ -105,18 +107,12 @@ def worker_main(spec: WorkerSpec, pipe: Pipe, start_event: Event, stop_event: Ev
             result = loop.run_until_complete(worker.run())
         finally:
             loop.close()
-        result.latency_hdr = _encode_hdr(result.latency_counts)
+        result.latency_hdr = encode_hdr(hdr_from_counts(result.latency_counts))
         pipe.send(("result", result))
     except BaseException as exc:  # reported to the parent, which reports it to the user
         pipe.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         pipe.close()
-
-
-def _encode_hdr(latency_counts: dict[int, int]) -> str:
-    from pyload.stats import encode_hdr, hdr_from_counts
-
-    return encode_hdr(hdr_from_counts(latency_counts))
 
 
 class Worker:
@@ -128,6 +124,7 @@ class Worker:
         self.stop_event = stop_event
         self.result = WorkerResult(spec.index, spec.connections)
         self.open: set[Connection] = set()
+        self.never_connected = spec.connections
         self.stopping = False
         self.ssl_context: ssl.SSLContext | None = None
         if spec.config.target.tls:
@@ -139,7 +136,7 @@ class Worker:
     async def run(self) -> WorkerResult:
         loop, result = self.loop, self.result
         cpu_start = time.process_time()
-        start_ns = perf_counter_ns()
+        start_ns = self.start_ns = perf_counter_ns()
         self.finished: asyncio.Future[None] = loop.create_future()
         self.sample_start_ns, self.sampled_requests = start_ns, 0
         ticker = loop.call_later(RATE_SAMPLE_INTERVAL_S, self.tick)
@@ -171,6 +168,7 @@ class Worker:
         spec, loop = self.spec, self.loop
         host, port = spec.address[0], spec.address[1]
         server_hostname = spec.config.target.host if self.ssl_context else None
+        first = True
         while not self.stopping:
             conn = Connection(self)
             try:
@@ -188,6 +186,11 @@ class Worker:
                 self.result.connect_errors += 1
                 await asyncio.sleep(CONNECT_RETRY_DELAY_S)
                 continue
+            if first:
+                first = False
+                self.never_connected -= 1
+                if not self.never_connected:
+                    self.result.all_connected_ns = perf_counter_ns() - self.start_ns
             await conn.closed
 
     def tick(self) -> None:

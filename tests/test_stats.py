@@ -9,15 +9,11 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
+from pyload.hdr import HDR_HIGHEST, encode_hdr, hdr_from_counts, merge_encoded_hdr, new_hdr
 from pyload.stats import (
-    HDR_HIGHEST,
     RATE_LIMIT,
     ExactHistogram,
     StatsRow,
-    encode_hdr,
-    hdr_from_counts,
-    merge_encoded_hdr,
-    new_hdr,
     stats_row,
 )
 from pyload.units import LONGDOUBLE_IS_X87

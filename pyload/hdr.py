@@ -1,0 +1,64 @@
+"""The portable latency histogram: HdrHistogram (1 µs .. 24 h, 3 significant figures).
+
+Workers encode their latencies in this form and the parent merges the encodings exactly; the
+same encoding is what the JSON result carries, so runs on other machines merge the same way.
+Deliberately free of numpy, so worker processes start fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from hdrh.histogram import HdrHistogram
+
+__all__ = [
+    "HDR_HIGHEST",
+    "HDR_LOWEST",
+    "HDR_SIGFIGS",
+    "encode_hdr",
+    "hdr_from_counts",
+    "merge_encoded_hdr",
+    "new_hdr",
+]
+
+HDR_LOWEST = 1
+HDR_HIGHEST = 86_400_000_000  # 24 h in µs, as wrk2
+HDR_SIGFIGS = 3
+
+
+def new_hdr() -> HdrHistogram:
+    """An empty histogram: 1 µs … 24 h, 3 significant figures (wrk2's parameters)."""
+    return HdrHistogram(HDR_LOWEST, HDR_HIGHEST, HDR_SIGFIGS)
+
+
+def hdr_from_counts(counts: Mapping[int, int]) -> HdrHistogram:
+    """A histogram of ``{value: count}``; values above HDR_HIGHEST are clamped to it."""
+    histogram = new_hdr()
+    for value, n in counts.items():
+        if value < 0:
+            raise ValueError(f"cannot record a negative value: {value}")
+        if n:
+            histogram.record_value(min(int(value), HDR_HIGHEST), int(n))
+    return histogram
+
+
+def encode_hdr(h: HdrHistogram) -> str:
+    """The histogram's compressed V2 encoding, as ASCII text (base64)."""
+    encoded: bytes = h.encode()
+    return encoded.decode("ascii")
+
+
+def merge_encoded_hdr(encoded: Iterable[str]) -> HdrHistogram:
+    """One histogram holding the exact sum of every encoded part.
+
+    Empty strings and empty histograms are skipped (hdrh's ``add`` of an empty histogram
+    would reset the minimum to 0).
+    """
+    merged = new_hdr()
+    for text in encoded:
+        if not text:
+            continue
+        part = HdrHistogram.decode(text)
+        if part.get_total_count() > 0:
+            merged.add(part)
+    return merged
