@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Iterator
@@ -54,9 +55,14 @@ class TargetServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: set[asyncio.Task[None]] = set()
 
+        self.scheme = "http"
+        self.host = "127.0.0.1"
+        self.greeting: bytes | None = None  # sent on connect, then the server hangs up
+
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -64,6 +70,10 @@ class TargetServer:
         assert task is not None
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        if self.greeting is not None:
+            writer.write(self.greeting)
+            writer.close()
+            return
         try:
             while True:
                 try:
@@ -136,14 +146,22 @@ class TargetServer:
 
 
 @contextmanager
-def running() -> Iterator[TargetServer]:
-    """Start a TargetServer on 127.0.0.1:0 in a background thread; stop it on exit."""
+def running(
+    host: str = "127.0.0.1", tls: ssl.SSLContext | None = None, greeting: bytes | None = None
+) -> Iterator[TargetServer]:
+    """Start a TargetServer on ``host``, port 0, in a background thread; stop it on exit.
+
+    With ``greeting``, the server only sends those bytes to each new connection and closes it.
+    """
     state = TargetServer()
+    state.host = host
+    state.greeting = greeting
+    state.scheme = "https" if tls else "http"
     started = threading.Event()
     stop: list[asyncio.Event] = []
 
     async def serve() -> None:
-        server = await asyncio.start_server(state.handle, "127.0.0.1", 0, backlog=1024)
+        server = await asyncio.start_server(state.handle, host, 0, backlog=1024, ssl=tls)
         state.port = server.sockets[0].getsockname()[1]
         state.loop = asyncio.get_running_loop()
         stop.append(asyncio.Event())

@@ -1,0 +1,303 @@
+"""The launcher and its CLI: public API, validation, one-line errors, clean stops with no process
+left behind, and the upstream service on its own."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+import django_target
+from django_target import (
+    ENDPOINTS,
+    SERVERS,
+    ConfigError,
+    PortInUseError,
+    ServerConfig,
+    TargetError,
+    UpstreamError,
+    endpoints_for,
+    serve,
+    serve_upstream,
+)
+from django_target.upstream import make_document
+from tests.django_target_helpers import (
+    REPO_ROOT,
+    alive,
+    cli_env,
+    closed_port,
+    descendants,
+    http_get,
+    listening_socket,
+    read_line,
+    run_cli,
+)
+
+SCALE = 0.01
+
+
+# -- public API and catalogue --------------------------------------------------------------
+
+
+def test_public_api_is_explicit_and_sorted() -> None:
+    names = django_target.__all__
+
+    def isort_style(name: str) -> tuple[int, str]:  # CONSTANTS, Classes, functions (RUF022)
+        return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+    assert names == sorted(names, key=isort_style)
+    for name in names:
+        assert hasattr(django_target, name), name
+    for name in ("serve", "serve_upstream", "SERVERS", "ENDPOINTS", "TargetError"):
+        assert name in names
+
+
+def test_importing_the_package_does_not_import_django() -> None:
+    code = "import sys, django_target; print('django' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=cli_env(), cwd=REPO_ROOT, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_servers_and_endpoints() -> None:
+    assert SERVERS == ("gunicorn-gevent", "gunicorn-uvicorn", "hypercorn-asyncio",
+                       "hypercorn-uvloop")
+    assert sorted(e.path for e in ENDPOINTS) == sorted(
+        [f"/myapp/{kind}/gateway_{n}s" for kind in ("sync", "async") for n in (1, 3, 10)]
+        + ["/myapp/sync/requests", "/myapp/sync/httpx", "/myapp/async/requests",
+           "/myapp/async/httpx", "/myapp/async/aiohttp"]
+    )
+    for endpoint in ENDPOINTS:
+        assert endpoint.path == f"/myapp/{endpoint.kind}/{endpoint.scenario}"
+    assert all(e.kind == "sync" for e in endpoints_for("gunicorn-gevent"))
+    assert len(endpoints_for("gunicorn-gevent")) == 5
+    for server in SERVERS[1:]:
+        assert endpoints_for(server) == ENDPOINTS
+
+
+def test_error_tree() -> None:
+    for name in ("ConfigError", "PortInUseError", "UpstreamError", "StartupError", "StopError"):
+        assert issubclass(getattr(django_target, name), TargetError)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"server": "nginx"},
+        {"port": -1},
+        {"port": 70000},
+        {"workers": 0},
+        {"scale": 0},
+        {"scale": float("nan")},
+        {"worker_connections": 0},
+        {"backlog": 0},
+        {"keep_alive": -1},
+        {"asgi_threads": 0},
+        {"upstream_url": "http://example.com/"},
+        {"upstream_url": "http://10.1.2.3:80/"},
+        {"upstream_url": "ftp://127.0.0.1/"},
+        {"upstream_size": 10},
+        {"upstream_delay": -1},
+        {"startup_timeout": 0},
+    ],
+    ids=lambda overrides: "-".join(f"{k}={v}" for k, v in overrides.items()),
+)
+def test_server_config_rejects_bad_settings(overrides: dict[str, Any]) -> None:
+    settings: dict[str, Any] = {"server": "hypercorn-uvloop", **overrides}
+    with pytest.raises(ConfigError):
+        ServerConfig(**settings)
+
+
+def test_server_config_accepts_loopback_upstreams() -> None:
+    for url in ("http://127.0.0.1:8001/", "http://localhost:1/", "http://[::1]:2/x"):
+        assert ServerConfig("gunicorn-gevent", upstream_url=url).upstream_url == url
+
+
+# -- library errors ------------------------------------------------------------------------
+
+
+def test_serve_rejects_an_unknown_server() -> None:
+    with pytest.raises(ConfigError, match="unknown server 'nope'"), serve("nope", port=0):
+        pass
+
+
+def test_serve_reports_a_port_in_use_and_starts_nothing() -> None:
+    before = descendants(os.getpid())
+    with (
+        listening_socket() as port,
+        pytest.raises(PortInUseError, match=f"port {port}"),
+        serve("hypercorn-uvloop", port=port),
+    ):
+        pass
+    assert descendants(os.getpid()) == before
+
+
+def test_serve_reports_an_upstream_that_is_down() -> None:
+    url = f"http://127.0.0.1:{closed_port()}/"
+    before = descendants(os.getpid())
+    with pytest.raises(UpstreamError, match="connection refused"), serve(
+        "gunicorn-uvicorn", port=0, upstream_url=url
+    ):
+        pass
+    assert descendants(os.getpid()) == before
+
+
+# -- CLI errors: one line on stderr, non-zero exit -----------------------------------------
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess[str], code: int,
+                           fragment: str) -> None:
+    assert result.returncode == code
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("django_target: error: ")
+    assert fragment in lines[0]
+    assert result.stdout == ""
+
+
+def test_cli_unknown_server() -> None:
+    result = run_cli("serve", "--server", "nope", "--port", "0")
+    _assert_one_line_error(result, 1, "unknown server 'nope'")
+
+
+def test_cli_port_in_use() -> None:
+    with listening_socket() as port:
+        result = run_cli("serve", "--server", "gunicorn-gevent", "--port", str(port))
+    _assert_one_line_error(result, 1, f"port {port} on 127.0.0.1 is already in use")
+
+
+def test_cli_upstream_down() -> None:
+    url = f"http://127.0.0.1:{closed_port()}/"
+    result = run_cli("serve", "--server", "hypercorn-asyncio", "--port", "0",
+                     "--upstream-url", url)
+    _assert_one_line_error(result, 1, f"upstream {url} is down")
+
+
+def test_cli_usage_error_is_one_line() -> None:
+    _assert_one_line_error(run_cli("serve", "--workers", "2"), 2, "--server")
+    _assert_one_line_error(run_cli("serve", "--server", "gunicorn-gevent", "--port", "x"), 2,
+                           "invalid int value")
+
+
+def test_cli_lists_endpoints() -> None:
+    result = run_cli("endpoints", "--server", "gunicorn-gevent")
+    assert result.returncode == 0
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [
+        e.path for e in endpoints_for("gunicorn-gevent")
+    ]
+
+
+# -- stopping: nothing left behind ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_leaving_serve_stops_every_process(server: str) -> None:
+    before = descendants(os.getpid())
+    with serve(server, port=0, workers=2, scale=SCALE) as url:
+        assert http_get(url + "/myapp/sync/gateway_1s").status == 200
+        started = descendants(os.getpid()) - before
+        # upstream + server master/arbiter + 2 workers (hypercorn adds a resource tracker)
+        assert len(started) >= 4, started
+    assert alive(started) == set()
+
+
+@pytest.mark.parametrize("server", ["gunicorn-gevent", "gunicorn-uvicorn", "hypercorn-asyncio"])
+def test_stop_is_bounded_with_a_request_in_flight(server: str) -> None:
+    """A 10 s gateway call in flight does not hold the stop past the graceful timeout (1 s):
+    the server closes the connection instead of answering."""
+    before = descendants(os.getpid())
+    with ThreadPoolExecutor(1) as pool:
+        with serve(server, port=0, scale=1.0, graceful_timeout=1) as url:
+            started = descendants(os.getpid()) - before
+            parts = urlsplit(url)
+            conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+            conn.request("GET", "/myapp/sync/gateway_10s")  # sent before the next request
+            in_flight = pool.submit(conn.getresponse)
+            assert http_get(url + "/").status == 200
+            stop_started = time.perf_counter()
+        stop_took = time.perf_counter() - stop_started
+        with pytest.raises((http.client.HTTPException, OSError)):
+            in_flight.result(timeout=30).read()
+        conn.close()
+    assert stop_took < 8.0
+    assert alive(started) == set()
+
+
+def _start_cli(*args: str) -> tuple[subprocess.Popen[bytes], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "django_target", "serve", "--port", "0", "--scale", str(SCALE),
+         *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        env=cli_env(), cwd=REPO_ROOT,
+    )
+    assert proc.stdout is not None
+    url = read_line(proc.stdout, timeout=60)
+    if not url:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"the CLI printed no URL: {err.decode()}")
+    return proc, url
+
+
+@pytest.mark.parametrize(
+    ("server", "signum"),
+    [("gunicorn-gevent", signal.SIGTERM), ("hypercorn-uvloop", signal.SIGTERM),
+     ("gunicorn-uvicorn", signal.SIGINT)],
+    ids=["gunicorn-gevent-SIGTERM", "hypercorn-uvloop-SIGTERM", "gunicorn-uvicorn-SIGINT"],
+)
+def test_cli_stops_cleanly_on_a_signal(server: str, signum: int) -> None:
+    proc, url = _start_cli("--server", server, "--workers", "2")
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        assert http_get(url + "/myapp/sync/gateway_1s").status == 200
+        started = descendants(proc.pid)
+        assert len(started) >= 4, started  # upstream, master, 2 workers
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert err == b""
+    assert alive(started) == set()
+
+
+# -- the upstream on its own ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [128, 1000, 25_000, 100_001])
+def test_document_has_the_exact_size_and_is_json(size: int) -> None:
+    document = make_document(size)
+    assert len(document) == size
+    assert json.loads(document)["size"] == size
+    assert make_document(size) == document
+
+
+def test_upstream_serves_the_document_after_its_delay() -> None:
+    with serve_upstream(size=5000, delay=0.05) as url:
+        reply = http_get(url)
+    assert reply.status == 200
+    assert reply.content_type == "application/json"
+    assert reply.body == make_document(5000)
+    assert reply.elapsed >= 0.05
+
+
+def test_upstream_cli_port_in_use() -> None:
+    with listening_socket() as port:
+        result = subprocess.run(
+            [sys.executable, "-m", "django_target.upstream", "--port", str(port)],
+            capture_output=True, text=True, timeout=30, env=cli_env(), cwd=REPO_ROOT,
+        )
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "cannot listen on 127.0.0.1" in result.stderr
