@@ -292,6 +292,13 @@ def test_upstream_serves_the_document_after_its_delay() -> None:
     assert reply.elapsed >= 0.05
 
 
+def test_serve_upstream_rejects_bad_settings() -> None:
+    with pytest.raises(ConfigError, match="upstream size"), serve_upstream(size=10):
+        pass
+    with pytest.raises(ConfigError, match="upstream delay"), serve_upstream(delay=-1):
+        pass
+
+
 def test_upstream_cli_port_in_use() -> None:
     with listening_socket() as port:
         result = subprocess.run(

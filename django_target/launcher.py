@@ -1,0 +1,501 @@
+"""The launcher: starts the upstream and one server stack as subprocesses, each in its own
+session and process group, waits until they answer HTTP, and stops them with nothing left over.
+
+The call chain, in execution order:
+
+    serve(server, ...) -> start(ServerConfig)
+        _reserve_port         an explicit port: fail fast if it is taken
+        _start_upstream       python -m django_target.upstream (unless upstream_url is given),
+                              read its URL line, then _check_upstream (one real GET)
+        _reserve_port         port 0: pick a free port now that the upstream has its own
+        _server_argv          gunicorn (gevent / uvicorn workers) or hypercorn (asyncio / uvloop)
+        _wait_ready           GET / until it answers 200, the process exits, or the deadline
+    Stack.stop()              server first, then upstream: SIGTERM to the process group,
+                              wait, SIGKILL the group if needed, until no member is alive
+
+The Stack owns the child processes and their log files; nothing else signals them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import http.client
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from django_target.config import (
+    DEFAULT_PORT,
+    DEFAULT_SCALE,
+    DEFAULT_STARTUP_TIMEOUT,
+    DEFAULT_STOP_TIMEOUT,
+    DEFAULT_UPSTREAM_DELAY,
+    DEFAULT_UPSTREAM_SIZE,
+    DEFAULT_UPSTREAM_TIMEOUT,
+    DEFAULT_WORKERS,
+    HOST,
+    ServerConfig,
+    check_upstream_settings,
+)
+from django_target.errors import (
+    ConfigError,
+    PortInUseError,
+    StartupError,
+    StopError,
+    TargetError,
+    UpstreamError,
+)
+
+__all__ = ["Stack", "group_pids", "serve", "serve_upstream", "start", "uvicorn_worker_class"]
+
+#: The directory that holds the django_target package; put on the children's PYTHONPATH.
+_PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
+_POLL_INTERVAL = 0.05
+_PROBE_TIMEOUT = 2.0
+_KILL_GRACE = 5.0
+
+
+def uvicorn_worker_class() -> str:
+    """The gunicorn worker class for uvicorn: the uvicorn-worker package when installed, else
+    uvicorn's own (deprecated since uvicorn 0.30, still shipped)."""
+    try:
+        import uvicorn_worker  # noqa: F401
+    except ImportError:
+        return "uvicorn.workers.UvicornWorker"
+    return "uvicorn_worker.UvicornWorker"
+
+
+# -- processes -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Child:
+    """One subprocess, leader of its own session and process group (pgid == pid)."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+    @property
+    def pgid(self) -> int:
+        return self.proc.pid
+
+
+def _spawn(name: str, argv: list[str], env: dict[str, str], log: IO[bytes],
+           *, stdout_pipe: bool = False) -> _Child:
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if stdout_pipe else log,
+        stderr=log,
+        start_new_session=True,  # own session and process group: Ctrl-C does not reach it,
+        bufsize=0,               # and the whole group can be signalled at once
+        cwd=_PROJECT_ROOT,
+    )
+    return _Child(name, proc, log)
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group, read from /proc (Linux)."""
+    proc_dir = Path("/proc")
+    if not proc_dir.is_dir():  # pragma: no cover - non-Linux fallback: the group exists or not
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        except PermissionError:
+            pass
+        return [pgid]
+    pids: list[int] = []
+    for entry in proc_dir.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == pgid and state not in ("Z", "X"):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _stop_child(child: _Child, timeout: float) -> list[int]:
+    """SIGTERM the child's group, wait up to timeout, then SIGKILL; return the survivors."""
+    _signal_group(child.pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    killed = False
+    while True:
+        if not killed:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        else:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(timeout=_POLL_INTERVAL)
+        members = group_pids(child.pgid)
+        if child.proc.returncode is not None and not members:
+            break
+        if time.monotonic() >= deadline:
+            if killed:
+                break
+            _signal_group(child.pgid, signal.SIGKILL)
+            killed = True
+            deadline = time.monotonic() + _KILL_GRACE
+            continue
+        time.sleep(_POLL_INTERVAL)  # the leader is gone; let its orphans finish exiting
+    if child.proc.stdout is not None:
+        child.proc.stdout.close()
+    return group_pids(child.pgid)
+
+
+def _log_tail(log: IO[bytes]) -> str:
+    """The last non-empty line a child wrote to its log, for one-line error messages."""
+    try:
+        log.flush()
+        log.seek(0, os.SEEK_END)
+        size = log.tell()
+        log.seek(max(0, size - 8192))
+        lines = log.read().decode(errors="replace").splitlines()
+    except (OSError, ValueError):
+        return ""
+    for line in reversed(lines):
+        if line.strip():
+            return line.strip()[:300]
+    return ""
+
+
+def _exited(child: _Child) -> StartupError:
+    tail = _log_tail(child.log)
+    suffix = f": {tail}" if tail else ""
+    return StartupError(f"{child.name} exited with code {child.proc.returncode} on start{suffix}")
+
+
+# -- HTTP probes ---------------------------------------------------------------------------
+
+
+def _http_get(url: str, timeout: float) -> tuple[int, bytes]:
+    """One GET over a fresh connection (http.client: no proxy settings are consulted)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or HOST, parts.port or 80, timeout=timeout)
+    try:
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        conn.request("GET", target, headers={"Connection": "close"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _check_upstream(url: str, timeout: float) -> None:
+    """Raise UpstreamError unless url answers 200 with a JSON document."""
+    try:
+        status, body = _http_get(url, timeout)
+    except ConnectionRefusedError:
+        raise UpstreamError(f"upstream {url} is down: connection refused") from None
+    except TimeoutError:
+        raise UpstreamError(f"upstream {url} did not answer within {timeout:g} s") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise UpstreamError(f"upstream {url} is unreachable: {exc}") from None
+    if status != 200:
+        raise UpstreamError(f"upstream {url} answered HTTP {status}")
+    try:
+        json.loads(body)
+    except ValueError:
+        raise UpstreamError(f"upstream {url} did not answer JSON") from None
+
+
+def _wait_ready(child: _Child, url: str, deadline: float) -> None:
+    """Poll GET url until Django answers 200, the child exits, or the deadline passes."""
+    while True:
+        if child.proc.poll() is not None:
+            raise _exited(child)
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            status, _ = _http_get(url, _PROBE_TIMEOUT)
+            if status == 200:
+                return
+        if time.monotonic() >= deadline:
+            raise StartupError(f"{child.name} did not answer {url} before the startup deadline")
+        time.sleep(_POLL_INTERVAL)
+
+
+def _read_line(child: _Child, deadline: float) -> str:
+    """The first stdout line of a child, read without blocking past the deadline."""
+    stdout = child.proc.stdout
+    assert stdout is not None
+    data = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stdout, selectors.EVENT_READ)
+        while b"\n" not in data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise UpstreamError(f"{child.name} did not start before the startup deadline")
+            if not selector.select(timeout=remaining):
+                continue
+            chunk = os.read(stdout.fileno(), 4096)
+            if not chunk:
+                child.proc.wait()
+                tail = _log_tail(child.log)
+                raise UpstreamError(
+                    f"{child.name} exited with code {child.proc.returncode} on start"
+                    + (f": {tail}" if tail else "")
+                )
+            data += chunk
+    return data.split(b"\n", 1)[0].decode().strip()
+
+
+# -- ports ---------------------------------------------------------------------------------
+
+
+def _reserve_port(port: int) -> int:
+    """Return port if 127.0.0.1:port can be bound now (a free ephemeral port for 0).
+
+    Binds with SO_REUSEADDR like the servers do, so only a live listener makes it fail.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(f"port {port} on {HOST} is already in use") from None
+            if exc.errno == errno.EACCES:
+                raise PortInUseError(f"port {port} on {HOST} needs privileges") from None
+            raise
+        bound: int = sock.getsockname()[1]
+        return bound
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def _server_argv(config: ServerConfig, port: int) -> list[str]:
+    bind = f"{HOST}:{port}"
+    if config.server.startswith("gunicorn-"):
+        if config.server == "gunicorn-gevent":
+            app, worker_class = "django_target.wsgi:application", "gevent"
+        else:
+            app, worker_class = "django_target.asgi:application", uvicorn_worker_class()
+        argv = [
+            sys.executable, "-m", "gunicorn", app,
+            "--bind", bind,
+            "--workers", str(config.workers),
+            "--worker-class", worker_class,
+            "--worker-connections", str(config.worker_connections),
+            "--graceful-timeout", str(config.graceful_timeout),
+            "--no-control-socket",  # gunicorn >= 24 would share ~/.gunicorn/gunicorn.ctl
+        ]
+    else:
+        argv = [
+            sys.executable, "-m", "hypercorn",
+            "--bind", bind,
+            "--workers", str(config.workers),
+            "--worker-class", config.server.removeprefix("hypercorn-"),
+            "--graceful-timeout", str(config.graceful_timeout),
+        ]
+    if config.backlog is not None:
+        argv += ["--backlog", str(config.backlog)]
+    if config.keep_alive is not None:
+        argv += ["--keep-alive", str(config.keep_alive)]
+    if config.server.startswith("hypercorn-"):
+        argv.append("django_target.asgi:application")
+    return argv
+
+
+def _base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = _PROJECT_ROOT + (os.pathsep + path if path else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _server_env(config: ServerConfig, upstream_url: str) -> dict[str, str]:
+    env = _base_env()
+    env["DJANGO_SETTINGS_MODULE"] = "django_target.settings"
+    env["GATEWAY_SCALE"] = repr(float(config.scale))
+    env["UPSTREAM_URL"] = upstream_url
+    env["UPSTREAM_TIMEOUT"] = repr(float(config.upstream_timeout))
+    env["UPSTREAM_POOL_SIZE"] = str(config.upstream_pool_size)
+    if config.asgi_threads is not None:
+        env["ASGI_THREADS"] = str(config.asgi_threads)
+    else:
+        env.pop("ASGI_THREADS", None)
+    return env
+
+
+def _open_log(log_path: str | None) -> IO[bytes]:
+    if log_path is None:
+        return tempfile.TemporaryFile("w+b")
+    try:
+        return open(log_path, "a+b")  # owned and closed by the Stack
+    except OSError as exc:
+        raise ConfigError(f"cannot open log file {log_path!r}: {exc.strerror}") from None
+
+
+# -- the running stack ---------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """A running upstream + server pair (or a lone upstream). Use as a context manager, or call
+    stop(). url is the server's base URL ("" for a lone upstream)."""
+
+    stop_timeout: float
+    url: str = ""
+    upstream_url: str = ""
+    _children: list[_Child] = field(default_factory=list, repr=False)
+    _logs: list[IO[bytes]] = field(default_factory=list, repr=False)
+
+    def exited(self) -> str | None:
+        """A one-line description of a child that has exited on its own, or None."""
+        for child in self._children:
+            if child.proc.poll() is not None:
+                tail = _log_tail(child.log)
+                return (f"{child.name} exited unexpectedly with code {child.proc.returncode}"
+                        + (f": {tail}" if tail else ""))
+        return None
+
+    def pids(self) -> list[int]:
+        """Every live process of the stack (servers, their workers, the upstream)."""
+        return sorted(pid for child in self._children for pid in group_pids(child.pgid))
+
+    def stop(self) -> None:
+        """Stop the server, then the upstream; idempotent. Raises StopError on survivors."""
+        survivors: list[int] = []
+        while self._children:
+            child = self._children.pop()  # started last, stopped first
+            survivors += _stop_child(child, self.stop_timeout)
+        while self._logs:
+            self._logs.pop().close()
+        if survivors:
+            raise StopError(f"processes {survivors} survived SIGKILL")
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def _start_upstream(stack: Stack, *, port: int, size: int, delay: float, log_path: str | None,
+                    deadline: float) -> str:
+    log = _open_log(log_path)
+    stack._logs.append(log)
+    argv = [sys.executable, "-m", "django_target.upstream", "--host", HOST, "--port", str(port),
+            "--size", str(size), "--delay", repr(round(float(delay), 9))]
+    child = _spawn("upstream", argv, _base_env(), log, stdout_pipe=True)
+    stack._children.append(child)
+    return _read_line(child, deadline)
+
+
+def start(config: ServerConfig) -> Stack:
+    """Start the upstream (unless config.upstream_url is set) and the server; return the Stack
+    once the server answers HTTP. Everything started is stopped again if anything fails.
+
+    Raises PortInUseError, UpstreamError, StartupError, ConfigError (all TargetError).
+    """
+    deadline = time.monotonic() + config.startup_timeout
+    stack = Stack(config.stop_timeout)
+    try:
+        if config.port:
+            _reserve_port(config.port)  # fail fast, before starting the upstream
+        if config.upstream_url is None:
+            stack.upstream_url = _start_upstream(
+                stack, port=0, size=config.upstream_size,
+                delay=config.upstream_delay * config.scale, log_path=config.log_path,
+                deadline=deadline,
+            )
+        else:
+            stack.upstream_url = config.upstream_url
+        _check_upstream(stack.upstream_url, config.upstream_timeout)
+        port = _reserve_port(config.port)  # port 0: a free port, picked after the upstream's
+        log = _open_log(config.log_path)
+        stack._logs.append(log)
+        child = _spawn(config.server, _server_argv(config, port),
+                       _server_env(config, stack.upstream_url), log)
+        stack._children.append(child)
+        stack.url = f"http://{HOST}:{port}"
+        _wait_ready(child, stack.url + "/", deadline)
+    except BaseException:
+        with contextlib.suppress(TargetError):
+            stack.stop()
+        raise
+    return stack
+
+
+@contextlib.contextmanager
+def serve(
+    server: str,
+    *,
+    port: int = DEFAULT_PORT,
+    workers: int = DEFAULT_WORKERS,
+    scale: float = DEFAULT_SCALE,
+    **options: Any,
+) -> Iterator[str]:
+    """Run a stack for the duration of the with block; yield its base URL (no trailing slash).
+
+    ``port=0`` picks a free port. ``options`` are the other ServerConfig fields:
+    worker_connections, backlog, keep_alive, graceful_timeout, asgi_threads, upstream_url,
+    upstream_size, upstream_delay, upstream_timeout, upstream_pool_size, startup_timeout,
+    stop_timeout, log_path. Raises a TargetError subclass if the stack cannot start.
+    """
+    config = ServerConfig(server, port=port, workers=workers, scale=scale, **options)
+    with start(config) as stack:
+        yield stack.url
+
+
+@contextlib.contextmanager
+def serve_upstream(
+    *,
+    port: int = 0,
+    size: int = DEFAULT_UPSTREAM_SIZE,
+    delay: float = DEFAULT_UPSTREAM_DELAY,
+    scale: float = DEFAULT_SCALE,
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+    log_path: str | None = None,
+) -> Iterator[str]:
+    """Run only the upstream (delay x scale seconds per answer); yield its document URL.
+
+    Raises ConfigError, PortInUseError or UpstreamError (all TargetError).
+    """
+    check_upstream_settings(port=port, size=size, delay=delay, scale=scale)
+    if port:
+        _reserve_port(port)
+    stack = Stack(stop_timeout)
+    try:
+        stack.upstream_url = _start_upstream(
+            stack, port=port, size=size, delay=delay * scale, log_path=log_path,
+            deadline=time.monotonic() + startup_timeout,
+        )
+        _check_upstream(stack.upstream_url, DEFAULT_UPSTREAM_TIMEOUT + delay * scale)
+    except BaseException:
+        with contextlib.suppress(TargetError):
+            stack.stop()
+        raise
+    with stack:
+        yield stack.upstream_url
+
