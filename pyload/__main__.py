@@ -4,11 +4,17 @@ Spawned worker processes import this module again (as ``__mp_main__``); it impor
 the top, so they do not load the CLI and its numpy-backed report code.
 """
 
+import sys
+
 
 def run() -> int:
-    from pyload.cli import main
+    try:
+        from pyload.cli import main
 
-    return main()
+        return main()
+    except KeyboardInterrupt:  # Ctrl-C before the load started (during the run it is handled)
+        print("interrupted before the load started", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Exit status as wrk: 0 for a completed run (socket and status errors included, Ctrl-C included),
 1 for a usage or setup error (one line on stderr, never a traceback). pyload also exits 1 when a
 worker process died during the run (its counters are missing from the report; wrk has no such
-case), and 130 when Ctrl-C comes before the load started.
+case), and 130 when Ctrl-C comes before the load started (``__main__`` handles that).
 """
 
 from __future__ import annotations
@@ -179,8 +179,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_config(config, on_start=print_header)
     except PyloadError as exc:
         return _fail(str(exc))
-    except KeyboardInterrupt:
-        return _fail("interrupted before the load started", status=130)
 
     text_out.write(wrk_body(result.report_data()))
     text_out.flush()

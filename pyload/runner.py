@@ -126,8 +126,11 @@ def _workers(specs: list[WorkerSpec]) -> Iterator[tuple[Any, Any, dict[int, Pipe
     pipes: dict[int, Pipe] = {}
     processes: list[Any] = []
     try:
-        # SIGINT stays blocked until each child has chosen to ignore it (worker_main).
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        # Children must ignore Ctrl-C from the terminal (it reaches the whole process group;
+        # the parent stops them through stop_event). SIG_IGN is the one disposition that
+        # survives exec, so it is set while they are spawned; a blocked mask would not do:
+        # fork_exec delivers pending signals. The parent ignores Ctrl-C for those moments.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             for spec in specs:
                 reader, writer = ctx.Pipe(duplex=False)
@@ -145,7 +148,7 @@ def _workers(specs: list[WorkerSpec]) -> Iterator[tuple[Any, Any, dict[int, Pipe
                 pipes[spec.index] = reader
                 processes.append(process)
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            signal.signal(signal.SIGINT, previous)
         _wait_ready(pipes)
         yield start_event, stop_event, pipes
     finally:

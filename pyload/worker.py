@@ -42,6 +42,7 @@ __all__ = ["WorkerResult", "WorkerSpec", "new_event_loop", "worker_main"]
 RATE_SAMPLE_INTERVAL_S = 0.1  # wrk's RECORD_INTERVAL_MS
 CONNECT_RETRY_DELAY_S = 0.01  # after a failed connect; wrk abandons the slot instead
 START_WAIT_S = 300.0  # a worker whose start never comes gives up
+START_POLL_S = 0.1  # how often a waiting worker checks whether the run was called off
 
 
 @dataclass(frozen=True)
@@ -95,14 +96,16 @@ def new_event_loop(name: str) -> asyncio.AbstractEventLoop:
 def worker_main(spec: WorkerSpec, pipe: Pipe, start_event: Event, stop_event: Event) -> None:
     """Process entry: get ready, wait for the common start, run, send the result."""
     # Ctrl-C is the parent's to handle: it sets stop_event and still collects every result.
+    # (The parent already spawned this process with SIGINT ignored; this keeps it so.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     try:
         loop = new_event_loop(spec.config.loop)
         worker = Worker(spec, loop, stop_event)
         pipe.send(("ready", None))
-        if not start_event.wait(START_WAIT_S):
-            return
+        waited_until = time.monotonic() + START_WAIT_S
+        while not start_event.wait(START_POLL_S):
+            if stop_event.is_set() or time.monotonic() > waited_until:
+                return  # the run was called off before it started
         try:
             result = loop.run_until_complete(worker.run())
         finally:

@@ -58,6 +58,7 @@ class TargetServer:
         self.scheme = "http"
         self.host = "127.0.0.1"
         self.greeting: bytes | None = None  # sent on connect, then the server hangs up
+        self._watch: tuple[str, int, threading.Event] | None = None
 
     @property
     def url(self) -> str:
@@ -82,6 +83,8 @@ class TargetServer:
                     return
                 path = head.split(b" ", 2)[1].decode()
                 self.received[path] = self.received[path] + 1
+                if self._watch and self._watch[0] == path and self.received[path] >= self._watch[1]:
+                    self._watch[2].set()
                 if not await self.answer(path, writer):
                     return
                 self.answered[path] += 1
@@ -89,6 +92,14 @@ class TargetServer:
             pass  # the server is stopping
         finally:
             writer.close()
+
+    def wait_received(self, path: str, count: int, timeout: float = 30) -> bool:
+        """Block until the server has received ``count`` requests for ``path``."""
+        reached = threading.Event()
+        self._watch = (path, count, reached)
+        if self.received[path] >= count:
+            reached.set()
+        return reached.wait(timeout)
 
     async def answer(self, path: str, writer: asyncio.StreamWriter) -> bool:
         """Write the answer for ``path``; return False when the connection is done."""
