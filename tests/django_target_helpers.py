@@ -120,7 +120,11 @@ def run_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[st
     """Run the CLI to completion and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "django_target", *args],
-        capture_output=True, text=True, timeout=timeout, env=cli_env(), cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(),
+        cwd=REPO_ROOT,
         stdin=subprocess.DEVNULL,
     )
 

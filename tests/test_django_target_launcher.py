@@ -63,18 +63,33 @@ def test_public_api_is_explicit_and_sorted() -> None:
 
 def test_importing_the_package_does_not_import_django() -> None:
     code = "import sys, django_target; print('django' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=cli_env(), cwd=REPO_ROOT, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        cwd=REPO_ROOT,
+        check=True,
+    )
     assert result.stdout.strip() == "False"
 
 
 def test_servers_and_endpoints() -> None:
-    assert SERVERS == ("gunicorn-gevent", "gunicorn-uvicorn", "hypercorn-asyncio",
-                       "hypercorn-uvloop")
+    assert SERVERS == (
+        "gunicorn-gevent",
+        "gunicorn-uvicorn",
+        "hypercorn-asyncio",
+        "hypercorn-uvloop",
+    )
     assert sorted(e.path for e in ENDPOINTS) == sorted(
         [f"/myapp/{kind}/gateway_{n}s" for kind in ("sync", "async") for n in (1, 3, 10)]
-        + ["/myapp/sync/requests", "/myapp/sync/httpx", "/myapp/async/requests",
-           "/myapp/async/httpx", "/myapp/async/aiohttp"]
+        + [
+            "/myapp/sync/requests",
+            "/myapp/sync/httpx",
+            "/myapp/async/requests",
+            "/myapp/async/httpx",
+            "/myapp/async/aiohttp",
+        ]
     )
     for endpoint in ENDPOINTS:
         assert endpoint.path == f"/myapp/{endpoint.kind}/{endpoint.scenario}"
@@ -144,8 +159,9 @@ def test_serve_reports_a_port_in_use_and_starts_nothing() -> None:
 def test_serve_reports_an_upstream_that_is_down() -> None:
     url = f"http://127.0.0.1:{closed_port()}/"
     before = descendants(os.getpid())
-    with pytest.raises(UpstreamError, match="connection refused"), serve(
-        "gunicorn-uvicorn", port=0, upstream_url=url
+    with (
+        pytest.raises(UpstreamError, match="connection refused"),
+        serve("gunicorn-uvicorn", port=0, upstream_url=url),
     ):
         pass
     assert descendants(os.getpid()) == before
@@ -154,8 +170,9 @@ def test_serve_reports_an_upstream_that_is_down() -> None:
 # -- CLI errors: one line on stderr, non-zero exit -----------------------------------------
 
 
-def _assert_one_line_error(result: subprocess.CompletedProcess[str], code: int,
-                           fragment: str) -> None:
+def _assert_one_line_error(
+    result: subprocess.CompletedProcess[str], code: int, fragment: str
+) -> None:
     assert result.returncode == code
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
@@ -177,15 +194,15 @@ def test_cli_port_in_use() -> None:
 
 def test_cli_upstream_down() -> None:
     url = f"http://127.0.0.1:{closed_port()}/"
-    result = run_cli("serve", "--server", "hypercorn-asyncio", "--port", "0",
-                     "--upstream-url", url)
+    result = run_cli("serve", "--server", "hypercorn-asyncio", "--port", "0", "--upstream-url", url)
     _assert_one_line_error(result, 1, f"upstream {url} is down")
 
 
 def test_cli_usage_error_is_one_line() -> None:
     _assert_one_line_error(run_cli("serve", "--workers", "2"), 2, "--server")
-    _assert_one_line_error(run_cli("serve", "--server", "gunicorn-gevent", "--port", "x"), 2,
-                           "invalid int value")
+    _assert_one_line_error(
+        run_cli("serve", "--server", "gunicorn-gevent", "--port", "x"), 2, "invalid int value"
+    )
 
 
 def test_cli_lists_endpoints() -> None:
@@ -234,10 +251,22 @@ def test_stop_is_bounded_with_a_request_in_flight(server: str) -> None:
 
 def _start_cli(*args: str) -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "django_target", "serve", "--port", "0", "--scale", str(SCALE),
-         *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        env=cli_env(), cwd=REPO_ROOT,
+        [
+            sys.executable,
+            "-m",
+            "django_target",
+            "serve",
+            "--port",
+            "0",
+            "--scale",
+            str(SCALE),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=cli_env(),
+        cwd=REPO_ROOT,
     )
     assert proc.stdout is not None
     url = read_line(proc.stdout, timeout=60)
@@ -250,8 +279,11 @@ def _start_cli(*args: str) -> tuple[subprocess.Popen[bytes], str]:
 
 @pytest.mark.parametrize(
     ("server", "signum"),
-    [("gunicorn-gevent", signal.SIGTERM), ("hypercorn-uvloop", signal.SIGTERM),
-     ("gunicorn-uvicorn", signal.SIGINT)],
+    [
+        ("gunicorn-gevent", signal.SIGTERM),
+        ("hypercorn-uvloop", signal.SIGTERM),
+        ("gunicorn-uvicorn", signal.SIGINT),
+    ],
     ids=["gunicorn-gevent-SIGTERM", "hypercorn-uvloop-SIGTERM", "gunicorn-uvicorn-SIGINT"],
 )
 def test_cli_stops_cleanly_on_a_signal(server: str, signum: int) -> None:
@@ -303,7 +335,11 @@ def test_upstream_cli_port_in_use() -> None:
     with listening_socket() as port:
         result = subprocess.run(
             [sys.executable, "-m", "django_target.upstream", "--port", str(port)],
-            capture_output=True, text=True, timeout=30, env=cli_env(), cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=cli_env(),
+            cwd=REPO_ROOT,
         )
     assert result.returncode == 1
     assert len(result.stderr.splitlines()) == 1, result.stderr

@@ -1,0 +1,24 @@
+"""pyload's benchmark scripts: the Django server-stack matrix and pyload's own speed.
+
+    python -m benchmarks                 the matrix (profile quick, about 5 minutes on 2 cores)
+    python -m benchmarks --profile seed  the published experiment: 2000 connections, 22 s cells
+    python -m benchmarks.selfbench       pyload vs wrk (and locust) against one local nginx
+
+Modules, in the order the data flows: profiles (the parameters), matrix (runs the cells),
+clients (runs wrk, pyload's CLI and locust as measured processes), wrkparse (wrk's text to
+numbers), compare (pyload vs wrk tolerance), numbers (a cell's headline numbers), interpret
+(sentences from the data), report and charts (the output files), machine (what the run ran
+on), progress (stderr lines), cli (the matrix's command line), nginx and selfbench (pyload's
+own speed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["PROJECT_ROOT", "RESULTS_DIR"]
+
+#: The repository root: put on the PYTHONPATH of the client processes the scripts start.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Where runs are written unless --out says otherwise (gitignored, but for one reference run).
+RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -1,0 +1,136 @@
+"""A private nginx for the selfbench: generated config in a temp dir, one worker, 127.0.0.1 only.
+
+    with running_nginx(cpu=1) as url:   # "http://127.0.0.1:PORT/", answers 200 "hello\\n"
+        ...
+
+nginx runs in the foreground (``daemon off; master_process off``) as our child, in its own
+process group, pinned to ``cpu`` when given; it is stopped with SIGQUIT then SIGKILL by its pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["BODY", "NginxError", "nginx_config", "running_nginx"]
+
+BODY = "hello\n"
+WORKER_CONNECTIONS = 8192  # above the selfbench's largest connection count (1000)
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 5.0
+POLL_S = 0.02
+PORT_ATTEMPTS = 3  # a free port found by bind(0) can be taken before nginx binds it
+
+CONFIG = """\
+worker_processes 1;
+daemon off;
+master_process off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+worker_rlimit_nofile {nofile};
+events {{
+    worker_connections {worker_connections};
+    multi_accept on;
+}}
+http {{
+    access_log off;
+    default_type text/plain;
+    keepalive_requests 100000000;
+    keepalive_timeout 75s;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location / {{
+            return 200 "{body}";
+        }}
+    }}
+}}
+"""
+
+
+class NginxError(RuntimeError):
+    """nginx is missing, failed to start, or did not listen in time."""
+
+
+def nginx_config(tmp: Path, port: int) -> str:
+    """The nginx.conf text for a temp dir and a port."""
+    body = BODY.replace("\n", "\\n")
+    return CONFIG.format(tmp=tmp, port=port, body=body, worker_connections=WORKER_CONNECTIONS,
+                         nofile=WORKER_CONNECTIONS * 2)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _pin(cpu: int | None) -> None:
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGQUIT)  # graceful shutdown
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _start(binary: str, tmp: Path, cpu: int | None) -> tuple[subprocess.Popen[bytes], int]:
+    error = "no attempt"
+    for _ in range(PORT_ATTEMPTS):
+        port = _free_port()
+        conf = tmp / "nginx.conf"
+        conf.write_text(nginx_config(tmp, port))
+        process = subprocess.Popen(
+            [binary, "-p", str(tmp), "-c", str(conf), "-e", str(tmp / "error.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True, preexec_fn=lambda: _pin(cpu),
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline and process.poll() is None:
+            if _listening(port):
+                return process, port
+            time.sleep(POLL_S)  # polling a socket, not synchronising on time
+        _stop(process)
+        stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+        error = stderr.strip() or f"did not listen on port {port} in {START_TIMEOUT_S:.0f}s"
+    raise NginxError(f"nginx failed to start: {error}")
+
+
+@contextlib.contextmanager
+def running_nginx(cpu: int | None = None, binary: str | None = None) -> Iterator[str]:
+    """Run nginx for the with block; yield its URL. Raises NginxError if it cannot start."""
+    path = binary or shutil.which("nginx") or ("/usr/sbin/nginx"
+                                               if os.path.exists("/usr/sbin/nginx") else None)
+    if path is None:
+        raise NginxError("nginx is not installed")
+    with tempfile.TemporaryDirectory(prefix="pyload-nginx-") as name:
+        process, port = _start(path, Path(name), cpu)
+        try:
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            _stop(process)
+            if process.stderr is not None:
+                process.stderr.close()
