@@ -251,3 +251,22 @@ def test_ctrl_c_during_setup_exits_130_and_leaves_no_worker(server: TargetServer
     assert stderr == "interrupted before the load started\n"
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     assert server.received["/hang"] == 0
+
+
+def test_latency_obeys_littles_law(server: TargetServer):
+    # Every connection always has one request in flight (the next one is written the moment
+    # a response completes), so mean latency x throughput = connections. wrk starts its clock
+    # at the next writable event instead, which makes its product smaller under a saturated
+    # client (see the self-benchmark's p50 figures in the README).
+    result = load(server, "/slow/20", connections=20, threads=2, duration=1.0)
+    in_flight = float(result.latency_uncorrected.mean()) / 1e6 * result.requests_per_s
+    assert 0.8 * 20 < in_flight <= 20 * 1.05
+
+
+def test_hundreds_of_connections_over_many_workers(server: TargetServer):
+    result = load(server, "/", connections=400, threads=8, duration=1.0)
+    assert len(result.workers) == 8 and result.worker_failures == ()
+    assert sum(w.connections for w in result.workers) == 400
+    assert result.all_connected_ms is not None  # every slot connected at least once
+    assert server.connections == 400 + 1  # + the probe; no reconnects were needed
+    assert result.requests > 400 and result.read_errors == result.connect_errors == 0

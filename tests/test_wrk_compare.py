@@ -29,6 +29,15 @@ def errors_of(report: str) -> dict[str, int]:
     }
 
 
+UNIT_US = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6}
+
+
+def mean_latency_us(report: str) -> float:
+    found = re.search(r"Latency +([\d.]+)(us|ms|s|m) ", report)
+    assert found is not None, report
+    return float(found.group(1)) * UNIT_US[found.group(2)]
+
+
 def requests_of(report: str) -> int:
     return int(re.search(r"(\d+) requests in", report).group(1))  # type: ignore[union-attr]
 
@@ -47,6 +56,7 @@ def test_same_report_structure_and_similar_figures(wrk_path: str, server: Target
     assert ours.splitlines()[0] == wrk.splitlines()[0]  # "Running 1s test @ URL"
     # The Python test server is the bottleneck for both tools: same order of magnitude.
     assert 0.2 < requests_of(ours) / requests_of(wrk) < 5
+    assert 0.2 < mean_latency_us(ours) / mean_latency_us(wrk) < 5
 
 
 @pytest.mark.parametrize(
