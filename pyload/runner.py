@@ -21,6 +21,7 @@ import os
 import resource
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection as Pipe
@@ -153,8 +154,9 @@ def _workers(specs: list[WorkerSpec]) -> Iterator[tuple[Any, Any, dict[int, Pipe
         yield start_event, stop_event, pipes
     finally:
         stop_event.set()
+        join_deadline = time.monotonic() + STOP_GRACE_S
         for process in processes:
-            process.join(timeout=STOP_GRACE_S)
+            process.join(timeout=max(0.0, join_deadline - time.monotonic()))
             if process.is_alive():
                 process.kill()
                 process.join()
@@ -186,33 +188,59 @@ def _collect(
     waiting: dict[Pipe, int] = {reader: index for index, reader in pipes.items()}
     results: list[WorkerResult] = []
     failures: list[str] = []
-    interrupted = False
+    interrupts: list[float] = []  # when Ctrl-C came, if it did
     hard_deadline = time.monotonic() + config.duration_s + STOP_GRACE_S
-    while waiting:
-        try:
+
+    def interrupt() -> None:
+        # Ctrl-C ends the run early; the workers stop at their next 100 ms tick and report.
+        interrupts.append(time.monotonic())
+        stop_event.set()
+
+    with _on_sigint(interrupt):
+        while waiting:
             ready = _wait(waiting, POLL_S)
-        except KeyboardInterrupt:
-            # Ctrl-C ends the run early; the workers stop at their next 100 ms tick and report.
-            interrupted = True
-            stop_event.set()
-            hard_deadline = min(hard_deadline, time.monotonic() + STOP_GRACE_S)
+            if interrupts:
+                hard_deadline = min(hard_deadline, interrupts[0] + STOP_GRACE_S)
+            failures.extend(_receive(ready, waiting, results))
+            if not ready and time.monotonic() > hard_deadline:
+                for index in sorted(waiting.values()):
+                    failures.append(f"worker {index} sent no result within {STOP_GRACE_S:.0f}s")
+                break
+    return results, failures, bool(interrupts)
+
+
+@contextlib.contextmanager
+def _on_sigint(callback: Callable[[], None]) -> Iterator[None]:
+    """Route SIGINT to ``callback``, so no KeyboardInterrupt lands mid-recv.
+
+    Only the main thread can set a handler (and only it ever sees SIGINT); from another thread
+    the run cannot be interrupted and goes to its deadline.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: callback())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _receive(ready: list[Pipe], waiting: dict[Pipe, int], results: list[WorkerResult]) -> list[str]:
+    """Read what the ready pipes hold; return the failures among them."""
+    failures = []
+    for reader in ready:
+        index = waiting.pop(reader)
+        try:
+            kind, detail = reader.recv()
+        except EOFError:
+            failures.append(f"worker {index} died before sending its result")
             continue
-        if not ready and time.monotonic() > hard_deadline:
-            for index in sorted(waiting.values()):
-                failures.append(f"worker {index} sent no result within {STOP_GRACE_S:.0f}s")
-            break
-        for reader in ready:
-            index = waiting.pop(reader)
-            try:
-                kind, detail = reader.recv()
-            except EOFError:
-                failures.append(f"worker {index} died before sending its result")
-                continue
-            if kind == "result":
-                results.append(detail)
-            else:
-                failures.append(f"worker {index} failed: {detail}")
-    return results, failures, interrupted
+        if kind == "result":
+            results.append(detail)
+        else:
+            failures.append(f"worker {index} failed: {detail}")
+    return failures
 
 
 def _wait(waiting: dict[Pipe, int], timeout: float) -> list[Pipe]:
