@@ -16,9 +16,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["PROJECT_ROOT", "RESULTS_DIR"]
+__all__ = ["PROJECT_ROOT", "RESULTS_DIR", "sigterm_as_ctrl_c"]
 
 #: The repository root: put on the PYTHONPATH of the client processes the scripts start.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Where runs are written unless --out says otherwise (gitignored, but for one reference run).
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def sigterm_as_ctrl_c() -> None:
+    """Treat SIGTERM like Ctrl-C, so every ``with`` block stops the servers it started.
+
+    The stacks and nginx run in sessions of their own: without this a plain ``kill`` of a
+    benchmark would leave them running.
+    """
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)

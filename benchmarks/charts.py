@@ -58,8 +58,10 @@ def _requests_chart(doc: dict[str, Any], path: Path) -> None:
     ax.set_ylim(0, max([1.0, *rates.values()]) * 8)  # headroom for the legend
     ax.set_ylabel("requests/s (symlog)")
     p = doc["profile"]
-    ax.set_title(f"requests/s per endpoint and stack ({p['name']}: {p['connections']} "
-                 f"connections, scale {p['scale']:g}, timeout {p['timeout_s']:g} s)")
+    ax.set_title(
+        f"requests/s per endpoint and stack ({p['name']}: {p['connections']} "
+        f"connections, scale {p['scale']:g}, timeout {p['timeout_s']:g} s)"
+    )
     ax.legend(fontsize="small", ncol=min(4, len(servers)), loc="upper center")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -89,9 +91,15 @@ def _latency_chart(doc: dict[str, Any], scenario: str, path: Path) -> None:
     ax.set_ylabel("latency (ms, as wrk prints it)")
     ax.set_title(f"{scenario}: latency percentiles")
     if empty:
-        ax.text(0.01, 0.98, "no latency recorded (all timeouts or no response):\n"
-                + "\n".join(empty), transform=ax.transAxes, va="top", fontsize="small",
-                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "grey"})
+        ax.text(
+            0.01,
+            0.98,
+            "no latency recorded (all timeouts or no response):\n" + "\n".join(empty),
+            transform=ax.transAxes,
+            va="top",
+            fontsize="small",
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "grey"},
+        )
     ax.legend(fontsize="small", loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -106,16 +114,26 @@ def _wrk_chart(doc: dict[str, Any], path: Path) -> None:
         if wrk.get("parsed"):
             numbers = cell_numbers(c)
             assert numbers is not None
-            pairs.append((wrk["parsed"]["requests_per_s"], numbers.requests_per_s,
-                          bool(wrk["comparison"]["agree"])))
+            pairs.append(
+                (
+                    wrk["parsed"]["requests_per_s"],
+                    numbers.requests_per_s,
+                    bool(wrk["comparison"]["agree"]),
+                )
+            )
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
     top = max([max(w, p) for w, p, _ in pairs] + [1.0]) * 1.1
     line = [0.0, top]
     ax.plot(line, line, color="grey", linewidth=1, label="pyload = wrk")
     xs = [top * i / 100 for i in range(101)]
-    ax.fill_between(xs, [min(x * (1 - RPS_REL_TOL), x - RPS_ABS_TOL) for x in xs],
-                    [max(x / (1 - RPS_REL_TOL), x + RPS_ABS_TOL) for x in xs],
-                    color="grey", alpha=0.15, label="tolerance")
+    ax.fill_between(
+        xs,
+        [min(x * (1 - RPS_REL_TOL), x - RPS_ABS_TOL) for x in xs],
+        [max(x / (1 - RPS_REL_TOL), x + RPS_ABS_TOL) for x in xs],
+        color="grey",
+        alpha=0.15,
+        label="tolerance",
+    )
     for agree, colour, name in ((True, "tab:green", "agree"), (False, "tab:red", "disagree")):
         pts = [(w, p) for w, p, a in pairs if a is agree]
         if pts:

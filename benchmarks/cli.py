@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import RESULTS_DIR
+from benchmarks import RESULTS_DIR, sigterm_as_ctrl_c
 from benchmarks.charts import write_charts
 from benchmarks.clients import wrk_available, wrk_seconds
 from benchmarks.matrix import estimate_s, plan, run_matrix
@@ -35,45 +35,88 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Load each Django server stack's endpoints with pyload; write a report.",
-        epilog="Profiles: " + "; ".join(
+        epilog="Profiles: "
+        + "; ".join(
             f"{p.name}: {p.connections} connections, {p.threads} pyload workers, "
             f"{p.server_workers} server workers, {p.duration_s:g} s cells, timeout "
-            f"{p.timeout_s:g} s, scale {p.scale:g}" for p in PROFILES.values()),
+            f"{p.timeout_s:g} s, scale {p.scale:g}"
+            for p in PROFILES.values()
+        ),
     )
     add = parser.add_argument
-    add("--profile", choices=sorted(PROFILES), default=QUICK.name,
-        help=f"parameter set (default {QUICK.name})")
-    add("--servers", type=_list, default=list(SERVERS),
-        help=f"comma-separated stacks (default all: {','.join(SERVERS)})")
-    add("--endpoints", type=_list, default=[],
+    add(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=QUICK.name,
+        help=f"parameter set (default {QUICK.name})",
+    )
+    add(
+        "--servers",
+        type=_list,
+        default=list(SERVERS),
+        help=f"comma-separated stacks (default all: {','.join(SERVERS)})",
+    )
+    add(
+        "--endpoints",
+        type=_list,
+        default=[],
         help="comma-separated filters: scenario (gateway_1s), kind (async), kind/scenario "
-             "(sync/httpx) or path (/myapp/sync/requests); default all")
+        "(sync/httpx) or path (/myapp/sync/requests); default all",
+    )
     add("--duration", type=float, help="seconds per cell (default 22 s x scale)")
     add("--connections", type=int, help="connections per cell")
     add("--workers", type=int, help="pyload worker processes (wrk's -t)")
     add("--server-workers", type=int, help="worker processes per server stack")
-    add("--timeout", type=float, help="seconds after which a response is a timeout "
-                                      "(default 2 s x scale)")
-    add("--scale", type=float, help="time scale of the target's waits (rescales the "
-                                    "default duration and timeout)")
+    add(
+        "--timeout",
+        type=float,
+        help="seconds after which a response is a timeout (default 2 s x scale)",
+    )
+    add(
+        "--scale",
+        type=float,
+        help="time scale of the target's waits (rescales the default duration and timeout)",
+    )
     add("--warmup", type=float, help="seconds of unrecorded load per stack first")
     add("--out", type=Path, help="output folder (default benchmarks/results/<date>-<profile>)")
-    add("--with-wrk", action="store_true",
-        help="also run wrk on every cell and compare (durations rounded up to whole seconds)")
+    add(
+        "--with-wrk",
+        action="store_true",
+        help="also run wrk on every cell and compare (durations rounded up to whole seconds)",
+    )
     add("--list", action="store_true", help="print the cells and the estimate, run nothing")
     return parser
 
 
 def command_line(profile: Profile, ns: argparse.Namespace, out_dir: Path) -> str:
     """The explicit command that repeats this run."""
-    argv = ["python", "-m", "benchmarks", "--profile", profile.name,
-            "--servers", ",".join(ns.servers)]
+    argv = [
+        "python",
+        "-m",
+        "benchmarks",
+        "--profile",
+        profile.name,
+        "--servers",
+        ",".join(ns.servers),
+    ]
     if ns.endpoints:
         argv += ["--endpoints", ",".join(ns.endpoints)]
-    argv += ["--duration", f"{profile.duration_s:g}", "--connections", str(profile.connections),
-             "--workers", str(profile.threads), "--server-workers", str(profile.server_workers),
-             "--timeout", f"{profile.timeout_s:g}", "--scale", f"{profile.scale:g}",
-             "--warmup", f"{profile.warmup_s:g}"]
+    argv += [
+        "--duration",
+        f"{profile.duration_s:g}",
+        "--connections",
+        str(profile.connections),
+        "--workers",
+        str(profile.threads),
+        "--server-workers",
+        str(profile.server_workers),
+        "--timeout",
+        f"{profile.timeout_s:g}",
+        "--scale",
+        f"{profile.scale:g}",
+        "--warmup",
+        f"{profile.warmup_s:g}",
+    ]
     if ns.with_wrk:
         argv.append("--with-wrk")
     return shlex.join(argv)
@@ -91,13 +134,20 @@ def write_run(doc: dict[str, Any], out_dir: Path) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    sigterm_as_ctrl_c()
     parser = build_parser()
     ns = parser.parse_args(argv)
     try:
         profile = resolve_profile(
-            ns.profile, connections=ns.connections, threads=ns.workers,
-            server_workers=ns.server_workers, scale=ns.scale, duration_s=ns.duration,
-            timeout_s=ns.timeout, warmup_s=ns.warmup)
+            ns.profile,
+            connections=ns.connections,
+            threads=ns.workers,
+            server_workers=ns.server_workers,
+            scale=ns.scale,
+            duration_s=ns.duration,
+            timeout_s=ns.timeout,
+            warmup_s=ns.warmup,
+        )
         cells = plan(ns.servers, ns.endpoints)
     except ValueError as exc:
         parser.error(str(exc))
@@ -109,30 +159,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = dt.datetime.now().strftime("%Y-%m-%d-%H%M")
     out_dir = ns.out or RESULTS_DIR / f"{stamp}-{profile.name}"
     estimate = estimate_s(profile, cells, ns.with_wrk)
-    print(f"benchmarks: {len(cells)} cells, {profile.connections} connections, "
-          f"{profile.duration_s:g} s each, timeout {profile.timeout_s:g} s, scale "
-          f"{profile.scale:g}; about {format_duration(estimate)}; output {out_dir}",
-          file=sys.stderr)
+    print(
+        f"benchmarks: {len(cells)} cells, {profile.connections} connections, "
+        f"{profile.duration_s:g} s each, timeout {profile.timeout_s:g} s, scale "
+        f"{profile.scale:g}; about {format_duration(estimate)}; output {out_dir}",
+        file=sys.stderr,
+    )
     if ns.with_wrk:
         duration = wrk_seconds(profile.duration_s)
         timeout = wrk_seconds(profile.timeout_s)
         if duration != profile.duration_s:
-            print(f"benchmarks: wrk takes whole seconds: cells last {duration} s for both tools",
-                  file=sys.stderr)
+            print(
+                f"benchmarks: wrk takes whole seconds: cells last {duration} s for both tools",
+                file=sys.stderr,
+            )
         if timeout != profile.timeout_s:
-            print(f"benchmarks: wrk's --timeout takes whole seconds: wrk runs with {timeout} s "
-                  f"against pyload's {profile.timeout_s:g} s; timeouts and latency are compared "
-                  "only in cells where pyload counted no timeout (see the report)",
-                  file=sys.stderr)
+            print(
+                f"benchmarks: wrk's --timeout takes whole seconds: wrk runs with {timeout} s "
+                f"against pyload's {profile.timeout_s:g} s; timeouts and latency are compared "
+                "only in cells where pyload counted no timeout (see the report)",
+                file=sys.stderr,
+            )
     if ns.list:
         for cell in cells:
             print(f"{cell.server} {cell.label} {cell.endpoint.path}")
         return 0
-    doc = run_matrix(profile, cells, with_wrk=ns.with_wrk, log_dir=out_dir / "logs",
-                     argv=list(argv if argv is not None else sys.argv[1:]))
+    doc = run_matrix(
+        profile,
+        cells,
+        with_wrk=ns.with_wrk,
+        log_dir=out_dir / "logs",
+        argv=list(argv if argv is not None else sys.argv[1:]),
+    )
     doc["command"] = command_line(profile, ns, out_dir)
     paths = write_run(doc, out_dir)
     ok = sum(1 for c in doc["cells"] if c["status"] == "ok")
-    print(f"benchmarks: {ok}/{len(doc['cells'])} cells ok in {format_duration(doc['wall_s'])}; "
-          f"wrote {paths[0]}", file=sys.stderr)
+    print(
+        f"benchmarks: {ok}/{len(doc['cells'])} cells ok in {format_duration(doc['wall_s'])}; "
+        f"wrote {paths[0]}",
+        file=sys.stderr,
+    )
     return 0 if ok else 1

@@ -41,7 +41,7 @@ __all__ = [
 #: Seconds a client may run beyond its duration (start-up, spawning, reporting) before it's killed.
 GRACE_S = 60.0
 #: The locust user: one FastHttpUser per connection, no wait between requests.
-LOCUSTFILE = '''\
+LOCUSTFILE = """\
 from locust import constant, task
 from locust.contrib.fasthttp import FastHttpUser
 
@@ -52,7 +52,7 @@ class Hello(FastHttpUser):
     @task
     def hello(self):
         self.client.get(PATH)
-'''
+"""
 
 
 class ClientError(RuntimeError):
@@ -126,8 +126,9 @@ def _cpu_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _run(argv: list[str], timeout_s: float,
-         cpus: list[int] | None) -> tuple[str, str, float, float]:
+def _run(
+    argv: list[str], timeout_s: float, cpus: list[int] | None
+) -> tuple[str, str, float, float]:
     """Run argv to completion; return stdout, stderr, wall seconds and the tree's CPU seconds."""
 
     def pin() -> None:
@@ -137,8 +138,14 @@ def _run(argv: list[str], timeout_s: float,
     cpu_before = _cpu_children()
     start = time.perf_counter()
     process = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=_env(), cwd=PROJECT_ROOT, start_new_session=True,
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=PROJECT_ROOT,
+        start_new_session=True,
         preexec_fn=pin,  # single-threaded caller: preexec_fn is safe
     )
     try:
@@ -151,19 +158,35 @@ def _run(argv: list[str], timeout_s: float,
     cpu = _cpu_children() - cpu_before
     if process.returncode != 0:
         tail = (stderr or stdout).strip().splitlines()[-3:]
-        raise ClientError(f"{' '.join(argv[:3])}... exited {process.returncode}: "
-                          + " | ".join(tail))
+        raise ClientError(
+            f"{' '.join(argv[:3])}... exited {process.returncode}: " + " | ".join(tail)
+        )
     return stdout, stderr, wall, cpu
 
 
-def run_wrk(url: str, *, connections: int, duration_s: float, threads: int = 1,
-            timeout_s: float = 2.0, cpus: list[int] | None = None,
-            binary: str = "wrk") -> ClientRun:
+def run_wrk(
+    url: str,
+    *,
+    connections: int,
+    duration_s: float,
+    threads: int = 1,
+    timeout_s: float = 2.0,
+    cpus: list[int] | None = None,
+    binary: str = "wrk",
+) -> ClientRun:
     """``wrk -tT -cC -dDs --timeout Ts --latency URL``; duration and timeout rounded up to whole
     seconds (wrk's grammar has no fractions)."""
     duration, timeout = wrk_seconds(duration_s), wrk_seconds(timeout_s)
-    argv = [binary, f"-t{threads}", f"-c{connections}", f"-d{duration}s",
-            "--timeout", f"{timeout}s", "--latency", url]
+    argv = [
+        binary,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        f"{timeout}s",
+        "--latency",
+        url,
+    ]
     if shutil.which(binary) is None:
         raise ClientError(f"{binary} is not installed")
     stdout, _, wall, cpu = _run(argv, duration + GRACE_S, cpus)
@@ -172,38 +195,73 @@ def run_wrk(url: str, *, connections: int, duration_s: float, threads: int = 1,
     except WrkParseError as exc:
         raise ClientError(f"cannot parse wrk's output: {exc}") from None
     return ClientRun(
-        tool="wrk", argv=argv, requests=parsed.requests, runtime_s=parsed.runtime_us / 1e6,
-        requests_per_s=parsed.requests_per_s, cpu_s=cpu, wall_s=wall,
-        p50_us=parsed.percentile(50), p99_us=parsed.percentile(99), errors=parsed.errors,
-        cpus=cpus, text=stdout, detail={"parsed": parsed.to_dict()},
+        tool="wrk",
+        argv=argv,
+        requests=parsed.requests,
+        runtime_s=parsed.runtime_us / 1e6,
+        requests_per_s=parsed.requests_per_s,
+        cpu_s=cpu,
+        wall_s=wall,
+        p50_us=parsed.percentile(50),
+        p99_us=parsed.percentile(99),
+        errors=parsed.errors,
+        cpus=cpus,
+        text=stdout,
+        detail={"parsed": parsed.to_dict()},
     )
 
 
-def run_pyload(url: str, *, connections: int, duration_s: float, threads: int = 1,
-               timeout_s: float = 2.0, cpus: list[int] | None = None,
-               loop: str = "auto") -> ClientRun:
+def run_pyload(
+    url: str,
+    *,
+    connections: int,
+    duration_s: float,
+    threads: int = 1,
+    timeout_s: float = 2.0,
+    cpus: list[int] | None = None,
+    loop: str = "auto",
+) -> ClientRun:
     """``python -m pyload -tT -cC -dDs --timeout Ts --latency --json FILE URL`` (whole seconds,
     as the CLI takes wrk's grammar)."""
     duration, timeout = wrk_seconds(duration_s), wrk_seconds(timeout_s)
     with tempfile.TemporaryDirectory(prefix="pyload-bench-") as tmp:
         json_path = Path(tmp) / "result.json"
-        argv = [sys.executable, "-m", "pyload", f"-t{threads}", f"-c{connections}",
-                f"-d{duration}s", "--timeout", f"{timeout}s", "--latency", "--loop", loop,
-                "--json", str(json_path), url]
+        argv = [
+            sys.executable,
+            "-m",
+            "pyload",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            f"{timeout}s",
+            "--latency",
+            "--loop",
+            loop,
+            "--json",
+            str(json_path),
+            url,
+        ]
         stdout, _, wall, cpu = _run(argv, duration + GRACE_S, cpus)
         try:
             result = json.loads(json_path.read_text())
         except (OSError, ValueError) as exc:
             raise ClientError(f"pyload wrote no readable --json: {exc}") from None
     return ClientRun(
-        tool="pyload", argv=argv, requests=result["requests"],
-        runtime_s=result["runtime_us"] / 1e6, requests_per_s=result["requests_per_s"],
-        cpu_s=cpu, wall_s=wall,
+        tool="pyload",
+        argv=argv,
+        requests=result["requests"],
+        runtime_s=result["runtime_us"] / 1e6,
+        requests_per_s=result["requests_per_s"],
+        cpu_s=cpu,
+        wall_s=wall,
         p50_us=result["latency_us"]["percentiles"]["50"],
         p99_us=result["latency_us"]["percentiles"]["99"],
-        errors=result["errors"], load_cpu_s=sum(w["cpu_s"] for w in result["workers"]),
-        cpus=cpus, text=stdout, detail={"json": {k: v for k, v in result.items()
-                                                  if k not in ("latency_hdr", "wrk_text")}},
+        errors=result["errors"],
+        load_cpu_s=sum(w["cpu_s"] for w in result["workers"]),
+        cpus=cpus,
+        text=stdout,
+        detail={"json": {k: v for k, v in result.items() if k not in ("latency_hdr", "wrk_text")}},
     )
 
 
@@ -221,8 +279,9 @@ def _locust_percentile(times_ms: dict[str, int], p: float) -> float | None:
     return None
 
 
-def run_locust(url: str, *, connections: int, duration_s: float,
-               cpus: list[int] | None = None) -> ClientRun:
+def run_locust(
+    url: str, *, connections: int, duration_s: float, cpus: list[int] | None = None
+) -> ClientRun:
     """locust --headless with FastHttpUser: one user (one connection) per connection, all
     spawned at once, no wait time; one process (locust's default)."""
     if not locust_available():
@@ -232,9 +291,26 @@ def run_locust(url: str, *, connections: int, duration_s: float,
     with tempfile.TemporaryDirectory(prefix="pyload-locust-") as tmp:
         locustfile = Path(tmp) / "locustfile.py"
         locustfile.write_text(f"PATH = {'/' + path!r}\n" + LOCUSTFILE)
-        argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
-                "-u", str(connections), "-r", str(connections), "-t", f"{duration}s",
-                "-H", f"http://{base}", "--json", "--only-summary", "--loglevel", "ERROR"]
+        argv = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(locustfile),
+            "--headless",
+            "-u",
+            str(connections),
+            "-r",
+            str(connections),
+            "-t",
+            f"{duration}s",
+            "-H",
+            f"http://{base}",
+            "--json",
+            "--only-summary",
+            "--loglevel",
+            "ERROR",
+        ]
         stdout, _, wall, cpu = _run(argv, duration + GRACE_S, cpus)
     try:
         stats = json.loads(stdout)
@@ -244,7 +320,8 @@ def run_locust(url: str, *, connections: int, duration_s: float,
     failures = sum(s["num_failures"] for s in stats)
     if stats:
         runtime = max(s["last_request_timestamp"] for s in stats) - min(
-            s["start_time"] for s in stats)
+            s["start_time"] for s in stats
+        )
     else:
         runtime = float(duration)
     times: dict[str, int] = {}
@@ -252,8 +329,15 @@ def run_locust(url: str, *, connections: int, duration_s: float,
         for k, v in s["response_times"].items():
             times[k] = times.get(k, 0) + v
     return ClientRun(
-        tool="locust", argv=argv, requests=requests, runtime_s=runtime,
-        requests_per_s=requests / runtime if runtime > 0 else 0.0, cpu_s=cpu, wall_s=wall,
-        p50_us=_locust_percentile(times, 50), p99_us=_locust_percentile(times, 99),
-        errors={"failures": failures}, cpus=cpus,
+        tool="locust",
+        argv=argv,
+        requests=requests,
+        runtime_s=runtime,
+        requests_per_s=requests / runtime if runtime > 0 else 0.0,
+        cpu_s=cpu,
+        wall_s=wall,
+        p50_us=_locust_percentile(times, 50),
+        p99_us=_locust_percentile(times, 99),
+        errors={"failures": failures},
+        cpus=cpus,
     )

@@ -52,8 +52,9 @@ def _other_errors(errors: dict[str, int]) -> int:
     return sum(errors.get(k, 0) for k in ("connect", "read", "write", "status"))
 
 
-def compare_cell(pyload: dict[str, Any], wrk: dict[str, Any], *, timeout_s: float,
-                 wrk_timeout_s: int) -> dict[str, Any]:
+def compare_cell(
+    pyload: dict[str, Any], wrk: dict[str, Any], *, timeout_s: float, wrk_timeout_s: int
+) -> dict[str, Any]:
     """Compare pyload's ``to_dict()`` with wrk's parsed text (``WrkText.to_dict()``).
 
     Returns {"metrics": {name: {"pyload", "wrk", "agree" (True/False/None), "note"}},
@@ -63,13 +64,18 @@ def compare_cell(pyload: dict[str, Any], wrk: dict[str, Any], *, timeout_s: floa
     metrics: dict[str, dict[str, Any]] = {}
     same_timeout = abs(timeout_s - wrk_timeout_s) < 1e-9
     comparable_latency = same_timeout or pyload["errors"]["timeout"] == 0
-    why_not = (f"pyload timed out responses at {timeout_s:g} s, wrk's limit was "
-               f"{wrk_timeout_s} s (whole seconds only)")
+    why_not = (
+        f"pyload timed out responses at {timeout_s:g} s, wrk's limit was "
+        f"{wrk_timeout_s} s (whole seconds only)"
+    )
 
     p_rps, w_rps = pyload["requests_per_s"], wrk["requests_per_s"]
-    metrics["requests_per_s"] = {"pyload": p_rps, "wrk": w_rps,
-                                 "agree": within(p_rps, w_rps, RPS_REL_TOL, RPS_ABS_TOL),
-                                 "note": ""}
+    metrics["requests_per_s"] = {
+        "pyload": p_rps,
+        "wrk": w_rps,
+        "agree": within(p_rps, w_rps, RPS_REL_TOL, RPS_ABS_TOL),
+        "note": "",
+    }
     p_lat, w_lat = pyload["latency_us"], wrk["percentiles_us"]
     for p in ("50", "99"):
         pv, wv = p_lat["percentiles"][p], w_lat.get(p)
@@ -87,18 +93,30 @@ def compare_cell(pyload: dict[str, Any], wrk: dict[str, Any], *, timeout_s: floa
     p_req, w_req = max(pyload["requests"], 1), max(wrk["requests"], 1)
     p_to, w_to = pyload["errors"]["timeout"], wrk["errors"]["timeout"]
     metrics["timeouts"] = {
-        "pyload": p_to, "wrk": w_to,
-        "agree": (abs(p_to / p_req - w_to / w_req) <= TIMEOUT_FRACTION_TOL
-                  if same_timeout or (p_to == 0 and w_to == 0) else None),
+        "pyload": p_to,
+        "wrk": w_to,
+        "agree": (
+            abs(p_to / p_req - w_to / w_req) <= TIMEOUT_FRACTION_TOL
+            if same_timeout or (p_to == 0 and w_to == 0)
+            else None
+        ),
         "note": "" if same_timeout or (p_to == 0 and w_to == 0) else why_not,
     }
     p_err, w_err = _other_errors(pyload["errors"]), _other_errors(wrk["errors"])
     metrics["errors"] = {
-        "pyload": p_err, "wrk": w_err,
-        "agree": (abs(p_err - w_err) <= ERRORS_ABS_TOL
-                  or abs(p_err / p_req - w_err / w_req) <= ERRORS_REL_TOL),
+        "pyload": p_err,
+        "wrk": w_err,
+        "agree": (
+            abs(p_err - w_err) <= ERRORS_ABS_TOL
+            or abs(p_err / p_req - w_err / w_req) <= ERRORS_REL_TOL
+        ),
         "note": "",
     }
     disagreements = [name for name, m in metrics.items() if m["agree"] is False]
-    return {"metrics": metrics, "agree": not disagreements, "disagreements": disagreements,
-            "same_timeout": same_timeout, "wrk_timeout_s": wrk_timeout_s}
+    return {
+        "metrics": metrics,
+        "agree": not disagreements,
+        "disagreements": disagreements,
+        "same_timeout": same_timeout,
+        "wrk_timeout_s": wrk_timeout_s,
+    }

@@ -58,51 +58,71 @@ def _gateways(doc: dict[str, Any], ok: list[tuple[dict[str, Any], CellNumbers]])
         ceiling = connections / wait
         rounds = max(0, math.ceil(duration / wait - 1e-6) - 1)
         cell_ceiling = connections * rounds / duration
-        text = (f"**{scenario}** waits {_s(wait)}; with {connections} connections the "
-                f"closed-loop ceiling is {connections} ÷ {_s(wait)} = {ceiling:.0f} req/s")
+        text = (
+            f"**{scenario}** waits {_s(wait)}; with {connections} connections the "
+            f"closed-loop ceiling is {connections} ÷ {_s(wait)} = {ceiling:.0f} req/s"
+        )
         if rounds == 0:
             bullets.append(
                 text + f". The wait is not shorter than the {duration:g} s cell, so no response "
                 "can complete within it: these cells show 0 requests and 0 timeouts, whatever "
-                "the stack.")
+                "the stack."
+            )
             continue
         if cell_ceiling < 0.98 * ceiling:
-            text += (f" (in a {duration:g} s cell only {rounds} rounds of {_s(wait)} fit: "
-                     f"{cell_ceiling:.0f} req/s)")
+            text += (
+                f" (in a {duration:g} s cell only {rounds} rounds of {_s(wait)} fit: "
+                f"{cell_ceiling:.0f} req/s)"
+            )
         text += ". "
         at = [_name(c) for c, n in group if n.requests_per_s >= AT_CEILING * cell_ceiling]
-        below = [f"{_name(c)} {n.requests_per_s:.0f} "
-                 f"({int(100 * n.requests_per_s / cell_ceiling)}%)"
-                 for c, n in group if n.requests_per_s < AT_CEILING * cell_ceiling]
+        below = [
+            f"{_name(c)} {n.requests_per_s:.0f} ({int(100 * n.requests_per_s / cell_ceiling)}%)"
+            for c, n in group
+            if n.requests_per_s < AT_CEILING * cell_ceiling
+        ]
         if at:
-            text += (f"At the ceiling (≥ {AT_CEILING:.0%}): {len(at)} of {len(group)} cells"
-                     + (f" ({_join(at)}). " if below else ". "))
+            text += f"At the ceiling (≥ {AT_CEILING:.0%}): {len(at)} of {len(group)} cells" + (
+                f" ({_join(at)}). " if below else ". "
+            )
         if below:
             text += f"Below it (req/s, share of the ceiling): {_join(below)}. "
         if wait > timeout:
             all_to = [_name(c) for c, n in group if n.requests and n.timeouts == n.requests]
-            text += (f"The wait is longer than the {_s(timeout)} timeout, so every response "
-                     f"counts as a request and a timeout and no latency is recorded (wrk "
-                     f"prints 0.00us and -nan%): {len(all_to)} of {len(group)} cells are all "
-                     "timeouts.")
+            text += (
+                f"The wait is longer than the {_s(timeout)} timeout, so every response "
+                f"counts as a request and a timeout and no latency is recorded (wrk "
+                f"prints 0.00us and -nan%): {len(all_to)} of {len(group)} cells are all "
+                "timeouts."
+            )
         else:
-            slow = [f"{_name(c)} p99 {fmt_latency(n.p99_us)}" for c, n in group
-                    if n.timeouts and n.requests]
+            slow = [
+                f"{_name(c)} p99 {fmt_latency(n.p99_us)}"
+                for c, n in group
+                if n.timeouts and n.requests
+            ]
             if slow:
-                text += (f"Cells with some responses later than the {_s(timeout)} timeout "
-                         f"(queueing beyond the wait): {_join(slow)}.")
+                text += (
+                    f"Cells with some responses later than the {_s(timeout)} timeout "
+                    f"(queueing beyond the wait): {_join(slow)}."
+                )
         bullets.append(text.strip())
     return bullets
 
 
 def _nothing(doc: dict[str, Any], ok: list[tuple[dict[str, Any], CellNumbers]]) -> list[str]:
-    empty = [f"{_name(c)} ({n.in_flight} requests unanswered at the end)"
-             for c, n in ok if n.requests == 0]
+    empty = [
+        f"{_name(c)} ({n.in_flight} requests unanswered at the end)"
+        for c, n in ok
+        if n.requests == 0
+    ]
     if not empty:
         return []
-    return [f"**No response at all** within the {doc['profile']['duration_s']:g} s cell: "
-            f"{_join(empty)}. wrk and pyload print 0 requests and no timeouts for these "
-            "(a timeout is only counted when a late response arrives)."]
+    return [
+        f"**No response at all** within the {doc['profile']['duration_s']:g} s cell: "
+        f"{_join(empty)}. wrk and pyload print 0 requests and no timeouts for these "
+        "(a timeout is only counted when a late response arrives)."
+    ]
 
 
 def _blocking(doc: dict[str, Any], ok: list[tuple[dict[str, Any], CellNumbers]]) -> list[str]:
@@ -111,13 +131,18 @@ def _blocking(doc: dict[str, Any], ok: list[tuple[dict[str, Any], CellNumbers]])
     shown, missed = [], []
     for server in servers:
         blocking = by.get((server, "async/requests"))
-        clients = {label: by[(server, label)] for label in ("async/httpx", "async/aiohttp")
-                   if (server, label) in by}
+        clients = {
+            label: by[(server, label)]
+            for label in ("async/httpx", "async/aiohttp")
+            if (server, label) in by
+        }
         if blocking is None or not clients:
             continue
         best_label, best = max(clients.items(), key=lambda kv: kv[1].requests_per_s)
-        text = (f"{server} {blocking.requests_per_s:.1f} vs {best.requests_per_s:.1f} req/s "
-                f"({best_label})")
+        text = (
+            f"{server} {blocking.requests_per_s:.1f} vs {best.requests_per_s:.1f} req/s "
+            f"({best_label})"
+        )
         if blocking.requests_per_s < BLOCKING_PENALTY * best.requests_per_s:
             shown.append(text)
         else:
@@ -128,10 +153,12 @@ def _blocking(doc: dict[str, Any], ok: list[tuple[dict[str, Any], CellNumbers]])
             "**Blocking `requests` inside an async view** (the anti-pattern): "
             f"{_join(shown)}. The synchronous call holds the event loop for the whole upstream "
             "request, so each worker serves one upstream call at a time while the other "
-            "connections wait.")
+            "connections wait."
+        )
     if missed:
-        bullets.append("async/requests was not clearly slower than the async clients here: "
-                       f"{_join(missed)}.")
+        bullets.append(
+            f"async/requests was not clearly slower than the async clients here: {_join(missed)}."
+        )
     return bullets
 
 
@@ -142,14 +169,21 @@ def _kinds(ok: list[tuple[dict[str, Any], CellNumbers]]) -> list[str]:
         if kind != "sync":
             continue
         other = by.get((server, "async", scenario))
-        if other is None or scenario not in ("gateway_1s", "gateway_3s", "gateway_10s",
-                                             "requests", "httpx"):
+        if other is None or scenario not in (
+            "gateway_1s",
+            "gateway_3s",
+            "gateway_10s",
+            "requests",
+            "httpx",
+        ):
             continue
         lo, hi = sorted((n.requests_per_s, other.requests_per_s))
         if hi > 0 and (lo == 0 or hi / lo >= KIND_GAP):
             faster = "sync" if n.requests_per_s > other.requests_per_s else "async"
-            notes.append(f"{server} {scenario}: {faster} faster ({n.requests_per_s:.1f} sync vs "
-                         f"{other.requests_per_s:.1f} async req/s)")
+            notes.append(
+                f"{server} {scenario}: {faster} faster ({n.requests_per_s:.1f} sync vs "
+                f"{other.requests_per_s:.1f} async req/s)"
+            )
     if not notes:
         return []
     return [f"**Sync vs async views** differing by {KIND_GAP:g}x or more: {_join(notes)}."]
@@ -159,7 +193,8 @@ def _clients(ok: list[tuple[dict[str, Any], CellNumbers]]) -> list[str]:
     best: dict[str, tuple[str, float]] = {}
     for c, n in ok:
         if c["scenario"] in CLIENT_SCENARIOS and (
-                c["server"] not in best or n.requests_per_s > best[c["server"]][1]):
+            c["server"] not in best or n.requests_per_s > best[c["server"]][1]
+        ):
             best[c["server"]] = (c["label"], n.requests_per_s)
     if not best:
         return []

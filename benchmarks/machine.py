@@ -16,10 +16,23 @@ __all__ = ["PACKAGES", "machine_info", "machine_markdown", "tool_version"]
 
 #: Distributions whose versions are recorded: pyload's own deps, then the stacks', then tools.
 PACKAGES = (
-    "httptools", "hdrhistogram", "numpy", "uvloop",
-    "django", "gunicorn", "gevent", "uvicorn", "uvicorn-worker", "hypercorn", "aiohttp",
-    "httpx", "requests", "asgiref", "greenlet",
-    "matplotlib", "locust",
+    "httptools",
+    "hdrhistogram",
+    "numpy",
+    "uvloop",
+    "django",
+    "gunicorn",
+    "gevent",
+    "uvicorn",
+    "uvicorn-worker",
+    "hypercorn",
+    "aiohttp",
+    "httpx",
+    "requests",
+    "asgiref",
+    "greenlet",
+    "matplotlib",
+    "locust",
 )
 TOOL_TIMEOUT_S = 10.0
 
@@ -59,8 +72,11 @@ def tool_version(argv: list[str]) -> str | None:
 def _git_commit() -> str | None:
     try:
         done = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
-            text=True, timeout=TOOL_TIMEOUT_S,
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=TOOL_TIMEOUT_S,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -112,8 +128,8 @@ def machine_markdown(info: dict[str, Any]) -> str:
         + (f" (affinity {info['affinity']})" if info.get("affinity") else ""),
         f"- memory: {info['memory_gib']} GiB" if info.get("memory_gib") else "- memory: unknown",
         f"- OS: {info['os']}; {info['python']}",
-        f"- pyload {info['pyload']}" + (f" (commit {info['git_commit']})"
-                                        if info.get("git_commit") else " (no commit)"),
+        f"- pyload {info['pyload']}"
+        + (f" (commit {info['git_commit']})" if info.get("git_commit") else " (no commit)"),
         f"- packages: {packages}",
         f"- tools: {tools}",
     ]

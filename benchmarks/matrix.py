@@ -95,8 +95,11 @@ def estimate_s(profile: Profile, cells: Sequence[Cell], with_wrk: bool = False) 
         per_cell += profile.duration_s + CELL_WARMUP_S + 2 * CELL_OVERHEAD_S
     drains = sum(min(_drain_s(c, profile), SETTLE_DRAIN_CAP_S) for c in cells)
     stacks = len({c.server for c in cells})
-    return len(cells) * per_cell + drains * (3 if with_wrk else 1) + stacks * (
-        PLANNED_STACK_S + profile.warmup_s)
+    return (
+        len(cells) * per_cell
+        + drains * (3 if with_wrk else 1)
+        + stacks * (PLANNED_STACK_S + profile.warmup_s)
+    )
 
 
 def _now() -> str:
@@ -114,8 +117,9 @@ def _ms(us: float | None) -> str:
 def _get(url: str, timeout: float) -> int:
     """One GET; returns the status. Raises OSError / http.client.HTTPException."""
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port,
-                                            timeout=timeout)
+    connection = http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port, timeout=timeout
+    )
     try:
         connection.request("GET", parts.path or "/")
         response = connection.getresponse()
@@ -166,20 +170,28 @@ class _StackRunner:
             options: dict[str, Any] = {"startup_timeout": STARTUP_TIMEOUT_S}
             if self.log_path is not None:
                 options["log_path"] = self.log_path
-            self.base_url = stack.enter_context(serve(
-                self.server, port=0, workers=self.profile.server_workers,
-                scale=self.profile.scale, **options))
+            self.base_url = stack.enter_context(
+                serve(
+                    self.server,
+                    port=0,
+                    workers=self.profile.server_workers,
+                    scale=self.profile.scale,
+                    **options,
+                )
+            )
         except TargetError as exc:
             stack.close()
             error = f"{type(exc).__name__}: {exc}"
-            self.starts.append({"ok": False, "seconds": round(time.monotonic() - began, 3),
-                                "error": error})
+            self.starts.append(
+                {"ok": False, "seconds": round(time.monotonic() - began, 3), "error": error}
+            )
             self.base_url = None
             self.gave_up = error
             return None
         self._stack = stack
-        self.starts.append({"ok": True, "seconds": round(time.monotonic() - began, 3),
-                            "error": None})
+        self.starts.append(
+            {"ok": True, "seconds": round(time.monotonic() - began, 3), "error": None}
+        )
         return self.base_url
 
     def stop(self) -> str | None:
@@ -213,9 +225,13 @@ def _warm_up(base_url: str, cells: Sequence[Cell], profile: Profile) -> dict[str
     notes: list[str] = []
     if profile.warmup_s > 0 and cells:
         try:
-            pyload.run(base_url + cells[0].endpoint.path,
-                       connections=min(WARMUP_CONNECTIONS, profile.connections),
-                       duration=profile.warmup_s, threads=1, timeout=profile.timeout_s)
+            pyload.run(
+                base_url + cells[0].endpoint.path,
+                connections=min(WARMUP_CONNECTIONS, profile.connections),
+                duration=profile.warmup_s,
+                threads=1,
+                timeout=profile.timeout_s,
+            )
         except pyload.PyloadError as exc:
             notes.append(f"warm-up run: {exc}")
         for cell in cells:
@@ -240,18 +256,31 @@ def _summary_line(result: dict[str, Any]) -> str:
     p50 = lat["percentiles"]["50"] if lat["count"] else None
     p99 = lat["percentiles"]["99"] if lat["count"] else None
     errors = result["errors"]
-    return (f"{result['requests_per_s']:9.1f} req/s  p50 {_ms(p50)}  p99 {_ms(p99)}  "
-            f"timeouts {errors['timeout']}  errors {_errors_total(errors)}")
+    return (
+        f"{result['requests_per_s']:9.1f} req/s  p50 {_ms(p50)}  p99 {_ms(p99)}  "
+        f"timeouts {errors['timeout']}  errors {_errors_total(errors)}"
+    )
 
 
 def _run_wrk(url: str, profile: Profile) -> dict[str, Any]:
     try:
-        run = run_wrk(url, connections=profile.connections, duration_s=profile.duration_s,
-                      threads=profile.threads, timeout_s=profile.timeout_s)
+        run = run_wrk(
+            url,
+            connections=profile.connections,
+            duration_s=profile.duration_s,
+            threads=profile.threads,
+            timeout_s=profile.timeout_s,
+        )
     except ClientError as exc:
         return {"error": str(exc), "comparison": None}
-    return {"error": None, "argv": run.argv, "text": run.text, "parsed": run.detail["parsed"],
-            "cpu_s": run.cpu_s, "comparison": None}
+    return {
+        "error": None,
+        "argv": run.argv,
+        "text": run.text,
+        "parsed": run.detail["parsed"],
+        "cpu_s": run.cpu_s,
+        "comparison": None,
+    }
 
 
 def run_matrix(
@@ -272,9 +301,12 @@ def run_matrix(
     servers = list(dict.fromkeys(c.server for c in cells))
     if progress is None:
         stacks_s = len(servers) * (PLANNED_STACK_S + profile.warmup_s)
-        progress = Progress(len(cells), (estimate_s(profile, cells, with_wrk) - stacks_s)
-                            / max(1, len(cells)), len(servers),
-                            PLANNED_STACK_S + profile.warmup_s)
+        progress = Progress(
+            len(cells),
+            (estimate_s(profile, cells, with_wrk) - stacks_s) / max(1, len(cells)),
+            len(servers),
+            PLANNED_STACK_S + profile.warmup_s,
+        )
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
@@ -294,21 +326,28 @@ def run_matrix(
                     stack_info["warm_up"] = _warm_up(runner.base_url, stack_cells, profile)
                 previous: Cell | None = None
                 for cell in stack_cells:
-                    record = _run_cell(cell, runner, profile, previous, with_wrk, progress,
-                                       index=len(records))
+                    record = _run_cell(
+                        cell, runner, profile, previous, with_wrk, progress, index=len(records)
+                    )
                     records.append(record)
                     previous = cell
                     if record.get("interrupted"):
                         interrupted = True
                         break
                 done = {id(r["_cell"]) for r in records if "_cell" in r}
-                records += [_not_run(c, profile, "not run: interrupted")
-                            for c in stack_cells if id(c) not in done]
+                records += [
+                    _not_run(c, profile, "not run: interrupted")
+                    for c in stack_cells
+                    if id(c) not in done
+                ]
         except KeyboardInterrupt:
             interrupted = True
             done = {id(r["_cell"]) for r in records if "_cell" in r}
-            records += [_not_run(c, profile, "not run: interrupted")
-                        for c in stack_cells if id(c) not in done]
+            records += [
+                _not_run(c, profile, "not run: interrupted")
+                for c in stack_cells
+                if id(c) not in done
+            ]
         stack_info["starts"] = runner.starts
         stacks.append(stack_info)
     for record in records:
@@ -352,8 +391,15 @@ def _not_run(cell: Cell, profile: Profile, reason: str) -> dict[str, Any]:
     return record
 
 
-def _run_cell(cell: Cell, runner: _StackRunner, profile: Profile, previous: Cell | None,
-              with_wrk: bool, progress: Progress, index: int = 0) -> dict[str, Any]:
+def _run_cell(
+    cell: Cell,
+    runner: _StackRunner,
+    profile: Profile,
+    previous: Cell | None,
+    with_wrk: bool,
+    progress: Progress,
+    index: int = 0,
+) -> dict[str, Any]:
     """Settle, then pyload on the cell; with wrk: a warm-up first, then both tools, the order
     alternating from cell to cell so neither always meets the colder (or warmer) server."""
     record = _base_record(cell, profile)
@@ -368,8 +414,9 @@ def _run_cell(cell: Cell, runner: _StackRunner, profile: Profile, previous: Cell
         if not answering:
             progress.note(f"    stack not answering ({why}); restarting it")
             if runner.restart() is None:
-                record["error"] = ("stack stopped answering and did not restart: "
-                                   + runner.starts[-1]["error"])
+                record["error"] = (
+                    "stack stopped answering and did not restart: " + runner.starts[-1]["error"]
+                )
                 progress.finished(t0, f"FAILED: {record['error']}")
                 return record
             record["restarted"] = True
@@ -385,9 +432,14 @@ def _run_cell(cell: Cell, runner: _StackRunner, profile: Profile, previous: Cell
             record["wrk"] = _run_wrk(url, profile)
             _settle(runner.base_url or "", _drain_s(cell, profile))
         try:
-            result = pyload.run(url, connections=profile.connections,
-                                duration=profile.duration_s, threads=profile.threads,
-                                timeout=profile.timeout_s, latency=True)
+            result = pyload.run(
+                url,
+                connections=profile.connections,
+                duration=profile.duration_s,
+                threads=profile.threads,
+                timeout=profile.timeout_s,
+                latency=True,
+            )
         except pyload.PyloadError as exc:
             record["error"] = f"pyload: {type(exc).__name__}: {exc}"
             progress.finished(t0, f"FAILED: {record['error']}")
@@ -417,8 +469,13 @@ def _run_cell(cell: Cell, runner: _StackRunner, profile: Profile, previous: Cell
 def _cell_warm_up(url: str, profile: Profile) -> None:
     """Unrecorded load on the cell itself, at its concurrency (client pools grow, caches fill)."""
     with contextlib.suppress(pyload.PyloadError):
-        pyload.run(url, connections=profile.connections, duration=CELL_WARMUP_S,
-                   threads=profile.threads, timeout=profile.timeout_s)
+        pyload.run(
+            url,
+            connections=profile.connections,
+            duration=CELL_WARMUP_S,
+            threads=profile.threads,
+            timeout=profile.timeout_s,
+        )
 
 
 def _compare(record: dict[str, Any], profile: Profile) -> str:
@@ -426,9 +483,14 @@ def _compare(record: dict[str, Any], profile: Profile) -> str:
     wrk = record["wrk"]
     if wrk["error"] is not None:
         return f"  | wrk failed: {wrk['error']}"
-    comparison = compare_cell(record["pyload"], wrk["parsed"], timeout_s=profile.timeout_s,
-                              wrk_timeout_s=wrk_seconds(profile.timeout_s))
+    comparison = compare_cell(
+        record["pyload"],
+        wrk["parsed"],
+        timeout_s=profile.timeout_s,
+        wrk_timeout_s=wrk_seconds(profile.timeout_s),
+    )
     wrk["comparison"] = comparison
-    verdict = ("agree" if comparison["agree"]
-               else "DISAGREE: " + ", ".join(comparison["disagreements"]))
+    verdict = (
+        "agree" if comparison["agree"] else "DISAGREE: " + ", ".join(comparison["disagreements"])
+    )
     return f"  | wrk {wrk['parsed']['requests_per_s']:.1f} req/s, {verdict}"

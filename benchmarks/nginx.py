@@ -65,8 +65,13 @@ class NginxError(RuntimeError):
 def nginx_config(tmp: Path, port: int) -> str:
     """The nginx.conf text for a temp dir and a port."""
     body = BODY.replace("\n", "\\n")
-    return CONFIG.format(tmp=tmp, port=port, body=body, worker_connections=WORKER_CONNECTIONS,
-                         nofile=WORKER_CONNECTIONS * 2)
+    return CONFIG.format(
+        tmp=tmp,
+        port=port,
+        body=body,
+        worker_connections=WORKER_CONNECTIONS,
+        nofile=WORKER_CONNECTIONS * 2,
+    )
 
 
 def _free_port() -> int:
@@ -105,8 +110,11 @@ def _start(binary: str, tmp: Path, cpu: int | None) -> tuple[subprocess.Popen[by
         conf.write_text(nginx_config(tmp, port))
         process = subprocess.Popen(
             [binary, "-p", str(tmp), "-c", str(conf), "-e", str(tmp / "error.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            start_new_session=True, preexec_fn=lambda: _pin(cpu),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=lambda: _pin(cpu),
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline and process.poll() is None:
@@ -122,8 +130,11 @@ def _start(binary: str, tmp: Path, cpu: int | None) -> tuple[subprocess.Popen[by
 @contextlib.contextmanager
 def running_nginx(cpu: int | None = None, binary: str | None = None) -> Iterator[str]:
     """Run nginx for the with block; yield its URL. Raises NginxError if it cannot start."""
-    path = binary or shutil.which("nginx") or ("/usr/sbin/nginx"
-                                               if os.path.exists("/usr/sbin/nginx") else None)
+    path = (
+        binary
+        or shutil.which("nginx")
+        or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    )
     if path is None:
         raise NginxError("nginx is not installed")
     with tempfile.TemporaryDirectory(prefix="pyload-nginx-") as name:

@@ -47,12 +47,18 @@ class Profile:
         return asdict(self)
 
 
-def _scaled(name: str, connections: int, threads: int, server_workers: int, scale: float,
-            warmup_s: float) -> Profile:
+def _scaled(
+    name: str, connections: int, threads: int, server_workers: int, scale: float, warmup_s: float
+) -> Profile:
     return Profile(
-        name=name, connections=connections, threads=threads, server_workers=server_workers,
-        scale=scale, duration_s=round(REFERENCE_DURATION_S * scale, 3),
-        timeout_s=round(REFERENCE_TIMEOUT_S * scale, 3), warmup_s=warmup_s,
+        name=name,
+        connections=connections,
+        threads=threads,
+        server_workers=server_workers,
+        scale=scale,
+        duration_s=round(REFERENCE_DURATION_S * scale, 3),
+        timeout_s=round(REFERENCE_TIMEOUT_S * scale, 3),
+        warmup_s=warmup_s,
     )
 
 
@@ -82,15 +88,28 @@ def resolve_profile(
     unless they are given explicitly. Raises KeyError / ValueError."""
     profile = PROFILES[name]
     if scale is not None:
-        rescaled = _scaled(profile.name, profile.connections, profile.threads,
-                           profile.server_workers, scale, profile.warmup_s)
-        profile = replace(profile, scale=scale, duration_s=rescaled.duration_s,
-                          timeout_s=rescaled.timeout_s)
+        rescaled = _scaled(
+            profile.name,
+            profile.connections,
+            profile.threads,
+            profile.server_workers,
+            scale,
+            profile.warmup_s,
+        )
+        profile = replace(
+            profile, scale=scale, duration_s=rescaled.duration_s, timeout_s=rescaled.timeout_s
+        )
     changes: dict[str, Any] = {
-        k: v for k, v in {
-            "connections": connections, "threads": threads, "server_workers": server_workers,
-            "duration_s": duration_s, "timeout_s": timeout_s, "warmup_s": warmup_s,
-        }.items() if v is not None
+        k: v
+        for k, v in {
+            "connections": connections,
+            "threads": threads,
+            "server_workers": server_workers,
+            "duration_s": duration_s,
+            "timeout_s": timeout_s,
+            "warmup_s": warmup_s,
+        }.items()
+        if v is not None
     }
     profile = replace(profile, **changes)
     if profile.connections < profile.threads or profile.threads < 1:

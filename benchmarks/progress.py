@@ -20,8 +20,14 @@ class Progress:
     """Counts cells and estimates the time left from the cells measured so far (at first from
     the planned cell time), plus the start-up cost of the stacks not yet started."""
 
-    def __init__(self, total: int, planned_cell_s: float, stacks: int,
-                 planned_stack_s: float, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        planned_cell_s: float,
+        stacks: int,
+        planned_stack_s: float,
+        stream: TextIO | None = None,
+    ) -> None:
         self.total = total
         self.done = 0
         self.planned_cell_s = planned_cell_s
@@ -49,8 +55,10 @@ class Progress:
     def cell(self, label: str) -> float:
         """Announce the next cell; returns its start time for ``finished``."""
         width = len(str(self.total))
-        self._write(f"[{self.done + 1:{width}d}/{self.total}] {label}  "
-                    f"(~{format_duration(self.left_s())} left)")
+        self._write(
+            f"[{self.done + 1:{width}d}/{self.total}] {label}  "
+            f"(~{format_duration(self.left_s())} left)"
+        )
         return time.monotonic()
 
     def finished(self, started: float, summary: str) -> None:

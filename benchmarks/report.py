@@ -15,8 +15,17 @@ from benchmarks.numbers import cell_numbers, fmt_latency, fmt_rate, labels, serv
 
 __all__ = ["SUMMARY_HEADER", "render_report", "summary_rows"]
 
-SUMMARY_HEADER = ("endpoint", "server", "requests", "req/s", "p50", "p99", "timeouts",
-                  "errors", "notes")
+SUMMARY_HEADER = (
+    "endpoint",
+    "server",
+    "requests",
+    "req/s",
+    "p50",
+    "p99",
+    "timeouts",
+    "errors",
+    "notes",
+)
 NOT_SERVED = "n/a"
 
 
@@ -28,8 +37,9 @@ def _notes(record: dict[str, Any]) -> str:
     numbers = cell_numbers(record)
     if record["status"] != "ok" or numbers is None:
         return f"**{record['status']}**: {record.get('error') or 'no result'}"
-    notes = [f"{k} {v}" if k != "status" else f"non-2xx {v}"
-             for k, v in numbers.breakdown.items() if v]
+    notes = [
+        f"{k} {v}" if k != "status" else f"non-2xx {v}" for k, v in numbers.breakdown.items() if v
+    ]
     if numbers.requests and numbers.timeouts == numbers.requests:
         notes.append("all timeouts")
     if numbers.requests == 0:
@@ -50,13 +60,21 @@ def summary_rows(doc: dict[str, Any]) -> list[list[str]]:
         for record in (c for c in doc["cells"] if c["label"] == label):
             numbers = cell_numbers(record)
             if record["status"] == "ok" and numbers is not None:
-                rows.append([label, record["server"], str(numbers.requests),
-                             fmt_rate(numbers.requests_per_s), fmt_latency(numbers.p50_us),
-                             fmt_latency(numbers.p99_us), str(numbers.timeouts),
-                             str(numbers.errors), _notes(record)])
+                rows.append(
+                    [
+                        label,
+                        record["server"],
+                        str(numbers.requests),
+                        fmt_rate(numbers.requests_per_s),
+                        fmt_latency(numbers.p50_us),
+                        fmt_latency(numbers.p99_us),
+                        str(numbers.timeouts),
+                        str(numbers.errors),
+                        _notes(record),
+                    ]
+                )
             else:
-                rows.append([label, record["server"], "-", "-", "-", "-", "-", "-",
-                             _notes(record)])
+                rows.append([label, record["server"], "-", "-", "-", "-", "-", "-", _notes(record)])
     return rows
 
 
@@ -74,9 +92,10 @@ def _rate_matrix(doc: dict[str, Any]) -> list[str]:
             elif record["status"] != "ok" or numbers is None:
                 row.append(record["status"])
             else:
-                row.append(fmt_rate(numbers.requests_per_s)
-                           + (" ⏱" if numbers.requests and numbers.timeouts == numbers.requests
-                              else ""))
+                row.append(
+                    fmt_rate(numbers.requests_per_s)
+                    + (" ⏱" if numbers.requests and numbers.timeouts == numbers.requests else "")
+                )
         lines.append(_row(row))
     return lines
 
@@ -89,14 +108,16 @@ def _parameters(doc: dict[str, Any]) -> list[str]:
         f"- profile **{p['name']}**: {p['connections']} connections, {p['threads']} pyload "
         f"worker process(es), {p['server_workers']} server worker process(es) per stack, "
         f"{p['duration_s']:g} s per cell, timeout {p['timeout_s']:g} s, time scale "
-        f"{p['scale']:g}" + (f" ({wait_text}; the upstream's delay is scaled too)"
-                             if wait_text else ""),
+        f"{p['scale']:g}"
+        + (f" ({wait_text}; the upstream's delay is scaled too)" if wait_text else ""),
         f"- {len(doc['cells'])} cells, run {doc['started_at']} → {doc['finished_at']}, "
         f"wall time {doc['wall_s']:g} s; a {p['warmup_s']:g} s warm-up per stack",
     ]
     if doc.get("with_wrk"):
-        lines.append(f"- wrk ran on every cell too (`--timeout {doc['wrk_timeout_s']}s`, "
-                     f"`-d{p['duration_s']:g}s`)")
+        lines.append(
+            f"- wrk ran on every cell too (`--timeout {doc['wrk_timeout_s']}s`, "
+            f"`-d{p['duration_s']:g}s`)"
+        )
     if doc.get("interrupted"):
         lines.append("- **interrupted** (Ctrl-C): the remaining cells were not run")
     return lines
@@ -104,27 +125,47 @@ def _parameters(doc: dict[str, Any]) -> list[str]:
 
 def _wrk_section(doc: dict[str, Any]) -> list[str]:
     p = doc["profile"]
-    lines = ["## pyload vs wrk", "",
-             f"Tolerance: {tolerance_text()}."]
+    lines = ["## pyload vs wrk", "", f"Tolerance: {tolerance_text()}."]
     if doc["wrk_timeout_s"] != p["timeout_s"]:
-        lines += ["", f"wrk's `--timeout` takes whole seconds, so wrk ran with "
-                      f"{doc['wrk_timeout_s']} s while pyload used {p['timeout_s']:g} s: in "
-                      "cells where pyload counted timeouts, the timeouts and the latency "
-                      "percentiles cannot be compared (marked n/c); requests/s and the other "
-                      "errors are compared everywhere. For a faithful comparison use a "
-                      "whole-second timeout, e.g. `--scale 0.5` (timeout 1 s)."]
-    lines += ["", _row(["endpoint", "server", "req/s pyload", "req/s wrk", "p50 pyload",
-                        "p50 wrk", "p99 pyload", "p99 wrk", "timeouts pyload",
-                        "timeouts wrk", "errors pyload", "errors wrk", "verdict"]),
-              _row(["---", "---"] + ["---:"] * 10 + ["---"])]
+        lines += [
+            "",
+            f"wrk's `--timeout` takes whole seconds, so wrk ran with "
+            f"{doc['wrk_timeout_s']} s while pyload used {p['timeout_s']:g} s: in "
+            "cells where pyload counted timeouts, the timeouts and the latency "
+            "percentiles cannot be compared (marked n/c); requests/s and the other "
+            "errors are compared everywhere. For a faithful comparison use a "
+            "whole-second timeout, e.g. `--scale 0.5` (timeout 1 s).",
+        ]
+    lines += [
+        "",
+        _row(
+            [
+                "endpoint",
+                "server",
+                "req/s pyload",
+                "req/s wrk",
+                "p50 pyload",
+                "p50 wrk",
+                "p99 pyload",
+                "p99 wrk",
+                "timeouts pyload",
+                "timeouts wrk",
+                "errors pyload",
+                "errors wrk",
+                "verdict",
+            ]
+        ),
+        _row(["---", "---"] + ["---:"] * 10 + ["---"]),
+    ]
     disagree = []
     for c in doc["cells"]:
         wrk = c.get("wrk")
         if c["status"] != "ok" or not wrk:
             continue
         if not wrk.get("comparison"):
-            lines.append(_row([c["label"], c["server"]] + ["-"] * 10
-                              + [f"wrk failed: {wrk.get('error')}"]))
+            lines.append(
+                _row([c["label"], c["server"]] + ["-"] * 10 + [f"wrk failed: {wrk.get('error')}"])
+            )
             continue
         m = wrk["comparison"]["metrics"]
 
@@ -133,15 +174,32 @@ def _wrk_section(doc: dict[str, Any]) -> list[str]:
             w = "n/c" if entry["agree"] is None and entry["wrk"] is not None else fmt(entry["wrk"])
             return [fmt(entry["pyload"]), w]
 
-        verdict = ("agree" if wrk["comparison"]["agree"]
-                   else "**differ**: " + ", ".join(wrk["comparison"]["disagreements"]))
+        verdict = (
+            "agree"
+            if wrk["comparison"]["agree"]
+            else "**differ**: " + ", ".join(wrk["comparison"]["disagreements"])
+        )
         if not wrk["comparison"]["agree"]:
             disagree.append(f"{c['server']} {c['label']}")
-        lines.append(_row([c["label"], c["server"], *pair("requests_per_s", fmt_rate),
-                           *pair("p50_us", fmt_latency), *pair("p99_us", fmt_latency),
-                           *pair("timeouts", str), *pair("errors", str), verdict]))
-    lines += ["", f"Cells outside the tolerance: {len(disagree)}"
-              + (f" ({'; '.join(disagree)})." if disagree else ".")]
+        lines.append(
+            _row(
+                [
+                    c["label"],
+                    c["server"],
+                    *pair("requests_per_s", fmt_rate),
+                    *pair("p50_us", fmt_latency),
+                    *pair("p99_us", fmt_latency),
+                    *pair("timeouts", str),
+                    *pair("errors", str),
+                    verdict,
+                ]
+            )
+        )
+    lines += [
+        "",
+        f"Cells outside the tolerance: {len(disagree)}"
+        + (f" ({'; '.join(disagree)})." if disagree else "."),
+    ]
     return lines
 
 
@@ -166,15 +224,20 @@ def _stack_sections(doc: dict[str, Any]) -> list[str]:
         lines += [f"## {server}", ""]
         starts = stacks.get(server, {}).get("starts", [])
         if starts:
-            lines += ["Started " + ", ".join(
-                f"in {s['seconds']:g} s" if s["ok"] else f"FAILED ({s['error']})"
-                for s in starts) + ".", ""]
+            lines += [
+                "Started "
+                + ", ".join(
+                    f"in {s['seconds']:g} s" if s["ok"] else f"FAILED ({s['error']})"
+                    for s in starts
+                )
+                + ".",
+                "",
+            ]
         cells = [c for c in doc["cells"] if c["server"] == server]
         for scenario in dict.fromkeys(c["scenario"] for c in cells):
             lines += [f"### {scenario}", ""]
             for record in (c for c in cells if c["scenario"] == scenario):
-                lines += [f"#### {record['kind'].capitalize()}", "",
-                          f"`GET {record['path']}`", ""]
+                lines += [f"#### {record['kind'].capitalize()}", "", f"`GET {record['path']}`", ""]
                 lines += _cell_block(record)
     return lines
 
@@ -184,14 +247,26 @@ def render_report(doc: dict[str, Any], charts: Sequence[str] = ()) -> str:
     p = doc["profile"]
     lines = [f"# Django server stacks under pyload: profile {p['name']}", ""]
     lines += _parameters(doc)
-    lines += ["", "## Summary", "", "Requests/s (⏱: every response was a timeout; n/a: not "
-              "served by this stack, WSGI has no async views):", ""]
+    lines += [
+        "",
+        "## Summary",
+        "",
+        "Requests/s (⏱: every response was a timeout; n/a: not "
+        "served by this stack, WSGI has no async views):",
+        "",
+    ]
     lines += _rate_matrix(doc)
-    lines += ["", "Every cell (p50/p99 are pyload's wrk-style latency, corrected for "
-              "coordinated omission as wrk does; - means no latency was recorded; errors = "
-              "connect + read + write + non-2xx):", ""]
-    lines += [_row(list(SUMMARY_HEADER)),
-              _row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---"])]
+    lines += [
+        "",
+        "Every cell (p50/p99 are pyload's wrk-style latency, corrected for "
+        "coordinated omission as wrk does; - means no latency was recorded; errors = "
+        "connect + read + write + non-2xx):",
+        "",
+    ]
+    lines += [
+        _row(list(SUMMARY_HEADER)),
+        _row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---"]),
+    ]
     lines += [_row(r) for r in summary_rows(doc)]
     lines += ["", "## Interpretation", ""]
     lines += [f"- {b}" for b in interpret(doc)]
@@ -202,7 +277,16 @@ def render_report(doc: dict[str, Any], charts: Sequence[str] = ()) -> str:
         lines += ["", *_wrk_section(doc)]
     lines += ["", "# Results by server stack", ""]
     lines += _stack_sections(doc)
-    lines += ["## Machine", "", machine_markdown(doc["machine"]).rstrip(), "",
-              "## Reproduce", "", "```", doc.get("command")
-              or "python -m benchmarks " + shlex.join(doc["argv"]), "```", ""]
+    lines += [
+        "## Machine",
+        "",
+        machine_markdown(doc["machine"]).rstrip(),
+        "",
+        "## Reproduce",
+        "",
+        "```",
+        doc.get("command") or "python -m benchmarks " + shlex.join(doc["argv"]),
+        "```",
+        "",
+    ]
     return "\n".join(lines)

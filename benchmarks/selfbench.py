@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import RESULTS_DIR
+from benchmarks import RESULTS_DIR, sigterm_as_ctrl_c
 from benchmarks.clients import (
     ClientError,
     ClientRun,
@@ -82,14 +82,34 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _runner(tool: str, url: str, connections: int, duration: float, threads: int,
-            cpus: list[int] | None, loop: str) -> Callable[[], ClientRun]:
+def _runner(
+    tool: str,
+    url: str,
+    connections: int,
+    duration: float,
+    threads: int,
+    cpus: list[int] | None,
+    loop: str,
+) -> Callable[[], ClientRun]:
     if tool == "wrk":
-        return lambda: run_wrk(url, connections=connections, duration_s=duration,
-                               threads=threads, timeout_s=TIMEOUT_S, cpus=cpus)
+        return lambda: run_wrk(
+            url,
+            connections=connections,
+            duration_s=duration,
+            threads=threads,
+            timeout_s=TIMEOUT_S,
+            cpus=cpus,
+        )
     if tool == "pyload":
-        return lambda: run_pyload(url, connections=connections, duration_s=duration,
-                                  threads=threads, timeout_s=TIMEOUT_S, cpus=cpus, loop=loop)
+        return lambda: run_pyload(
+            url,
+            connections=connections,
+            duration_s=duration,
+            threads=threads,
+            timeout_s=TIMEOUT_S,
+            cpus=cpus,
+            loop=loop,
+        )
     if tool == "locust":
         return lambda: run_locust(url, connections=connections, duration_s=duration, cpus=cpus)
     raise ValueError(f"unknown tool {tool!r}")
@@ -130,14 +150,20 @@ def _ratios(medians: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | N
             "requests_per_s": _ratio(m["requests_per_s"], ref["requests_per_s"]),
             "cpu_us_per_request": _ratio(m["cpu_us_per_request"], ref["cpu_us_per_request"]),
             # wrk's start-up is negligible: its tree CPU is its load-phase CPU
-            "load_cpu_us_per_request": _ratio(m["load_cpu_us_per_request"],
-                                              ref["cpu_us_per_request"]),
+            "load_cpu_us_per_request": _ratio(
+                m["load_cpu_us_per_request"], ref["cpu_us_per_request"]
+            ),
         }
     return out
 
 
-def _measure(label: str, tools: Sequence[str], make: Callable[[str], Callable[[], ClientRun]],
-             rounds: int, skipped: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+def _measure(
+    label: str,
+    tools: Sequence[str],
+    make: Callable[[str], Callable[[], ClientRun]],
+    rounds: int,
+    skipped: dict[str, str],
+) -> dict[str, list[dict[str, Any]]]:
     """``rounds`` rounds, each tool once per round, the order rotating; failures are recorded."""
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in tools}
     for round_index in range(rounds):
@@ -152,17 +178,25 @@ def _measure(label: str, tools: Sequence[str], make: Callable[[str], Callable[[]
             runs[tool].append(run.to_dict())
             cpu = run.cpu_us_per_request
             cpu_text = f"{cpu:7.2f} us CPU/req" if cpu is not None else "no requests"
-            _log(f"  {label} round {round_index + 1}/{rounds} {tool:7s}"
-                 f" {run.requests_per_s:10.0f} req/s  {cpu_text}")
+            _log(
+                f"  {label} round {round_index + 1}/{rounds} {tool:7s}"
+                f" {run.requests_per_s:10.0f} req/s  {cpu_text}"
+            )
     return runs
 
 
-def run_selfbench(*, duration: float = DURATION_S, rounds: int = ROUNDS,
-                  connections: int = CONNECTIONS, tools: Sequence[str] = TOOLS,
-                  scaling_workers: Sequence[int] = SCALING_WORKERS,
-                  scaling_connections: Sequence[int] = SCALING_CONNECTIONS,
-                  scaling_rounds: int = SCALING_ROUNDS, warmup: float = WARMUP_S,
-                  loop: str = "auto") -> dict[str, Any]:
+def run_selfbench(
+    *,
+    duration: float = DURATION_S,
+    rounds: int = ROUNDS,
+    connections: int = CONNECTIONS,
+    tools: Sequence[str] = TOOLS,
+    scaling_workers: Sequence[int] = SCALING_WORKERS,
+    scaling_connections: Sequence[int] = SCALING_CONNECTIONS,
+    scaling_rounds: int = SCALING_ROUNDS,
+    warmup: float = WARMUP_S,
+    loop: str = "auto",
+) -> dict[str, Any]:
     """Run the whole selfbench and return its JSON-able result. Raises NginxError."""
     started = time.monotonic()
     skipped: dict[str, str] = {}
@@ -176,30 +210,45 @@ def run_selfbench(*, duration: float = DURATION_S, rounds: int = ROUNDS,
     client, server = plan_cpus(_available_cpus())
     one = _client_cpus(1, client, server)
     with running_nginx(cpu=server) as url:
-        _log(f"selfbench: nginx at {url} on CPU {server}, clients on CPU {client}; "
-             f"tools {', '.join(tools)}" + "".join(f"; {t}: {why}" for t, why in skipped.items()))
+        _log(
+            f"selfbench: nginx at {url} on CPU {server}, clients on CPU {client}; "
+            f"tools {', '.join(tools)}" + "".join(f"; {t}: {why}" for t, why in skipped.items())
+        )
         for tool in tools:  # warm-up: page cache, Python bytecode, nginx's first accepts
             try:
                 _runner(tool, url, connections, warmup, 1, one, loop)()
             except ClientError as exc:
                 _log(f"  warm-up: {tool} failed: {exc}")
-        head = _measure(f"c{connections}", tools,
-                        lambda t: _runner(t, url, connections, duration, 1, one, loop),
-                        rounds, skipped)
+        head = _measure(
+            f"c{connections}",
+            tools,
+            lambda t: _runner(t, url, connections, duration, 1, one, loop),
+            rounds,
+            skipped,
+        )
         scaling: list[dict[str, Any]] = []
         scale_tools = [t for t in tools if t in ("pyload", REFERENCE)]
         for workers in scaling_workers:
             cpus = _client_cpus(workers, client, server)
             for conns in scaling_connections:
-                def make(tool: str, w: int = workers, c: int = conns,
-                         p: list[int] | None = cpus) -> Callable[[], ClientRun]:
+
+                def make(
+                    tool: str, w: int = workers, c: int = conns, p: list[int] | None = cpus
+                ) -> Callable[[], ClientRun]:
                     return _runner(tool, url, c, duration, w, p, loop)
 
-                runs = _measure(f"t{workers} c{conns}", scale_tools, make, scaling_rounds,
-                                skipped)
+                runs = _measure(f"t{workers} c{conns}", scale_tools, make, scaling_rounds, skipped)
                 medians = {t: summarise(r) for t, r in runs.items() if r}
-                scaling.append({"workers": workers, "connections": conns, "cpus": cpus,
-                                "medians": medians, "ratios": _ratios(medians), "runs": runs})
+                scaling.append(
+                    {
+                        "workers": workers,
+                        "connections": conns,
+                        "cpus": cpus,
+                        "medians": medians,
+                        "ratios": _ratios(medians),
+                        "runs": runs,
+                    }
+                )
     medians = {t: summarise(r) for t, r in head.items() if r}
     ratios = _ratios(medians)
     pyload_ratio = ratios.get("pyload", {})
@@ -208,12 +257,21 @@ def run_selfbench(*, duration: float = DURATION_S, rounds: int = ROUNDS,
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "wall_s": round(time.monotonic() - started, 1),
         "settings": {
-            "duration_s": duration, "rounds": rounds, "connections": connections,
-            "warmup_s": warmup, "timeout_s": TIMEOUT_S, "loop": loop,
-            "client_cpu": client, "server_cpu": server, "tools": requested, "ran": tools,
+            "duration_s": duration,
+            "rounds": rounds,
+            "connections": connections,
+            "warmup_s": warmup,
+            "timeout_s": TIMEOUT_S,
+            "loop": loop,
+            "client_cpu": client,
+            "server_cpu": server,
+            "tools": requested,
+            "ran": tools,
             "scaling_workers": list(scaling_workers),
-            "scaling_connections": list(scaling_connections), "scaling_rounds": scaling_rounds,
-            "target_cpu_ratio": TARGET_CPU_RATIO, "server": "nginx, 1 worker, return 200",
+            "scaling_connections": list(scaling_connections),
+            "scaling_rounds": scaling_rounds,
+            "target_cpu_ratio": TARGET_CPU_RATIO,
+            "server": "nginx, 1 worker, return 200",
         },
         "skipped": skipped,
         "machine": machine_info(),
@@ -261,32 +319,46 @@ def markdown(result: dict[str, Any]) -> str:
             load = m["cpu_us_per_request"]
         lines.append(
             f"| {tool} | {_f(m['requests_per_s'], '{:.0f}')} | {_f(m['cpu_us_per_request'])} "
-            f"| {_f(load)} | {_ms(m['p50_us'])} | {_ms(m['p99_us'])} | {m['runs']} |")
-    lines += ["", "Ratios to wrk (median / wrk's median):", "",
-              "| tool | requests/s | CPU/request (tree) | CPU/request (load phase) |",
-              "|---|---:|---:|---:|"]
+            f"| {_f(load)} | {_ms(m['p50_us'])} | {_ms(m['p99_us'])} | {m['runs']} |"
+        )
+    lines += [
+        "",
+        "Ratios to wrk (median / wrk's median):",
+        "",
+        "| tool | requests/s | CPU/request (tree) | CPU/request (load phase) |",
+        "|---|---:|---:|---:|",
+    ]
     for tool, r in result["ratios_to_wrk"].items():
-        lines.append(f"| {tool} | {_f(r['requests_per_s'], '{:.2f}x')} "
-                     f"| {_f(r['cpu_us_per_request'], '{:.2f}x')} "
-                     f"| {_f(r['load_cpu_us_per_request'], '{:.2f}x')} |")
+        lines.append(
+            f"| {tool} | {_f(r['requests_per_s'], '{:.2f}x')} "
+            f"| {_f(r['cpu_us_per_request'], '{:.2f}x')} "
+            f"| {_f(r['load_cpu_us_per_request'], '{:.2f}x')} |"
+        )
     target = result["target"]
     if target["cpu_ratio"] is not None:
+
         def verdict(x: float | None) -> str:
             if x is None:
                 return "not measured"
             return f"{x:.2f}x, {'met' if x <= target['limit'] else 'NOT met'}"
 
-        lines += ["", f"Target: pyload's client CPU per request at most {target['limit']}x "
-                      f"wrk's. Whole process tree: {verdict(target['cpu_ratio'])}; "
-                      f"load phase: {verdict(target['load_cpu_ratio'])}."]
+        lines += [
+            "",
+            f"Target: pyload's client CPU per request at most {target['limit']}x "
+            f"wrk's. Whole process tree: {verdict(target['cpu_ratio'])}; "
+            f"load phase: {verdict(target['load_cpu_ratio'])}.",
+        ]
     for tool, why in result["skipped"].items():
         lines += ["", f"{tool}: {why}"]
     if result["scaling"]:
-        lines += ["", "## Scaling (pyload vs wrk, median of "
-                      f"{s['scaling_rounds']} run(s) each)", "",
-                  "| workers | connections | client CPUs | pyload req/s | wrk req/s | ratio "
-                  "| pyload CPU µs/req (tree / load) | wrk CPU µs/req | ratio (tree / load) |",
-                  "|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            f"## Scaling (pyload vs wrk, median of {s['scaling_rounds']} run(s) each)",
+            "",
+            "| workers | connections | client CPUs | pyload req/s | wrk req/s | ratio "
+            "| pyload CPU µs/req (tree / load) | wrk CPU µs/req | ratio (tree / load) |",
+            "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for row in result["scaling"]:
             p = row["medians"].get("pyload", {})
             w = row["medians"].get(REFERENCE, {})
@@ -299,14 +371,23 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {_f(p.get('cpu_us_per_request'))} / {_f(p.get('load_cpu_us_per_request'))} "
                 f"| {_f(w.get('cpu_us_per_request'))} "
                 f"| {_f(r.get('cpu_us_per_request'), '{:.2f}x')} / "
-                f"{_f(r.get('load_cpu_us_per_request'), '{:.2f}x')} |")
-    lines += ["", "## Machine", "", machine_markdown(result["machine"]).rstrip(), "",
-              f"Reproduce: `{reproduce_command(s)}`", ""]
+                f"{_f(r.get('load_cpu_us_per_request'), '{:.2f}x')} |"
+            )
+    lines += [
+        "",
+        "## Machine",
+        "",
+        machine_markdown(result["machine"]).rstrip(),
+        "",
+        f"Reproduce: `{reproduce_command(s)}`",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def reproduce_command(s: dict[str, Any]) -> str:
     """The command line that repeats a run with the same settings."""
+
     def ints(values: list[int]) -> str:
         return ",".join(str(v) for v in values) or "''"
 
@@ -335,18 +416,31 @@ def _ints(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.selfbench",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.selfbench", description=__doc__.splitlines()[0]
+    )
     add = parser.add_argument
     add("--duration", type=int, default=DURATION_S, help=f"seconds per run ({DURATION_S})")
     add("--rounds", type=int, default=ROUNDS, help=f"rounds of the comparison ({ROUNDS})")
-    add("--connections", type=int, default=CONNECTIONS,
-        help=f"connections of the comparison ({CONNECTIONS})")
+    add(
+        "--connections",
+        type=int,
+        default=CONNECTIONS,
+        help=f"connections of the comparison ({CONNECTIONS})",
+    )
     add("--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)}")
-    add("--scaling-workers", type=_ints, default=list(SCALING_WORKERS),
-        help="comma-separated worker counts for the scaling table ('' skips it)")
-    add("--scaling-connections", type=_ints, default=list(SCALING_CONNECTIONS),
-        help="comma-separated connection counts for the scaling table")
+    add(
+        "--scaling-workers",
+        type=_ints,
+        default=list(SCALING_WORKERS),
+        help="comma-separated worker counts for the scaling table ('' skips it)",
+    )
+    add(
+        "--scaling-connections",
+        type=_ints,
+        default=list(SCALING_CONNECTIONS),
+        help="comma-separated connection counts for the scaling table",
+    )
     add("--scaling-rounds", type=int, default=SCALING_ROUNDS)
     add("--warmup", type=int, default=WARMUP_S, help=f"warm-up seconds per tool ({WARMUP_S})")
     add("--loop", choices=("auto", "uvloop", "asyncio"), default="auto", help="pyload's loop")
@@ -355,18 +449,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    sigterm_as_ctrl_c()
     ns = build_parser().parse_args(argv)
     tools = [t for t in ns.tools.split(",") if t]
     unknown = set(tools) - set(TOOLS)
     if unknown or ns.duration < 1 or ns.rounds < 1 or ns.scaling_rounds < 1 or ns.warmup < 1:
-        print(f"selfbench: bad arguments (tools {sorted(unknown)}; durations and rounds >= 1)",
-              file=sys.stderr)
+        print(
+            f"selfbench: bad arguments (tools {sorted(unknown)}; durations and rounds >= 1)",
+            file=sys.stderr,
+        )
         return 2
     try:
         result = run_selfbench(
-            duration=ns.duration, rounds=ns.rounds, connections=ns.connections, tools=tools,
-            scaling_workers=ns.scaling_workers, scaling_connections=ns.scaling_connections,
-            scaling_rounds=ns.scaling_rounds, warmup=ns.warmup, loop=ns.loop)
+            duration=ns.duration,
+            rounds=ns.rounds,
+            connections=ns.connections,
+            tools=tools,
+            scaling_workers=ns.scaling_workers,
+            scaling_connections=ns.scaling_connections,
+            scaling_rounds=ns.scaling_rounds,
+            warmup=ns.warmup,
+            loop=ns.loop,
+        )
     except NginxError as exc:
         print(f"selfbench: {exc}", file=sys.stderr)
         return 1

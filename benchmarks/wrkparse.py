@@ -12,8 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["WrkParseError", "WrkText", "parse_binary", "parse_metric", "parse_time_us",
-           "parse_wrk"]
+__all__ = ["WrkParseError", "WrkText", "parse_binary", "parse_metric", "parse_time_us", "parse_wrk"]
 
 # A width-8 field truncates "1000.00ms" to "1000.00m" and "1440.00m" to "1440.00" (§5.2): an
 # "m" value of 1000 or more is milliseconds, a unitless time is minutes.
@@ -129,8 +128,7 @@ def _row(pattern: re.Pattern[str], text: str, parse: Any, name: str) -> tuple[An
     if match is None:
         raise WrkParseError(f"no {name} row")
     pct = float(match["pct"])
-    return (parse(match["avg"]), parse(match["stdev"]), parse(match["max"]),
-            _number_or_none(pct))
+    return (parse(match["avg"]), parse(match["stdev"]), parse(match["max"]), _number_or_none(pct))
 
 
 def parse_wrk(text: str) -> WrkText:
@@ -145,7 +143,7 @@ def parse_wrk(text: str) -> WrkText:
     percentiles: dict[str, float] = {}
     distribution = text.find("Latency Distribution")
     if distribution >= 0:
-        block = text[distribution: requests.start()]
+        block = text[distribution : requests.start()]
         for match in _PERCENTILE.finditer(block):
             percentiles[f"{float(match['p']):g}"] = parse_time_us(match["value"])
     socket = _SOCKET.search(text)
@@ -158,9 +156,14 @@ def parse_wrk(text: str) -> WrkText:
         bytes_read=parse_binary(requests["bytes"]),
         requests_per_s=float(rps["rps"]),
         transfer_per_s=parse_binary(tps["tps"]),
-        latency_avg_us=lat[0], latency_stdev_us=lat[1], latency_max_us=lat[2],
+        latency_avg_us=lat[0],
+        latency_stdev_us=lat[1],
+        latency_max_us=lat[2],
         latency_within_stdev_pct=lat[3],
-        rate_avg=rate[0], rate_stdev=rate[1], rate_max=rate[2], rate_within_stdev_pct=rate[3],
+        rate_avg=rate[0],
+        rate_stdev=rate[1],
+        rate_max=rate[2],
+        rate_within_stdev_pct=rate[3],
         connect_errors=int(socket["connect"]) if socket else 0,
         read_errors=int(socket["read"]) if socket else 0,
         write_errors=int(socket["write"]) if socket else 0,

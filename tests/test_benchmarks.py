@@ -446,7 +446,8 @@ def test_failing_cells_are_recorded_and_the_run_goes_on(
 
 
 def test_a_stack_that_dies_is_restarted_for_the_next_cell(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_run = pyload.run
     stacks: list[contextlib.ExitStack] = []
 
@@ -464,13 +465,30 @@ def test_a_stack_that_dies_is_restarted_for_the_next_cell(
 
     monkeypatch.setattr(matrix, "serve", fake_serve)
     monkeypatch.setattr(pyload, "run", run_then_crash)
-    argv = ["--servers", "hypercorn-asyncio", "--endpoints", "gateway_1s", "--duration", "0.3",
-            "--connections", "2", "--workers", "1", "--warmup", "0", "--scale", "0.01",
-            "--out", str(tmp_path)]
+    argv = [
+        "--servers",
+        "hypercorn-asyncio",
+        "--endpoints",
+        "gateway_1s",
+        "--duration",
+        "0.3",
+        "--connections",
+        "2",
+        "--workers",
+        "1",
+        "--warmup",
+        "0",
+        "--scale",
+        "0.01",
+        "--out",
+        str(tmp_path),
+    ]
     assert cli.main(argv) == 0
     doc = json.loads((tmp_path / "results.json").read_text())
     assert [(c["label"], c["status"]) for c in doc["cells"]] == [
-        ("sync/gateway_1s", "ok"), ("async/gateway_1s", "ok")]
+        ("sync/gateway_1s", "ok"),
+        ("async/gateway_1s", "ok"),
+    ]
     assert doc["cells"][1].get("restarted") is True
     assert [s["ok"] for s in doc["stacks"][0]["starts"]] == [True, True]
     assert len(stacks) == 2
@@ -536,3 +554,28 @@ def test_selfbench_smoke(tmp_path: Path) -> None:
     md = md_path.read_text()
     assert "| pyload |" in md and "| wrk |" in md and "Ratios to wrk" in md
     assert f"{ratios['cpu_us_per_request']:.2f}x" in md
+
+
+def test_sigterm_stops_the_matrix_and_its_stack(tmp_path: Path) -> None:
+    """A plain ``kill`` of the benchmark stops the server stack it started (own session)."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT, children_of
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks", "--servers", "hypercorn-uvloop", "--endpoints",
+         "async/gateway_1s", "--duration", "30", "--warmup", "0", "--out", str(tmp_path)],
+        stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the cell has started: the stack is up and under load
+        if line.startswith("[1/1]"):
+            break
+    stack = children_of(proc.pid)
+    assert stack  # the upstream and the server's master process
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert not [pid for pid in stack if Path(f"/proc/{pid}").exists()]
+    assert (tmp_path / "report.md").exists()  # interrupted, the run still wrote its report
