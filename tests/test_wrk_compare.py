@@ -32,8 +32,8 @@ def errors_of(report: str) -> dict[str, int]:
 UNIT_US = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6}
 
 
-def mean_latency_us(report: str) -> float:
-    found = re.search(r"Latency +([\d.]+)(us|ms|s|m) ", report)
+def median_latency_us(report: str) -> float:
+    found = re.search(r"^ +50% +([\d.]+)(us|ms|s|m)", report, re.M)
     assert found is not None, report
     return float(found.group(1)) * UNIT_US[found.group(2)]
 
@@ -56,7 +56,9 @@ def test_same_report_structure_and_similar_figures(wrk_path: str, server: Target
     assert ours.splitlines()[0] == wrk.splitlines()[0]  # "Running 1s test @ URL"
     # The Python test server is the bottleneck for both tools: same order of magnitude.
     assert 0.2 < requests_of(ours) / requests_of(wrk) < 5
-    assert 0.2 < mean_latency_us(ours) / mean_latency_us(wrk) < 5
+    # The median, not the mean: the Python test server has millisecond stalls now and then
+    # (GC, the GIL), and wrk's coordinated-omission correction multiplies each one in the mean.
+    assert 0.2 < median_latency_us(ours) / median_latency_us(wrk) < 5
 
 
 @pytest.mark.parametrize(
