@@ -270,3 +270,20 @@ def test_hundreds_of_connections_over_many_workers(server: TargetServer):
     assert result.all_connected_ms is not None  # every slot connected at least once
     assert server.connections == 400 + 1  # + the probe; no reconnects were needed
     assert result.requests > 400 and result.read_errors == result.connect_errors == 0
+
+
+def test_a_server_that_dies_mid_run_gives_errors_not_a_crash():
+    from tests.target_server import running
+
+    with running() as doomed:
+        proc = start_pyload_cli("-t2", "-c4", "-d2", doomed.url + "/")
+        read_header(proc)
+        assert doomed.wait_received("/", 200)
+    # The server is gone: in-flight requests fail (read), reconnects are refused (connect).
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and stderr == ""
+    found = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+)", stdout)
+    assert found is not None, stdout
+    connect, read, _ = (int(n) for n in found.groups())
+    assert connect > 4 and read >= 1, stdout
+    assert re.search(r"^ +(\d+) requests in", stdout, re.M)
