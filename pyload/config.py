@@ -158,10 +158,6 @@ class Config:
         """Latencies above this are timeouts (wrk's histogram limit minus one)."""
         return round(self.timeout_s * 1_000_000)
 
-    @property
-    def duration_ns(self) -> int:
-        return round(self.duration_s * 1_000_000_000)
-
     def connections_per_worker(self) -> list[int]:
         """Split the connections across workers.
 
