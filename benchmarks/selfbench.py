@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import statistics
@@ -91,24 +92,15 @@ def _runner(
     cpus: list[int] | None,
     loop: str,
 ) -> Callable[[], ClientRun]:
-    if tool == "wrk":
-        return lambda: run_wrk(
+    if tool in ("wrk", "pyload"):
+        run = run_wrk if tool == "wrk" else functools.partial(run_pyload, loop=loop)
+        return lambda: run(
             url,
             connections=connections,
             duration_s=duration,
             threads=threads,
             timeout_s=TIMEOUT_S,
             cpus=cpus,
-        )
-    if tool == "pyload":
-        return lambda: run_pyload(
-            url,
-            connections=connections,
-            duration_s=duration,
-            threads=threads,
-            timeout_s=TIMEOUT_S,
-            cpus=cpus,
-            loop=loop,
         )
     if tool == "locust":
         return lambda: run_locust(url, connections=connections, duration_s=duration, cpus=cpus)

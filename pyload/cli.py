@@ -128,10 +128,6 @@ def config_from_args(ns: argparse.Namespace) -> Config:
     """Map parsed arguments onto the Config (validation happens there, in wrk's order)."""
     if ns.url is None:
         raise UsageError("missing URL (usage: pyload <options> <url>)")
-    if ns.threads == 0:
-        raise UsageError("number of threads must be >= 1")
-    if ns.duration == 0:
-        raise UsageError("duration must be >= 1s")
     return Config(
         url=ns.url,
         connections=ns.connections,

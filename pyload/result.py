@@ -14,10 +14,10 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from pyload.config import Config
-from pyload.hdr import merge_encoded_hdr
+from pyload.hdr import encode_hdr, merge_encoded_hdr
 from pyload.report import ReportData, wrk_report
 from pyload.stats import RATE_LIMIT, ExactHistogram, stats_row
-from pyload.worker import WorkerResult
+from pyload.worker import WorkerResult, error_counts
 
 __all__ = ["JSON_PERCENTILES", "RunResult"]
 
@@ -89,13 +89,7 @@ class RunResult:
 
     @property
     def errors(self) -> dict[str, int]:
-        return {
-            "connect": self.connect_errors,
-            "read": self.read_errors,
-            "write": self.write_errors,
-            "timeout": self.timeouts,
-            "status": self.status_errors,
-        }
+        return error_counts(self)
 
     @property
     def runtime_s(self) -> float:
@@ -176,7 +170,7 @@ class RunResult:
             "latency_uncorrected_us": _summary(self.latency_uncorrected),
             "req_per_s_per_worker": _summary(self.rate, percentiles=()),
             "latency_hdr": {
-                "encoded": hdr.encode().decode("ascii"),
+                "encoded": encode_hdr(hdr),
                 "count": hdr.get_total_count(),
                 "percentiles": {_key(p): hdr.get_value_at_percentile(p) for p in JSON_PERCENTILES},
             },
@@ -186,13 +180,7 @@ class RunResult:
                     "connections": w.connections,
                     "requests": w.requests,
                     "bytes_read": w.bytes_read,
-                    "errors": {
-                        "connect": w.connect_errors,
-                        "read": w.read_errors,
-                        "write": w.write_errors,
-                        "timeout": w.timeouts,
-                        "status": w.status_errors,
-                    },
+                    "errors": w.errors,
                     "in_flight_at_end": w.in_flight,
                     "cpu_s": w.cpu_s,
                     "all_connected_ms": (

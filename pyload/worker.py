@@ -37,7 +37,7 @@ from pyload.config import Config
 from pyload.hdr import encode_hdr, hdr_from_counts
 from pyload.http11 import ResponseError, ResponseParser
 
-__all__ = ["WorkerResult", "WorkerSpec", "new_event_loop", "worker_main"]
+__all__ = ["WorkerResult", "WorkerSpec", "error_counts", "new_event_loop", "worker_main"]
 
 RATE_SAMPLE_INTERVAL_S = 0.1  # wrk's RECORD_INTERVAL_MS
 CONNECT_RETRY_DELAY_S = 0.01  # after a failed connect; wrk abandons the slot instead
@@ -78,6 +78,21 @@ class WorkerResult:
     runtime_ns: int = 0
     all_connected_ns: int | None = None  # from the start until every slot had connected once
     cpu_s: float = 0.0  # the worker's CPU time during the load
+
+    @property
+    def errors(self) -> dict[str, int]:
+        return error_counts(self)
+
+
+def error_counts(counters: Any) -> dict[str, int]:
+    """The error counters of a worker's or a run's result, by wrk's names."""
+    return {
+        "connect": counters.connect_errors,
+        "read": counters.read_errors,
+        "write": counters.write_errors,
+        "timeout": counters.timeouts,
+        "status": counters.status_errors,
+    }
 
 
 def new_event_loop(name: str) -> asyncio.AbstractEventLoop:
