@@ -1,9 +1,10 @@
 """wrk's text report to numbers (pure: regexes over the text, no I/O).
 
-Reads the lines wrk prints (wrk-spec §5.1): the latency and Req/Sec rows, the optional latency
-distribution, the requests line, socket errors, non-2xx responses and the two rates. Units are
-undone with the factors wrk divides by (µs/ms/s/m for time, k/M/G/T for counts, K/M/G/T by 1024
-for bytes), so the numbers are as exact as the two printed decimals allow. ``-nan`` becomes None.
+Reads the lines wrk prints (wrk.c main(), print_stats(), print_stats_latency()): the latency and
+Req/Sec rows, the optional latency distribution, the requests line, socket errors, non-2xx
+responses and the two rates. Units are undone with the factors wrk divides by (µs/ms/s/m for time,
+k/M/G/T for counts, K/M/G/T by 1024 for bytes; units.c format_units()), so the numbers are as exact
+as the two printed decimals allow. ``-nan`` becomes None.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 
 __all__ = ["WrkParseError", "WrkText", "parse_binary", "parse_metric", "parse_time_us", "parse_wrk"]
 
-# A width-8 field truncates "1000.00ms" to "1000.00m" and "1440.00m" to "1440.00" (§5.2): an
-# "m" value of 1000 or more is milliseconds, a unitless time is minutes.
+# A width-8 field truncates "1000.00ms" to "1000.00m" and "1440.00m" to "1440.00" (wrk.c
+# print_units()): an "m" value of 1000 or more is milliseconds, a unitless time is minutes.
 _TIME_US = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6, "": 60e6}
 _TRUNCATED_MS = 1000.0
 _METRIC = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}

@@ -2,8 +2,9 @@
 
 ``ExactHistogram`` is wrk's ``stats_t``: exact counts of integer values (latency in µs, Req/Sec
 samples) below a limit. Its mean, sample stdev, "+/- Stdev" and percentiles reproduce wrk's
-results exactly (spec §4.4-§4.5), including the long-double arithmetic and the summation order,
-and ``corrected()`` is wrk's post-run coordinated-omission correction with its quirks (§4.3).
+results exactly (stats.c stats_mean(), stats_stdev(), stats_within_stdev(), stats_percentile()),
+including the long-double arithmetic and the summation order, and ``corrected()`` is wrk's
+post-run coordinated-omission correction with its quirks (stats.c stats_correct()).
 The portable HdrHistogram form the workers ship to the parent lives in ``hdr.py``.
 """
 
@@ -124,7 +125,7 @@ class ExactHistogram:
             self.min = other.min
         self.max = max(self.max, other.max)
 
-    # -- wrk's maths (spec §4.4, §4.5) -------------------------------------------------------
+    # -- wrk's maths (stats.c stats_mean/stdev/within_stdev/percentile) ----------------------
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Sorted distinct values in ``min..max`` with non-zero counts, and their counts."""
@@ -188,7 +189,7 @@ class ExactHistogram:
         index = int(np.searchsorted(np.cumsum(counts), rank, side="left"))
         return int(values[index]) if index < values.size else 0
 
-    # -- coordinated-omission correction (spec §4.3) -----------------------------------------
+    # -- coordinated-omission correction (stats.c stats_correct(), wrk.c main()) -------------
 
     def corrected(self, runtime_us: int, complete: int, connections: int) -> ExactHistogram:
         """wrk's post-run CO correction (stats_correct), as a new histogram.

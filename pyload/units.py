@@ -1,6 +1,6 @@
 """wrk's number grammar and unit formatting (units.c): option values in, report fields out.
 
-Formatting follows wrk byte for byte (spec §5.2, §5.3, §5.8): every division is done in x87
+Formatting follows wrk byte for byte (units.c format_units()): every division is done in x87
 80-bit ``long double`` (``numpy.longdouble`` on x86-64) and the result is rounded the way glibc's
 ``printf("%.*Lf")`` does it, i.e. round-half-even on the *exact* binary value. NaN prints as
 ``-nan`` (glibc x86-64 rendering of the 0/0 NaN) and infinity as ``inf``.
@@ -135,7 +135,7 @@ def _c_isalpha(char: str) -> bool:
 
 
 def print_units(value: Real, formatter: Callable[[Real], str], width: int) -> str:
-    """wrk's print_units(): right-align and truncate to width - pad, then pad spaces (§5.3).
+    """wrk.c print_units(): right-align and truncate to width - pad, then pad spaces.
 
     pad starts at 2 and loses one for each of the last two characters that is a letter, so a
     value ending in a two-letter unit fills the field and a unit-less value gets two trailing

@@ -1,4 +1,4 @@
-"""Tests for pyload.stats: wrk's histogram maths (spec §4.3-§4.5) and the HdrHistogram helpers."""
+"""Tests for pyload.stats: wrk's histogram maths (stats.c) and the HdrHistogram helpers."""
 
 from __future__ import annotations
 
@@ -158,7 +158,8 @@ def test_merge_into_and_from_empty() -> None:
     assert (filled.count, filled.min, filled.max) == (2, 4, 6)
 
 
-# --- mean, stdev, +/- stdev, percentiles (spec §4.4, §4.5, Example E) -----------------------------
+# --- mean, stdev, +/- stdev, percentiles (stats.c stats_mean/stdev/within_stdev/percentile) -----
+# "Example E": latencies {100, 200, 300, 400, 10000} µs and Req/Sec samples {0, 0, 10}.
 
 
 def test_example_e_latency() -> None:
@@ -246,7 +247,7 @@ def test_large_sums_stay_exact() -> None:
     assert h.mean() == LD(2**70 + big + 1) / LD(2**30 + 1)
 
 
-# --- coordinated-omission correction (spec §4.3) --------------------------------------------------
+# --- coordinated-omission correction (stats.c stats_correct(), called from wrk.c main()) ----------
 
 
 def test_correction_spec_verified_example() -> None:

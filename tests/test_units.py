@@ -1,4 +1,4 @@
-"""Tests for pyload.units: wrk's number grammar and byte-exact unit formatting (spec §1.3, §5)."""
+"""Tests for pyload.units: wrk's number grammar and byte-exact unit formatting (units.c, wrk.c)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ x87_only = pytest.mark.skipif(
 NAN = float("nan")
 
 
-# --- parsing (spec §1.3) -----------------------------------------------------------------------
+# --- parsing (units.c scan_units(), scan_time(), scan_metric()) ---------------------------------
 
 
 @pytest.mark.parametrize(
@@ -126,7 +126,7 @@ def test_to_longdouble_is_exact_for_uint64() -> None:
     assert to_longdouble(np.int64(-5)) == -5
 
 
-# --- spec §5.2 edge table -------------------------------------------------------------------------
+# --- units.c format_units() edge table (wrk's own formatter) ------------------------------------
 
 EDGE_TABLE = [
     # (formatter, input, formatted, width-8 print_units field or None)
@@ -193,7 +193,7 @@ def test_long_double_matters() -> None:
 
 @x87_only
 def test_matches_numpy_dragon4_on_ms_range() -> None:
-    """Two independent exact roundings agree on every ms value of the spec's checked range."""
+    """Two independent exact roundings agree on every ms value in 850..59,999 µs."""
     thousand = np.longdouble(1000)
     for micros in range(850, 60_000):
         expected = np.format_float_positional(
@@ -243,7 +243,7 @@ def test_format_binary_and_metric_values() -> None:
     assert format_metric(2100) == "2.10k"
 
 
-# --- print_units (spec §5.3) ---------------------------------------------------------------------
+# --- print_units (wrk.c print_units()) ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
