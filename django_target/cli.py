@@ -18,23 +18,11 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import NoReturn
 
-from django_target.catalog import ENDPOINTS, SERVERS, endpoints_for
-from django_target.config import (
-    DEFAULT_GRACEFUL_TIMEOUT,
-    DEFAULT_PORT,
-    DEFAULT_SCALE,
-    DEFAULT_STARTUP_TIMEOUT,
-    DEFAULT_STOP_TIMEOUT,
-    DEFAULT_UPSTREAM_DELAY,
-    DEFAULT_UPSTREAM_POOL_SIZE,
-    DEFAULT_UPSTREAM_SIZE,
-    DEFAULT_UPSTREAM_TIMEOUT,
-    DEFAULT_WORKER_CONNECTIONS,
-    DEFAULT_WORKERS,
-    ServerConfig,
-)
+from django_target.catalog import ENDPOINTS, endpoints_for
+from django_target.config import ServerConfig
 from django_target.errors import TargetError
 from django_target.launcher import start
+from pyload.options import add_arguments, values_from_args
 
 __all__ = ["main"]
 
@@ -54,41 +42,7 @@ def _parser() -> _Parser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     serve = commands.add_parser("serve", help="start the upstream and a server stack")
-    serve.add_argument("--server", required=True, metavar="NAME",
-                       help=f"one of: {', '.join(SERVERS)}")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
-                       help=f"port on 127.0.0.1, 0 picks a free one [{DEFAULT_PORT}]")
-    serve.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
-                       help=f"worker processes [{DEFAULT_WORKERS}]")
-    serve.add_argument("--scale", type=float, default=DEFAULT_SCALE,
-                       help=f"multiplies gateway waits and the upstream delay [{DEFAULT_SCALE}]")
-    serve.add_argument("--worker-connections", type=int, default=DEFAULT_WORKER_CONNECTIONS,
-                       help="gevent: simultaneous clients per worker "
-                            f"[{DEFAULT_WORKER_CONNECTIONS}]")
-    serve.add_argument("--backlog", type=int, default=None,
-                       help="listen() backlog [server default: gunicorn 2048, hypercorn 100]")
-    serve.add_argument("--keep-alive", type=int, default=None,
-                       help="idle keep-alive seconds [server default: gunicorn 2, hypercorn 5]")
-    serve.add_argument("--graceful-timeout", type=int, default=DEFAULT_GRACEFUL_TIMEOUT,
-                       help=f"seconds to finish requests on stop [{DEFAULT_GRACEFUL_TIMEOUT}]")
-    serve.add_argument("--asgi-threads", type=int, default=None,
-                       help="ASGI: size of the loop's default executor [asyncio default]")
-    serve.add_argument("--upstream-url", default=None,
-                       help="use this loopback upstream instead of starting one")
-    serve.add_argument("--upstream-size", type=int, default=DEFAULT_UPSTREAM_SIZE,
-                       help=f"bytes of the upstream document [{DEFAULT_UPSTREAM_SIZE}]")
-    serve.add_argument("--upstream-delay", type=float, default=DEFAULT_UPSTREAM_DELAY,
-                       help=f"upstream wait, seconds before scaling [{DEFAULT_UPSTREAM_DELAY}]")
-    serve.add_argument("--upstream-timeout", type=float, default=DEFAULT_UPSTREAM_TIMEOUT,
-                       help=f"client timeout to the upstream, seconds [{DEFAULT_UPSTREAM_TIMEOUT}]")
-    serve.add_argument("--upstream-pool-size", type=int, default=DEFAULT_UPSTREAM_POOL_SIZE,
-                       help=f"upstream connections per client pool [{DEFAULT_UPSTREAM_POOL_SIZE}]")
-    serve.add_argument("--startup-timeout", type=float, default=DEFAULT_STARTUP_TIMEOUT,
-                       help=f"seconds to wait for the server [{DEFAULT_STARTUP_TIMEOUT}]")
-    serve.add_argument("--stop-timeout", type=float, default=DEFAULT_STOP_TIMEOUT,
-                       help=f"seconds between SIGTERM and SIGKILL [{DEFAULT_STOP_TIMEOUT}]")
-    serve.add_argument("--log", default=None, metavar="FILE",
-                       help="append the servers' output here [discarded]")
+    add_arguments(serve, ServerConfig)  # one flag per ServerConfig field, dest = field name
 
     endpoints = commands.add_parser("endpoints", help="list the endpoints (of a server)")
     endpoints.add_argument("--server", default=None, metavar="NAME",
@@ -97,25 +51,7 @@ def _parser() -> _Parser:
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:
-    return ServerConfig(
-        args.server,
-        port=args.port,
-        workers=args.workers,
-        scale=args.scale,
-        worker_connections=args.worker_connections,
-        backlog=args.backlog,
-        keep_alive=args.keep_alive,
-        graceful_timeout=args.graceful_timeout,
-        asgi_threads=args.asgi_threads,
-        upstream_url=args.upstream_url,
-        upstream_size=args.upstream_size,
-        upstream_delay=args.upstream_delay,
-        upstream_timeout=args.upstream_timeout,
-        upstream_pool_size=args.upstream_pool_size,
-        startup_timeout=args.startup_timeout,
-        stop_timeout=args.stop_timeout,
-        log_path=args.log,
-    )
+    return ServerConfig(**values_from_args(args, ServerConfig))
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -1,18 +1,22 @@
 """The launcher's one frozen configuration, ServerConfig, and every default as a named constant.
 
-The Django settings module reads the same defaults (through the environment variables the
-launcher sets), so each default is declared here once.
+Each option is declared once, as a ServerConfig field (``pyload.options.option``) carrying its
+``serve`` flag, help and check; the CLI is built from those fields. The Django settings module
+reads the same defaults (through the environment variables the launcher sets), so each default
+is declared here once.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from django_target.catalog import SERVERS, interface_of
 from django_target.errors import ConfigError
+from pyload.options import check_count, check_number, check_options, option
 
 __all__ = [
     "DEFAULT_GRACEFUL_TIMEOUT",
@@ -84,81 +88,181 @@ def check_loopback_url(url: str) -> str:
     return url
 
 
-def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, not {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{name} must be {bound}, not {value!r}")
+def _check_server(value: object) -> object:
+    if not isinstance(value, str) or value not in SERVERS:
+        try:
+            interface_of(str(value))
+        except ConfigError as exc:  # the message lists the names
+            raise ValueError(str(exc)) from None
+    return value
 
 
-def _count(name: str, value: int | None, *, optional: bool = False, minimum: int = 1) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, not {value!r}")
+def _check_port(value: object) -> object:
+    check_count("port", minimum=0)(value)
+    if value > 65535:  # type: ignore[operator]
+        raise ValueError(f"port must be <= 65535, not {value}")
+    return value
 
 
-def _port(value: int) -> None:
-    _count("port", value, minimum=0)
-    if value > 65535:
-        raise ConfigError(f"port must be <= 65535, not {value}")
+def _check_upstream_url(value: object) -> object:
+    if value is None:
+        return None
+    try:
+        return check_loopback_url(value)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def check_upstream_settings(*, port: int, size: int, delay: float, scale: float) -> None:
     """Validate the settings of a lone upstream (serve_upstream); raise ConfigError."""
-    _port(port)
-    _count("upstream size", size, minimum=MIN_UPSTREAM_SIZE)
-    _positive("upstream delay", delay, allow_zero=True)
-    _positive("scale", scale)
+    checks: tuple[tuple[Callable[[Any], Any], object], ...] = (
+        (_check_port, port),
+        (check_count("upstream size", minimum=MIN_UPSTREAM_SIZE), size),
+        (check_number("upstream delay", allow_zero=True), delay),
+        (check_number("scale"), scale),
+    )
+    for check, value in checks:
+        try:
+            check(value)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     """Everything the launcher needs to start one stack; validated on construction.
 
+    Each field is an option, declared once (``pyload.options``): the CLI's ``serve`` flags and
+    the checks are derived from these fields, and ``serve()``'s keywords share their names.
+
     None for backlog and keep_alive means "the server's own default" (gunicorn: backlog 2048,
     keep-alive 2 s; hypercorn: backlog 100, keep-alive 5 s). asgi_threads None leaves the
     event loop's default executor alone (asyncio: min(32, CPUs + 4) threads).
     """
 
-    server: str
-    port: int = DEFAULT_PORT
-    workers: int = DEFAULT_WORKERS
-    scale: float = DEFAULT_SCALE
-    worker_connections: int = DEFAULT_WORKER_CONNECTIONS
-    backlog: int | None = None
-    keep_alive: int | None = None
-    graceful_timeout: int = DEFAULT_GRACEFUL_TIMEOUT
-    asgi_threads: int | None = None
-    upstream_url: str | None = None
-    upstream_size: int = DEFAULT_UPSTREAM_SIZE
-    upstream_delay: float = DEFAULT_UPSTREAM_DELAY
-    upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT
-    upstream_pool_size: int = DEFAULT_UPSTREAM_POOL_SIZE
-    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
-    stop_timeout: float = DEFAULT_STOP_TIMEOUT
-    log_path: str | None = None
+    server: str = option(
+        MISSING,
+        f"one of: {', '.join(SERVERS)}",
+        flags=("--server",),
+        metavar="NAME",
+        parse=str,
+        check=_check_server,
+    )
+    port: int = option(
+        DEFAULT_PORT,
+        "port on 127.0.0.1, 0 picks a free one [{default}]",
+        flags=("--port",),
+        parse=int,
+        check=_check_port,
+    )
+    workers: int = option(
+        DEFAULT_WORKERS,
+        "worker processes [{default}]",
+        flags=("--workers",),
+        parse=int,
+        check=check_count("workers"),
+    )
+    scale: float = option(
+        DEFAULT_SCALE,
+        "multiplies gateway waits and the upstream delay [{default}]",
+        flags=("--scale",),
+        parse=float,
+        check=check_number("scale"),
+    )
+    worker_connections: int = option(
+        DEFAULT_WORKER_CONNECTIONS,
+        "gevent: simultaneous clients per worker [{default}]",
+        flags=("--worker-connections",),
+        parse=int,
+        check=check_count("worker_connections"),
+    )
+    backlog: int | None = option(
+        None,
+        "listen() backlog [server default: gunicorn 2048, hypercorn 100]",
+        flags=("--backlog",),
+        parse=int,
+        check=check_count("backlog", optional=True),
+    )
+    keep_alive: int | None = option(
+        None,
+        "idle keep-alive seconds [server default: gunicorn 2, hypercorn 5]",
+        flags=("--keep-alive",),
+        parse=int,
+        check=check_count("keep_alive", minimum=0, optional=True),
+    )
+    graceful_timeout: int = option(
+        DEFAULT_GRACEFUL_TIMEOUT,
+        "seconds to finish requests on stop [{default}]",
+        flags=("--graceful-timeout",),
+        parse=int,
+        check=check_count("graceful_timeout", minimum=0),
+    )
+    asgi_threads: int | None = option(
+        None,
+        "ASGI: size of the loop's default executor [asyncio default]",
+        flags=("--asgi-threads",),
+        parse=int,
+        check=check_count("asgi_threads", optional=True),
+    )
+    upstream_url: str | None = option(
+        None,
+        "use this loopback upstream instead of starting one",
+        flags=("--upstream-url",),
+        parse=str,
+        check=_check_upstream_url,
+    )
+    upstream_size: int = option(
+        DEFAULT_UPSTREAM_SIZE,
+        "bytes of the upstream document [{default}]",
+        flags=("--upstream-size",),
+        parse=int,
+        check=check_count("upstream_size", minimum=MIN_UPSTREAM_SIZE),
+    )
+    upstream_delay: float = option(
+        DEFAULT_UPSTREAM_DELAY,
+        "upstream wait, seconds before scaling [{default}]",
+        flags=("--upstream-delay",),
+        parse=float,
+        check=check_number("upstream_delay", allow_zero=True),
+    )
+    upstream_timeout: float = option(
+        DEFAULT_UPSTREAM_TIMEOUT,
+        "client timeout to the upstream, seconds [{default}]",
+        flags=("--upstream-timeout",),
+        parse=float,
+        check=check_number("upstream_timeout"),
+    )
+    upstream_pool_size: int = option(
+        DEFAULT_UPSTREAM_POOL_SIZE,
+        "upstream connections per client pool [{default}]",
+        flags=("--upstream-pool-size",),
+        parse=int,
+        check=check_count("upstream_pool_size"),
+    )
+    startup_timeout: float = option(
+        DEFAULT_STARTUP_TIMEOUT,
+        "seconds to wait for the server [{default}]",
+        flags=("--startup-timeout",),
+        parse=float,
+        check=check_number("startup_timeout"),
+    )
+    stop_timeout: float = option(
+        DEFAULT_STOP_TIMEOUT,
+        "seconds between SIGTERM and SIGKILL [{default}]",
+        flags=("--stop-timeout",),
+        parse=float,
+        check=check_number("stop_timeout"),
+    )
+    log_path: str | None = option(
+        None,
+        "append the servers' output here [discarded]",
+        flags=("--log",),
+        metavar="FILE",
+        parse=str,
+    )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.server, str) or self.server not in SERVERS:
-            interface_of(str(self.server))  # raises ConfigError with the list of names
-        _port(self.port)
-        _count("workers", self.workers)
-        _positive("scale", self.scale)
-        _count("worker_connections", self.worker_connections)
-        _count("backlog", self.backlog, optional=True)
-        _count("keep_alive", self.keep_alive, optional=True, minimum=0)
-        _count("graceful_timeout", self.graceful_timeout, minimum=0)
-        _count("asgi_threads", self.asgi_threads, optional=True)
-        if self.upstream_url is not None:
-            check_loopback_url(self.upstream_url)
-        _count("upstream_size", self.upstream_size, minimum=MIN_UPSTREAM_SIZE)
-        _positive("upstream_delay", self.upstream_delay, allow_zero=True)
-        _positive("upstream_timeout", self.upstream_timeout)
-        _count("upstream_pool_size", self.upstream_pool_size)
-        _positive("startup_timeout", self.startup_timeout)
-        _positive("stop_timeout", self.stop_timeout)
+        check_options(self, ConfigError)
 
     @property
     def interface(self) -> str:

@@ -9,26 +9,17 @@ case), and 130 when Ctrl-C comes before the load started (``__main__`` handles t
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NoReturn
 
 from pyload import __version__
-from pyload.config import (
-    DEFAULT_CONNECTIONS,
-    DEFAULT_DURATION_S,
-    DEFAULT_THREADS,
-    DEFAULT_TIMEOUT_S,
-    LOOPS,
-    Config,
-    parse_header,
-)
+from pyload.config import Config
 from pyload.errors import PyloadError, UsageError
+from pyload.options import add_arguments, values_from_args
 from pyload.report import wrk_body, wrk_header
 from pyload.runner import run_config
-from pyload.units import parse_metric, parse_time_s
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -42,24 +33,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _typed(parse: Callable[[str], int], what: str) -> Callable[[str], int]:
-    def convert(text: str) -> int:
-        try:
-            return parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {what}: {text!r}") from None
-
-    return convert
-
-
-def _header(text: str) -> tuple[str, str]:
-    try:
-        return parse_header(text)
-    except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def build_parser() -> argparse.ArgumentParser:
+    """wrk's command line: every Config option (declared in config.py), plus the CLI's own."""
     parser = _Parser(
         prog="pyload",
         usage="pyload <options> <url>",
@@ -67,60 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    count, seconds = _typed(parse_metric, "number"), _typed(parse_time_s, "time")
-    add = parser.add_argument
-    add(
-        "-c",
-        "--connections",
-        type=count,
-        default=DEFAULT_CONNECTIONS,
-        metavar="N",
-        help=f"Connections to keep open (default {DEFAULT_CONNECTIONS})",
+    add_arguments(parser, Config)
+    parser.add_argument("-v", "--version", action="store_true", help="Print version details")
+    parser.add_argument(
+        "--json", metavar="PATH", help="Write the full result as JSON to PATH ('-': stdout)"
     )
-    add(
-        "-d",
-        "--duration",
-        type=seconds,
-        default=int(DEFAULT_DURATION_S),
-        metavar="T",
-        help=f"Duration of test (default {DEFAULT_DURATION_S:.0f}s)",
-    )
-    add(
-        "-t",
-        "--threads",
-        "-w",
-        "--workers",
-        dest="threads",
-        type=count,
-        default=DEFAULT_THREADS,
-        metavar="N",
-        help=f"Number of worker processes to use (default {DEFAULT_THREADS})",
-    )
-    add("-s", "--script", metavar="S", help="Load Python hook script (not supported yet)")
-    add(
-        "-H",
-        "--header",
-        action="append",
-        type=_header,
-        default=[],
-        metavar="H",
-        help="Add header to request (repeatable)",
-    )
-    add("-L", "--latency", action="store_true", help="Print latency statistics")
-    add(
-        "-T",
-        "--timeout",
-        type=seconds,
-        default=int(DEFAULT_TIMEOUT_S),
-        metavar="T",
-        help=f"Latency above which a response counts as a timeout (default "
-        f"{DEFAULT_TIMEOUT_S:.0f}s)",
-    )
-    add("-v", "--version", action="store_true", help="Print version details")
-    add("--json", metavar="PATH", help="Write the full result as JSON to PATH ('-': stdout)")
-    add("--loop", choices=LOOPS, default="auto", help="Event loop (default: uvloop if installed)")
-    add("url", nargs="?", help=argparse.SUPPRESS)
-    add("args", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     return parser
 
 
@@ -128,17 +55,7 @@ def config_from_args(ns: argparse.Namespace) -> Config:
     """Map parsed arguments onto the Config (validation happens there, in wrk's order)."""
     if ns.url is None:
         raise UsageError("missing URL (usage: pyload <options> <url>)")
-    return Config(
-        url=ns.url,
-        connections=ns.connections,
-        duration_s=ns.duration,
-        threads=ns.threads,
-        headers=tuple(ns.header),
-        timeout_s=ns.timeout,
-        latency=ns.latency,
-        loop=ns.loop,
-        script=ns.script,
-    )
+    return Config(**values_from_args(ns, Config))
 
 
 def version_line() -> str:
@@ -166,9 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text_out = sys.stderr if ns.json == "-" else sys.stdout
 
     def print_header() -> None:
-        text_out.write(
-            wrk_header(config.url, config.duration_s, config.threads, config.connections)
-        )
+        text_out.write(wrk_header(config))
         text_out.flush()
 
     try:
@@ -176,10 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PyloadError as exc:
         return _fail(str(exc))
 
-    text_out.write(wrk_body(result.report_data()))
+    text_out.write(wrk_body(result))
     text_out.flush()
     if ns.json is not None:
-        payload = json.dumps(result.to_dict(), indent=2) + "\n"
+        payload = result.to_json()
         if ns.json == "-":
             sys.stdout.write(payload)
         else:

@@ -7,17 +7,21 @@ connections across workers) is computed from it, never stored beside it.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import MISSING, dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from pyload.errors import UsageError
+from pyload.options import check_count, check_options, check_seconds, option
+from pyload.options import from_json as options_from_json
+from pyload.options import to_json as options_to_json
 
 __all__ = [
     "DEFAULT_CONNECTIONS",
     "DEFAULT_DURATION_S",
+    "DEFAULT_METHOD",
     "DEFAULT_THREADS",
     "DEFAULT_TIMEOUT_S",
     "LOOPS",
@@ -30,6 +34,7 @@ DEFAULT_CONNECTIONS = 10
 DEFAULT_DURATION_S = 10.0
 DEFAULT_THREADS = 2
 DEFAULT_TIMEOUT_S = 2.0
+DEFAULT_METHOD = "GET"
 LOOPS = ("auto", "uvloop", "asyncio")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -70,6 +75,8 @@ class Target:
         Unlike wrk, only ``http`` and ``https`` are accepted (wrk sends plain HTTP to any scheme).
         """
         invalid = UsageError(f"invalid URL: {url}")
+        if not isinstance(url, str):
+            raise invalid
         try:
             parts = urlsplit(url)
             host = parts.hostname
@@ -119,44 +126,186 @@ def _as_header_pairs(
     return tuple(pairs)
 
 
+def _metric(text: str) -> int:
+    from pyload.units import parse_metric  # units loads numpy: workers never need it
+
+    return parse_metric(text)
+
+
+def _time_s(text: str) -> int:
+    from pyload.units import parse_time_s
+
+    return parse_time_s(text)
+
+
+def _seconds_shown(value: float) -> str:
+    return f"{value:g}s"
+
+
+def _check_threads(value: object) -> object:
+    if not _is_count(value) or value < 1:  # type: ignore[operator]
+        raise ValueError(f"number of threads must be >= 1: {value!r}")
+    return value
+
+
+def _check_bool(name: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be True or False, not {value!r}")
+        return value
+
+    return check
+
+
+def _check_method(value: object) -> object:
+    if not isinstance(value, str) or not _HEADER_NAME.match(value):
+        raise ValueError(f"invalid method: {value!r} (an HTTP token such as GET or POST)")
+    return value
+
+
+def _check_optional_text(name: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} must be text, not {type(value).__name__}")
+        return value
+
+    return check
+
+
+def _check_loop(value: object) -> object:
+    if value not in LOOPS:
+        raise ValueError(f"unknown event loop {value!r} (choose from {', '.join(LOOPS)})")
+    return value
+
+
+def _header_arg(text: str) -> tuple[str, str]:
+    try:
+        return parse_header(text)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _check_headers(value: object) -> tuple[tuple[str, str], ...]:
+    try:
+        return _as_header_pairs(value)  # type: ignore[arg-type]
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything a run needs; validated once, immutable, picklable.
 
-    ``duration_s`` and ``timeout_s`` are seconds. The CLI only produces whole seconds (wrk's
-    grammar); the API also takes fractions, which tests and the benchmark's time scale use.
+    Each field is an option, declared once (``pyload.options``): the command line, the keyword
+    arguments of ``pyload.run()`` and the JSON ``config`` block are derived from these fields
+    and share their names. ``duration`` and ``timeout`` are seconds: the CLI only produces whole
+    seconds (wrk's grammar); the API also takes fractions, which tests and the benchmark's time
+    scale use.
     """
 
-    url: str
-    connections: int = DEFAULT_CONNECTIONS
-    duration_s: float = DEFAULT_DURATION_S
-    threads: int = DEFAULT_THREADS
-    headers: tuple[tuple[str, str], ...] = ()
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    latency: bool = False
-    loop: str = "auto"
-    script: str | None = None
+    url: str = option(MISSING, "URL to load", positional=True)
+    connections: int = option(
+        DEFAULT_CONNECTIONS,
+        "Connections to keep open (default {default})",
+        flags=("-c", "--connections"),
+        metavar="N",
+        parse=_metric,
+        check=check_count("connections"),
+    )
+    duration: float = option(
+        DEFAULT_DURATION_S,
+        "Duration of test (default {default})",
+        flags=("-d", "--duration"),
+        metavar="T",
+        parse=_time_s,
+        check=check_seconds("duration"),
+        show=_seconds_shown,
+    )
+    threads: int = option(
+        DEFAULT_THREADS,
+        "Number of worker processes to use (default {default})",
+        flags=("-t", "--threads", "-w", "--workers"),
+        metavar="N",
+        parse=_metric,
+        check=_check_threads,
+    )
+    script: str | None = option(
+        None,
+        "Load Python hook script (not supported yet)",
+        flags=("-s", "--script"),
+        metavar="S",
+        check=_check_optional_text("script"),
+    )
+    headers: tuple[tuple[str, str], ...] = option(
+        (),
+        "Add header to request (repeatable)",
+        flags=("-H", "--header"),
+        metavar="H",
+        parse=_header_arg,
+        action="append",
+        check=_check_headers,
+        to_json=lambda pairs: [list(pair) for pair in pairs],
+    )
+    print_latency: bool = option(
+        False,
+        "Print latency statistics",
+        flags=("-L", "--latency"),
+        action="store_true",
+        check=_check_bool("print_latency"),
+    )
+    timeout: float = option(
+        DEFAULT_TIMEOUT_S,
+        "Latency above which a response counts as a timeout (default {default})",
+        flags=("-T", "--timeout"),
+        metavar="T",
+        parse=_time_s,
+        check=check_seconds("timeout", allow_zero=True),
+        show=_seconds_shown,
+    )
+    method: str = option(
+        DEFAULT_METHOD,
+        "HTTP method of the request (default {default})",
+        flags=("-m", "--method"),
+        metavar="M",
+        check=_check_method,
+    )
+    body: str | None = option(
+        None,
+        "Request body, sent as UTF-8 (Content-Length is set)",
+        flags=("--body",),
+        metavar="TEXT",
+        check=_check_optional_text("body"),
+    )
+    body_file: str | None = option(
+        None,
+        "Send this file's bytes as the request body",
+        flags=("--body-file",),
+        metavar="FILE",
+        check=_check_optional_text("body_file"),
+    )
+    loop: str = option(
+        "auto",
+        "Event loop of the workers (default: uvloop if installed)",
+        flags=("--loop",),
+        choices=LOOPS,
+        check=_check_loop,
+    )
     target: Target = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Validation order follows wrk's (spec §1.5): counts and duration, URL, connections.
-        if not _is_count(self.threads) or self.threads < 1:
-            raise UsageError(f"number of threads must be >= 1: {self.threads!r}")
-        if not _is_seconds(self.duration_s) or self.duration_s <= 0:
-            raise UsageError(f"duration must be > 0 seconds: {self.duration_s!r}")
-        if not _is_seconds(self.timeout_s) or self.timeout_s < 0:
-            raise UsageError(f"timeout must be >= 0 seconds: {self.timeout_s!r}")
-        object.__setattr__(self, "headers", _as_header_pairs(self.headers))
+        # wrk's validation order (wrk.c parse_args, then main): the counts and the duration,
+        # then the URL, then connections >= threads.
+        check_options(self, UsageError)
         object.__setattr__(self, "target", Target.parse(self.url))
-        if not _is_count(self.connections) or self.connections < self.threads:
+        if self.connections < self.threads:
             raise UsageError("number of connections must be >= threads")
-        if self.loop not in LOOPS:
-            raise UsageError(f"unknown event loop {self.loop!r} (choose from {', '.join(LOOPS)})")
+        if self.body is not None and self.body_file is not None:
+            raise UsageError("--body and --body-file are exclusive: give one")
 
     @property
     def timeout_us(self) -> int:
         """Latencies above this are timeouts (wrk's histogram limit minus one)."""
-        return round(self.timeout_s * 1_000_000)
+        return round(self.timeout * 1_000_000)
 
     def connections_per_worker(self) -> list[int]:
         """Split the connections across workers.
@@ -167,10 +316,17 @@ class Config:
         base, extra = divmod(self.connections, self.threads)
         return [base + (1 if i < extra else 0) for i in range(self.threads)]
 
+    def to_json(self) -> dict[str, Any]:
+        """The options as the JSON ``config`` block (same names as the API and the CLI)."""
+        return options_to_json(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Config:
+        """The Config a ``to_json()`` block describes; UsageError for what is not an option."""
+        config: Config = options_from_json(cls, data, UsageError)
+        return config
+
 
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
-
-def _is_seconds(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

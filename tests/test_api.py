@@ -11,9 +11,11 @@ from tests.target_server import TargetServer
 EXPECTED = [
     "Config",
     "ConnectError",
+    "Counters",
     "PyloadError",
     "ResolveError",
     "ResourceError",
+    "RunProgress",
     "RunResult",
     "ScriptError",
     "UsageError",
@@ -55,7 +57,7 @@ def test_errors_raise_and_never_exit(kwargs: dict, error: type[Exception]):
 
 def test_run_accepts_a_config_and_header_forms(server: TargetServer):
     config = pyload.Config(
-        server.url + "/", connections=2, threads=1, duration_s=0.2, headers=["X-A: 1"]
+        server.url + "/", connections=2, threads=1, duration=0.2, headers=["X-A: 1"]
     )
     result = pyload.run(config)
     assert result.config is config

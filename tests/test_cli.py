@@ -19,13 +19,13 @@ def config_of(*argv: str):  # type: ignore[no-untyped-def]
 
 def test_wrk_defaults():
     config = config_of("http://127.0.0.1:1/")
-    assert (config.connections, config.duration_s, config.threads, config.timeout_s) == (
+    assert (config.connections, config.duration, config.threads, config.timeout) == (
         10,
         10,
         2,
         2,
     )
-    assert config.latency is False and config.headers == ()
+    assert config.print_latency is False and config.headers == ()
 
 
 def test_wrk_grammar_attached_values_abbreviations_and_units():
@@ -44,8 +44,8 @@ def test_wrk_grammar_attached_values_abbreviations_and_units():
         "extra",
         "args",
     )
-    assert (config.connections, config.duration_s, config.threads) == (1000, 60, 4)
-    assert (config.timeout_s, config.latency) == (3, True)
+    assert (config.connections, config.duration, config.threads) == (1000, 60, 4)
+    assert (config.timeout, config.print_latency) == (3, True)
     assert config.headers == (("X-A", "1"), ("X-B", "2"))
 
 

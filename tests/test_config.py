@@ -55,9 +55,9 @@ def test_validation_order_and_messages():
     with pytest.raises(UsageError, match=r"^number of connections must be >= threads$"):
         Config("http://h/", connections=1, threads=2)
     with pytest.raises(UsageError, match="duration"):
-        Config("http://h/", duration_s=0)
+        Config("http://h/", duration=0)
     with pytest.raises(UsageError, match="timeout"):
-        Config("http://h/", timeout_s=-1)
+        Config("http://h/", timeout=-1)
     with pytest.raises(UsageError, match="event loop"):
         Config("http://h/", loop="trio")
     with pytest.raises(UsageError, match="connections"):
