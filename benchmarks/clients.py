@@ -211,6 +211,10 @@ def run_wrk(
     )
 
 
+# pyload's --json keys a selfbench record leaves out: bulky, and derivable from the text.
+_BULKY_JSON_KEYS = ("latency_hdr", "wrk_text", "latency_counts_us", "req_per_s_samples")
+
+
 def run_pyload(
     url: str,
     *,
@@ -261,7 +265,7 @@ def run_pyload(
         load_cpu_s=sum(w["cpu_s"] for w in result["workers"]),
         cpus=cpus,
         text=stdout,
-        detail={"json": {k: v for k, v in result.items() if k not in ("latency_hdr", "wrk_text")}},
+        detail={"json": {k: v for k, v in result.items() if k not in _BULKY_JSON_KEYS}},
     )
 
 

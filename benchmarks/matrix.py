@@ -438,13 +438,13 @@ def _run_cell(
                 duration=profile.duration_s,
                 threads=profile.threads,
                 timeout=profile.timeout_s,
-                latency=True,
+                print_latency=True,
             )
         except pyload.PyloadError as exc:
             record["error"] = f"pyload: {type(exc).__name__}: {exc}"
             progress.finished(t0, f"FAILED: {record['error']}")
             return record
-        data = result.to_dict()
+        data = result.to_dict(raw=False)  # the exact counts would make results.json huge
         record["pyload"] = data
         record["status"] = "ok"
         if result.worker_failures:

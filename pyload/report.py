@@ -1,6 +1,6 @@
 """wrk's text report (wrk.c print_stats & main): pure functions from run data to the exact text.
 
-The layout is spec §5.1/§5.3-§5.5: header, the Thread Stats table, the optional latency
+The layout is wrk.c main()/print_stats(): header, the Thread Stats table, the optional latency
 distribution, the summary with its optional error lines, and the two rate lines. Nothing here
 does I/O; the caller prints ``wrk_header()`` before the run and ``wrk_body()`` after it.
 """
@@ -8,10 +8,11 @@ does I/O; the caller prints ``wrk_header()`` before the run and ``wrk_body()`` a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from pyload.messages import Counters
 from pyload.stats import LATENCY_PERCENTILES, ExactHistogram, stats_row
 from pyload.units import (
     Real,
@@ -25,28 +26,29 @@ from pyload.units import (
     to_longdouble,
 )
 
-__all__ = ["ReportData", "wrk_body", "wrk_header", "wrk_report"]
+if TYPE_CHECKING:
+    from pyload.config import Config
+
+__all__ = ["Reportable", "wrk_body", "wrk_header", "wrk_report"]
 
 
-@dataclass(frozen=True)
-class ReportData:
-    """Everything wrk's report shows, for one finished run."""
+class Reportable(Protocol):
+    """What wrk's report shows of a finished run (``RunResult`` is one)."""
 
-    url: str
-    duration_s: float  # as requested (-d)
-    threads: int
-    connections: int  # as requested (-c)
-    latency: ExactHistogram  # already CO-corrected: what is printed
-    rate: ExactHistogram  # Req/Sec samples (per worker, 100 ms sampler)
-    requests: int
-    bytes_read: int
-    runtime_us: int
-    connect_errors: int
-    read_errors: int
-    write_errors: int
-    timeouts: int
-    status_errors: int
-    latency_distribution: bool  # --latency
+    @property
+    def config(self) -> Config: ...  # url, duration, threads, connections, print_latency
+
+    @property
+    def latency(self) -> ExactHistogram: ...  # what is printed (wrk: after its CO correction)
+
+    @property
+    def rate(self) -> ExactHistogram: ...  # Req/Sec samples (per thread, 100 ms sampler)
+
+    @property
+    def counters(self) -> Counters: ...
+
+    @property
+    def runtime_us(self) -> int: ...
 
 
 def _c_int(value: int) -> str:
@@ -66,49 +68,50 @@ def _stats_line(name: str, histogram: ExactHistogram, formatter: Callable[[Real]
     )
 
 
-def wrk_header(url: str, duration_s: float, threads: int, connections: int) -> str:
+def wrk_header(config: Config) -> str:
     """The two lines wrk prints before the run starts (they need only the settings)."""
     return (
-        f"Running {format_time_s(duration_s)} test @ {url}\n"
-        f"  {threads} threads and {connections} connections\n"
+        f"Running {format_time_s(config.duration)} test @ {config.url}\n"
+        f"  {config.threads} threads and {config.connections} connections\n"
     )
 
 
-def wrk_body(data: ReportData) -> str:
+def wrk_body(run: Reportable) -> str:
     """Everything from ``  Thread Stats`` to the ``Transfer/sec`` line, newline-terminated."""
+    counters = run.counters
     lines = [
         f"  Thread Stats{'Avg':>6}{'Stdev':>11}{'Max':>8}{'+/- Stdev':>12}",
-        _stats_line("Latency", data.latency, format_time_us),
-        _stats_line("Req/Sec", data.rate, format_metric),
+        _stats_line("Latency", run.latency, format_time_us),
+        _stats_line("Req/Sec", run.rate, format_metric),
     ]
-    if data.latency_distribution:
+    if run.config.print_latency:
         lines.append("  Latency Distribution")
         for p in LATENCY_PERCENTILES:
-            value = data.latency.percentile(p)
+            value = run.latency.percentile(p)
             lines.append(f"{p:7.0f}%" + print_units(value, format_time_us, 10))
     lines.append(
-        f"  {data.requests} requests in {format_time_us(data.runtime_us)}, "
-        f"{format_binary(data.bytes_read)}B read"
+        f"  {counters.requests} requests in {format_time_us(run.runtime_us)}, "
+        f"{format_binary(counters.bytes_read)}B read"
     )
-    if data.connect_errors or data.read_errors or data.write_errors or data.timeouts:
+    errors = counters.errors
+    if errors["connect"] or errors["read"] or errors["write"] or errors["timeout"]:
         lines.append(
-            f"  Socket errors: connect {_c_int(data.connect_errors)}, "
-            f"read {_c_int(data.read_errors)}, write {_c_int(data.write_errors)}, "
-            f"timeout {_c_int(data.timeouts)}"
+            f"  Socket errors: connect {_c_int(counters.connect_errors)}, "
+            f"read {_c_int(counters.read_errors)}, write {_c_int(counters.write_errors)}, "
+            f"timeout {_c_int(counters.timeouts)}"
         )
-    if data.status_errors:
-        lines.append(f"  Non-2xx or 3xx responses: {_c_int(data.status_errors)}")
+    if counters.status_errors:
+        lines.append(f"  Non-2xx or 3xx responses: {_c_int(counters.status_errors)}")
     # wrk: runtime_us / 1000000.0 is a double division; the rates are long-double divisions
-    runtime_s = np.longdouble(data.runtime_us / 1_000_000.0)
+    runtime_s = np.longdouble(run.runtime_us / 1_000_000.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        req_per_s = to_longdouble(data.requests) / runtime_s
-        bytes_per_s = to_longdouble(data.bytes_read) / runtime_s
+        req_per_s = to_longdouble(counters.requests) / runtime_s
+        bytes_per_s = to_longdouble(counters.bytes_read) / runtime_s
     lines.append("Requests/sec: " + format_fixed(req_per_s, 2).rjust(9))
     lines.append("Transfer/sec: " + format_binary(bytes_per_s).rjust(10) + "B")
     return "\n".join(lines) + "\n"
 
 
-def wrk_report(data: ReportData) -> str:
+def wrk_report(run: Reportable) -> str:
     """The whole report: header then body."""
-    header = wrk_header(data.url, data.duration_s, data.threads, data.connections)
-    return header + wrk_body(data)
+    return wrk_header(run.config) + wrk_body(run)

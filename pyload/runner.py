@@ -3,11 +3,14 @@
 Owns the worker processes and the run's wall-clock bounds. Call chain:
 
     run_config(config)
-      check_script -> resolve -> probe_connect          setup errors raise (errors.py)
-      ensure_fd_limit                                   soft limit raised to the hard one
-      spawn workers (worker.worker_main), wait "ready"  a worker failing here raises WorkerError
-      start_event.set(); collect results                Ctrl-C / KeyboardInterrupt sets stop_event
-      RunResult.merge(...)                              counters summed, histograms merged
+      prepare(config)                                   setup errors raise (errors.py)
+        check_script, read_body, resolve, probe_connect
+        ensure_fd_limit                                 soft limit raised to the hard one
+        request source, pacing -> one WorkerSpec per worker
+      spawn workers (worker.worker_main), wait Ready    a worker failing here raises WorkerError
+      start_event.set(); _collect messages              Progress -> on_progress; Result; Failed
+                                                        Ctrl-C sets stop_event
+      RunResult(config, runtime, worker results)        counters summed, histograms merged
 
 Workers are spawned (not forked), so the loop state and sockets of the parent never leak into
 them and the same code runs on every platform multiprocessing supports.
@@ -30,12 +33,30 @@ from time import perf_counter_ns
 from typing import Any, cast
 
 from pyload.config import Config, Target
-from pyload.errors import ConnectError, ResolveError, ResourceError, ScriptError, WorkerError
+from pyload.errors import (
+    ConnectError,
+    ResolveError,
+    ResourceError,
+    ScriptError,
+    UsageError,
+    WorkerError,
+)
 from pyload.http11 import build_request
+from pyload.messages import (
+    Counters,
+    Failed,
+    Progress,
+    Ready,
+    Result,
+    RunProgress,
+    WorkerResult,
+)
+from pyload.pacing import pacing_for
 from pyload.result import RunResult
-from pyload.worker import WorkerResult, WorkerSpec, worker_main
+from pyload.sources import StaticRequest
+from pyload.worker import WorkerSpec, worker_main
 
-__all__ = ["probe_connect", "resolve", "run_config"]
+__all__ = ["prepare", "probe_connect", "read_body", "resolve", "run_config"]
 
 FDS_RESERVED_PER_WORKER = 64  # stdio, pipes, the loop's own descriptors, imports
 PROBE_TIMEOUT_S = 5.0
@@ -44,28 +65,59 @@ STOP_GRACE_S = 10.0  # how long after the deadline a worker may take to send its
 POLL_S = 0.5
 
 
-def run_config(config: Config, on_start: Callable[[], None] | None = None) -> RunResult:
-    """Run the load described by ``config`` and return the merged result.
+def run_config(
+    config: Config,
+    on_start: Callable[[], None] | None = None,
+    on_progress: Callable[[RunProgress], None] | None = None,
+) -> RunResult:
+    """Run the load described by ``config`` and return its result.
 
     ``on_start`` is called once setup has succeeded, just before the load starts (the CLI prints
-    wrk's two header lines there, as wrk does).
+    wrk's two header lines there, as wrk does). ``on_progress`` is called about once a second
+    during the load with the counters so far (a ``RunProgress``), in the calling thread.
     """
-    check_script(config.script)
-    family, address = probe_connect(config.target, resolve(config.target))
-    shares = config.connections_per_worker()
-    ensure_fd_limit(max(shares) + FDS_RESERVED_PER_WORKER)
-    request = build_request(config.target, config.headers)
-    specs = [
-        WorkerSpec(i, config, share, family, address, request) for i, share in enumerate(shares)
-    ]
+    specs = prepare(config)
     with _workers(specs) as (start_event, stop_event, pipes):
         if on_start is not None:
             on_start()
         start_ns = perf_counter_ns()
         start_event.set()
-        results, failures, interrupted = _collect(config, pipes, stop_event)
+        results, failures, interrupted = _collect(config, pipes, stop_event, on_progress)
         runtime_us = (perf_counter_ns() - start_ns) // 1000
-    return RunResult.merge(config, results, failures, runtime_us, interrupted)
+    return RunResult.from_workers(config, runtime_us, results, failures, interrupted)
+
+
+def prepare(config: Config) -> list[WorkerSpec]:
+    """Every check and computation before the load, in order; one WorkerSpec per worker.
+
+    Raises ScriptError, UsageError (body file), ResolveError, ConnectError or ResourceError;
+    nothing has been sent to the target when it returns or raises.
+    """
+    check_script(config.script)
+    body = read_body(config)
+    family, address = probe_connect(config.target, resolve(config.target))
+    shares = config.connections_per_worker()
+    ensure_fd_limit(max(shares) + FDS_RESERVED_PER_WORKER)
+    requests = StaticRequest(build_request(config.target, config.headers, config.method, body))
+    pacing = pacing_for(config)
+    firsts = [sum(shares[:i]) for i in range(len(shares))]
+    return [
+        WorkerSpec(i, config, share, first, family, address, requests, pacing)
+        for i, (share, first) in enumerate(zip(shares, firsts, strict=True))
+    ]
+
+
+def read_body(config: Config) -> bytes:
+    """The request body: ``--body`` as UTF-8, or the bytes of ``--body-file``."""
+    if config.body is not None:
+        return config.body.encode("utf-8")
+    if config.body_file is None:
+        return b""
+    try:
+        with open(config.body_file, "rb") as body:
+            return body.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read body file {config.body_file}: {exc.strerror}") from None
 
 
 def check_script(path: str | None) -> None:
@@ -174,22 +226,34 @@ def _wait_ready(pipes: dict[int, Pipe]) -> None:
         for reader in _wait(waiting, remaining):
             index = waiting.pop(reader)
             try:
-                kind, detail = reader.recv()
+                message = reader.recv()
             except EOFError:
                 raise WorkerError(f"worker {index} exited before it was ready") from None
-            if kind != "ready":
-                raise WorkerError(f"worker {index} failed to start: {detail}")
+            match message:
+                case Ready():
+                    pass
+                case Failed(error=error):
+                    raise WorkerError(f"worker {index} failed to start: {error}")
+                case _:
+                    raise WorkerError(f"worker {index} sent {type(message).__name__} too early")
 
 
 def _collect(
-    config: Config, pipes: dict[int, Pipe], stop_event: Any
+    config: Config,
+    pipes: dict[int, Pipe],
+    stop_event: Any,
+    on_progress: Callable[[RunProgress], None] | None,
 ) -> tuple[list[WorkerResult], list[str], bool]:
-    """Receive every worker's result; a worker that dies or fails becomes a failure note."""
+    """Receive every worker's messages until each has sent its result or failed.
+
+    A worker that dies or fails becomes a failure note; progress goes to ``on_progress``.
+    """
     waiting: dict[Pipe, int] = {reader: index for index, reader in pipes.items()}
     results: list[WorkerResult] = []
     failures: list[str] = []
+    progress = _ProgressTally(len(pipes), on_progress)
     interrupts: list[float] = []  # when Ctrl-C came, if it did
-    hard_deadline = time.monotonic() + config.duration_s + STOP_GRACE_S
+    hard_deadline = time.monotonic() + config.duration + STOP_GRACE_S
 
     def interrupt() -> None:
         # Ctrl-C ends the run early; the workers stop at their next 100 ms tick and report.
@@ -201,12 +265,80 @@ def _collect(
             ready = _wait(waiting, POLL_S)
             if interrupts:
                 hard_deadline = min(hard_deadline, interrupts[0] + STOP_GRACE_S)
-            failures.extend(_receive(ready, waiting, results))
+            for reader in ready:
+                index = waiting[reader]
+                try:
+                    message = reader.recv()
+                except EOFError:
+                    del waiting[reader]
+                    progress.finished(index, None)
+                    failures.append(
+                        f"worker {index} died before sending its result"
+                        + progress.last_words(index)
+                    )
+                    continue
+                match message:
+                    case Progress():
+                        progress.add(message)
+                    case Result(result=result):
+                        del waiting[reader]
+                        results.append(result)
+                        progress.finished(index, result.stats)
+                    case Failed(error=error):
+                        del waiting[reader]
+                        progress.finished(index, None)
+                        failures.append(f"worker {index} failed: {error}")
             if not ready and time.monotonic() > hard_deadline:
                 for index in sorted(waiting.values()):
                     failures.append(f"worker {index} sent no result within {STOP_GRACE_S:.0f}s")
                 break
     return results, failures, bool(interrupts)
+
+
+class _ProgressTally:
+    """The workers' latest progress; calls ``on_progress`` once every running worker has
+    reported its n-th second, with the counters of all workers summed."""
+
+    def __init__(self, workers: int, on_progress: Callable[[RunProgress], None] | None) -> None:
+        self.on_progress = on_progress
+        self.latest: dict[int, Progress] = {}
+        self.final: dict[int, Counters] = {}  # workers that are done: their last counters
+        self.reports: dict[int, int] = dict.fromkeys(range(workers), 0)  # running workers
+        self.reported = 0  # how many seconds were passed to on_progress
+
+    def add(self, message: Progress) -> None:
+        self.latest[message.index] = message
+        self.reports[message.index] += 1
+        self._maybe_report()
+
+    def finished(self, index: int, stats: Counters | None) -> None:
+        self.reports.pop(index, None)
+        if stats is not None:
+            self.final[index] = stats.counters()
+        elif index in self.latest:
+            self.final[index] = self.latest[index].counters
+        self._maybe_report()
+
+    def last_words(self, index: int) -> str:
+        """What a lost worker had done by its last progress message, for its failure note."""
+        last = self.latest.get(index)
+        if last is None:
+            return " (it sent no progress)"
+        return (
+            f" (by {last.elapsed_ns / 1e9:.1f} s it had {last.counters.requests} requests, "
+            f"{sum(last.counters.errors.values())} errors)"
+        )
+
+    def _maybe_report(self) -> None:
+        if self.on_progress is None or not self.reports:
+            return
+        if min(self.reports.values()) <= self.reported:
+            return
+        self.reported += 1
+        running = [self.latest[i] for i in self.reports]
+        total = Counters.total([m.counters for m in running] + list(self.final.values()))
+        elapsed = max(m.elapsed_ns for m in running) / 1e9
+        self.on_progress(RunProgress(elapsed, total, len(running) + len(self.final)))
 
 
 @contextlib.contextmanager
@@ -224,23 +356,6 @@ def _on_sigint(callback: Callable[[], None]) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _receive(ready: list[Pipe], waiting: dict[Pipe, int], results: list[WorkerResult]) -> list[str]:
-    """Read what the ready pipes hold; return the failures among them."""
-    failures = []
-    for reader in ready:
-        index = waiting.pop(reader)
-        try:
-            kind, detail = reader.recv()
-        except EOFError:
-            failures.append(f"worker {index} died before sending its result")
-            continue
-        if kind == "result":
-            results.append(detail)
-        else:
-            failures.append(f"worker {index} failed: {detail}")
-    return failures
 
 
 def _wait(waiting: dict[Pipe, int], timeout: float) -> list[Pipe]:

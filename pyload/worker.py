@@ -1,24 +1,29 @@
-"""The core loop: one worker process, its event loop and its share of the connections.
+"""The core loop: one worker, its event loop and its share of the connections.
 
 Call chain, in execution order (everything a request goes through is in this file):
 
     worker_main(spec, pipe, start_event, stop_event)    process entry (spawned by runner.py)
       new_event_loop(spec.config.loop)                  uvloop, or asyncio
-      pipe <- "ready"; start_event.wait()               the start barrier shared by all workers
-      Worker.run()
-        one Worker.keep_connected() task per connection slot:
-          loop.create_connection(Connection)            failure -> connect error, retry
-          Connection.connection_made                    write request, take the start time
-          Connection.data_received -> ResponseParser.feed
-            Connection.on_response                      time, count, record; write the next
-                                                        request (keep-alive) or close
-          Connection.eof_received / connection_lost     read/write error; slot reconnects
-        Worker.tick every 100 ms                        Req/Sec sample (wrk's rule); stop_event
-        deadline timer                                  stop: note requests in flight, abort
-      pipe <- ("result", WorkerResult)                  plain counters + encoded histogram
+      pipe <- Ready; start_event.wait()                 the start barrier shared by all workers
+      run_worker(spec, send, should_stop)               also the in-process mode: a test awaits
+        Worker.run()                                    it on its own loop, no process
+          one Worker.keep_connected() task per connection slot:
+            loop.create_connection(Connection)          failure -> connect error, retry
+            Connection.connection_made                  send the first request
+            Connection.data_received -> parser.feed     httptools (http11.py)
+              Connection.on_response                    time, count, record; then the next
+                                                        request: at once, the static bytes (the
+                                                        fast path), else after_response(): the
+                                                        source's hook, the pacer's wait, close
+            Connection.eof_received / connection_lost   read/write error; the slot reconnects
+          Worker.tick every 100 ms                      Req/Sec sample (wrk's rule); Progress
+                                                        every second; the stop request
+          deadline timer                                stop: note requests in flight, abort
+      pipe <- Result(WorkerResult)                      counters, exact latency counts, samples
 
 State: the worker owns its sockets, its loop and its counters; nothing is shared with other
-processes but the start and stop events. Failures during the run are counters (STYLE.md, 5).
+processes but the start and stop events and the messages it sends (messages.py). Failures
+during the run are counters (STYLE.md, 5).
 """
 
 from __future__ import annotations
@@ -27,19 +32,31 @@ import asyncio
 import signal
 import ssl
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection as Pipe
 from multiprocessing.synchronize import Event
 from time import perf_counter_ns
 from typing import Any
 
 from pyload.config import Config
-from pyload.hdr import encode_hdr, hdr_from_counts
-from pyload.http11 import ResponseError, ResponseParser
+from pyload.http11 import FullResponseParser, ResponseError, ResponseParser, parser_class
+from pyload.messages import (
+    Failed,
+    Progress,
+    Ready,
+    Result,
+    WorkerMessage,
+    WorkerResult,
+    WorkerStats,
+)
+from pyload.pacing import Pacing, Schedule
+from pyload.sources import RequestSource
 
-__all__ = ["WorkerResult", "WorkerSpec", "error_counts", "new_event_loop", "worker_main"]
+__all__ = ["WorkerSpec", "new_event_loop", "rate_sample", "run_worker", "worker_main"]
 
 RATE_SAMPLE_INTERVAL_S = 0.1  # wrk's RECORD_INTERVAL_MS
+TICKS_PER_PROGRESS = 10  # a Progress message every 10 samples: every second
 CONNECT_RETRY_DELAY_S = 0.01  # after a failed connect; wrk abandons the slot instead
 START_WAIT_S = 300.0  # a worker whose start never comes gives up
 START_POLL_S = 0.1  # how often a waiting worker checks whether the run was called off
@@ -47,52 +64,26 @@ START_POLL_S = 0.1  # how often a waiting worker checks whether the run was call
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What one worker needs, built by the runner: the config, its share, the resolved address."""
+    """What one worker needs, built by the runner: the config, its share, the resolved address,
+    what to send (``requests``) and when (``pacing``)."""
 
     index: int
     config: Config
     connections: int
+    first_slot: int  # the run-wide number of this worker's first connection slot
     family: int
     address: tuple[Any, ...]
-    request: bytes
+    requests: RequestSource
+    pacing: Pacing
 
 
-@dataclass
-class WorkerResult:
-    """What a worker sends back: plain counters, exact latency counts, Req/Sec samples."""
-
-    index: int
-    connections: int
-    requests: int = 0
-    bytes_read: int = 0
-    connect_errors: int = 0
-    read_errors: int = 0
-    write_errors: int = 0
-    timeouts: int = 0
-    status_errors: int = 0
-    latency_counts: dict[int, int] = field(default_factory=dict)  # µs -> count, <= timeout
-    rate_samples: list[int] = field(default_factory=list)
-    latency_hdr: str = ""  # the same latencies as an encoded HdrHistogram
-    in_flight: int = 0  # requests sent and not answered when the run stopped
-    in_flight_over_timeout: int = 0  # ... of which older than the timeout
-    runtime_ns: int = 0
-    all_connected_ns: int | None = None  # from the start until every slot had connected once
-    cpu_s: float = 0.0  # the worker's CPU time during the load
-
-    @property
-    def errors(self) -> dict[str, int]:
-        return error_counts(self)
-
-
-def error_counts(counters: Any) -> dict[str, int]:
-    """The error counters of a worker's or a run's result, by wrk's names."""
-    return {
-        "connect": counters.connect_errors,
-        "read": counters.read_errors,
-        "write": counters.write_errors,
-        "timeout": counters.timeouts,
-        "status": counters.status_errors,
-    }
+def rate_sample(done: int, elapsed_ms: int) -> int | None:
+    """wrk's Req/Sec sample (wrk.c record_rate()): requests per second over the interval, or
+    None when no request completed or no whole millisecond passed (the interval then grows
+    into the next one)."""
+    if not done or not elapsed_ms:
+        return None
+    return int(done / elapsed_ms * 1000)
 
 
 def new_event_loop(name: str) -> asyncio.AbstractEventLoop:
@@ -115,32 +106,52 @@ def worker_main(spec: WorkerSpec, pipe: Pipe, start_event: Event, stop_event: Ev
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         loop = new_event_loop(spec.config.loop)
-        worker = Worker(spec, loop, stop_event)
-        pipe.send(("ready", None))
+        pipe.send(Ready(spec.index))
         waited_until = time.monotonic() + START_WAIT_S
         while not start_event.wait(START_POLL_S):
             if stop_event.is_set() or time.monotonic() > waited_until:
                 return  # the run was called off before it started
         try:
-            result = loop.run_until_complete(worker.run())
+            result = loop.run_until_complete(run_worker(spec, pipe.send, stop_event.is_set))
         finally:
             loop.close()
-        result.latency_hdr = encode_hdr(hdr_from_counts(result.latency_counts))
-        pipe.send(("result", result))
+        pipe.send(Result(result))
     except BaseException as exc:  # reported to the parent, which reports it to the user
-        pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+        pipe.send(Failed(spec.index, f"{type(exc).__name__}: {exc}"))
     finally:
         pipe.close()
+
+
+async def run_worker(
+    spec: WorkerSpec, send: Callable[[WorkerMessage], None], should_stop: Callable[[], bool]
+) -> WorkerResult:
+    """Run one worker's load on the running loop until its deadline or ``should_stop()``.
+
+    ``send`` receives a Progress message every second. This is the whole worker but the
+    process around it: tests await it on their own loop (the in-process mode).
+    """
+    return await Worker(spec, asyncio.get_running_loop(), send, should_stop).run()
 
 
 class Worker:
     """One worker's run: its connections, counters, sampler and deadline."""
 
-    def __init__(self, spec: WorkerSpec, loop: asyncio.AbstractEventLoop, stop_event: Event):
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        loop: asyncio.AbstractEventLoop,
+        send: Callable[[WorkerMessage], None],
+        should_stop: Callable[[], bool],
+    ) -> None:
         self.spec = spec
         self.loop = loop
-        self.stop_event = stop_event
-        self.result = WorkerResult(spec.index, spec.connections)
+        self.send = send
+        self.should_stop = should_stop
+        self.stats = WorkerStats(index=spec.index, connections=spec.connections)
+        self.result = WorkerResult(self.stats)
+        self.parser_class: type[ResponseParser] = parser_class(
+            spec.config.method, spec.requests.wants_responses
+        )
         self.open: set[Connection] = set()
         self.never_connected = spec.connections
         self.stopping = False
@@ -152,14 +163,21 @@ class Worker:
             self.ssl_context.verify_mode = ssl.CERT_NONE
 
     async def run(self) -> WorkerResult:
-        loop, result = self.loop, self.result
+        loop, stats, spec = self.loop, self.stats, self.spec
         cpu_start = time.process_time()
         start_ns = self.start_ns = perf_counter_ns()
         self.finished: asyncio.Future[None] = loop.create_future()
-        self.sample_start_ns, self.sampled_requests = start_ns, 0
+        self.sample_start_ns, self.sampled_requests, self.ticks = start_ns, 0, 0
         ticker = loop.call_later(RATE_SAMPLE_INTERVAL_S, self.tick)
-        deadline = loop.call_later(self.spec.config.duration_s, self.stop)
-        slots = [loop.create_task(self.keep_connected()) for _ in range(self.spec.connections)]
+        deadline = loop.call_later(spec.config.duration, self.stop)
+        slots = [
+            loop.create_task(
+                self.keep_connected(
+                    spec.pacing.schedule(spec.first_slot + i, spec.config.connections, start_ns)
+                )
+            )
+            for i in range(spec.connections)
+        ]
         try:
             await self.finished
         finally:
@@ -167,28 +185,32 @@ class Worker:
             deadline.cancel()
             self.stopping = True
             end_ns = perf_counter_ns()
-            timeout_ns = self.spec.config.timeout_us * 1000
-            result.in_flight = len(self.open)
-            result.in_flight_over_timeout = sum(
-                1 for conn in self.open if end_ns - conn.sent_ns > timeout_ns
+            timeout_ns = spec.config.timeout_us * 1000
+            in_flight = [conn for conn in self.open if conn.timer is None]
+            stats.in_flight = len(in_flight)
+            stats.in_flight_over_timeout = sum(
+                1 for conn in in_flight if end_ns - conn.sent_ns > timeout_ns
             )
             for conn in list(self.open):
                 conn.transport.abort()
             for slot in slots:
                 slot.cancel()
             await asyncio.gather(*slots, return_exceptions=True)
-        result.runtime_ns = end_ns - start_ns
-        result.cpu_s = time.process_time() - cpu_start
-        return result
+        stats.runtime_us = (end_ns - start_ns) // 1000
+        stats.cpu_s = time.process_time() - cpu_start
+        return self.result
 
-    async def keep_connected(self) -> None:
-        """One connection slot: connect, let the protocol run requests, reconnect when closed."""
+    async def keep_connected(self, schedule: Schedule | None) -> None:
+        """One connection slot: connect, let the protocol run requests, reconnect when closed.
+
+        The slot keeps its ``schedule`` (None: closed loop) across reconnects.
+        """
         spec, loop = self.spec, self.loop
         host, port = spec.address[0], spec.address[1]
         server_hostname = spec.config.target.host if self.ssl_context else None
         first = True
         while not self.stopping:
-            conn = Connection(self)
+            conn = Connection(self, schedule)
             try:
                 await loop.create_connection(
                     conn.itself,
@@ -201,27 +223,30 @@ class Worker:
             except (OSError, ssl.SSLError):
                 if self.stopping:
                     return
-                self.result.connect_errors += 1
+                self.stats.connect_errors += 1
                 await asyncio.sleep(CONNECT_RETRY_DELAY_S)
                 continue
             if first:
                 first = False
                 self.never_connected -= 1
                 if not self.never_connected:
-                    self.result.all_connected_ns = perf_counter_ns() - self.start_ns
+                    self.stats.all_connected_us = (perf_counter_ns() - self.start_ns) // 1000
             await conn.closed
 
     def tick(self) -> None:
-        """Every 100 ms: one Req/Sec sample, as wrk takes it; obey a stop request."""
+        """Every 100 ms: one Req/Sec sample, as wrk takes it; progress; obey a stop request."""
         now = perf_counter_ns()
-        done = self.result.requests - self.sampled_requests
-        if done:  # no sample for an empty interval: it grows into the next (wrk)
-            elapsed_ms = (now - self.sample_start_ns) // 1_000_000
-            if elapsed_ms:
-                self.result.rate_samples.append(int(done / elapsed_ms * 1000))
-                self.sampled_requests += done
-                self.sample_start_ns = now
-        if self.stop_event.is_set():
+        stats = self.stats
+        done = stats.requests - self.sampled_requests
+        sample = rate_sample(done, (now - self.sample_start_ns) // 1_000_000)
+        if sample is not None:
+            self.result.rate_samples.append(sample)
+            self.sampled_requests += done
+            self.sample_start_ns = now
+        self.ticks += 1
+        if self.ticks % TICKS_PER_PROGRESS == 0:
+            self.send(Progress(stats.index, now - self.start_ns, stats.counters()))
+        if self.should_stop():
             self.stop()
         else:
             self.loop.call_later(RATE_SAMPLE_INTERVAL_S, self.tick)
@@ -232,9 +257,10 @@ class Worker:
 
 
 class Connection(asyncio.Protocol):
-    """One keep-alive connection: writes a request, times and counts each response."""
+    """One keep-alive connection: writes requests, times and counts each response."""
 
     __slots__ = (
+        "at_once",
         "closed",
         "error_counted",
         "feed",
@@ -242,22 +268,32 @@ class Connection(asyncio.Protocol):
         "parser",
         "request",
         "result",
+        "schedule",
         "sent_ns",
+        "source",
         "timeout_us",
+        "timer",
         "transport",
         "worker",
     )
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Worker, schedule: Schedule | None) -> None:
         self.worker = worker
-        self.result = worker.result
+        self.result = worker.stats
         self.latency_counts = worker.result.latency_counts
-        self.request = worker.spec.request
+        self.source = worker.spec.requests
+        self.request = self.source.static  # None: the source builds each request
+        self.schedule = schedule
+        # wrk's common case, decided once: static bytes, closed loop, no response hook.
+        self.at_once = (
+            self.request is not None and schedule is None and not self.source.wants_responses
+        )
         self.timeout_us = worker.spec.config.timeout_us
-        self.parser = ResponseParser(self.on_response)
+        self.parser = worker.parser_class(self.on_response)
         self.feed = self.parser.feed
         self.closed: asyncio.Future[None] = worker.loop.create_future()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.timer: asyncio.TimerHandle | None = None  # set while the pacer makes it wait
         self.sent_ns = 0
         self.error_counted = False
 
@@ -268,8 +304,7 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.worker.open.add(self)
-        self.sent_ns = perf_counter_ns()
-        self.transport.write(self.request)
+        self.send_next(perf_counter_ns())
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -293,16 +328,46 @@ class Connection(asyncio.Protocol):
             counts[latency_us] = counts.get(latency_us, 0) + 1
         if status > 399:
             result.status_errors += 1
-        if keep_alive:
+        if self.at_once and keep_alive:
             # The next request goes out at once, timed from now. wrk instead waits for the
             # next "writable" event and starts its clock then, so under a saturated client its
             # latencies leave out the time a connection waited to write (README, differences).
             self.sent_ns = now
-            self.transport.write(self.request)
+            self.transport.write(self.request)  # type: ignore[arg-type]
+        else:
+            self.after_response(status, keep_alive, now)
+
+    def after_response(self, status: int, keep_alive: bool, now: int) -> None:
+        """Everything but the fast path: the response hook, the pacer, or closing."""
+        if self.source.wants_responses:
+            parser = self.parser
+            assert isinstance(parser, FullResponseParser)
+            self.source.response(status, parser.last_headers, parser.last_body)
+        if keep_alive:
+            self.send_next(now)
         else:
             self.transport.close()
 
+    def send_next(self, now: int) -> None:
+        """Send the next request now, or when this slot's schedule says."""
+        if self.schedule is not None:
+            wait_ns = self.schedule.next_send_ns(now) - now
+            if wait_ns > 0:
+                self.timer = self.worker.loop.call_later(wait_ns / 1e9, self.send)
+                return
+        self.send()
+
+    def send(self) -> None:
+        self.timer = None
+        request = self.request
+        if request is None:
+            request = self.source.next_request()
+        self.sent_ns = perf_counter_ns()
+        self.transport.write(request)
+
     def eof_received(self) -> bool:
+        if self.timer is not None:
+            return False  # closed while waiting for the pacer: no request was in flight
         if not self.parser.feed_eof():
             # The request in flight will never be answered (wrk: EOF before "message done").
             self.fail_read()
@@ -311,6 +376,9 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         worker = self.worker
         worker.open.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if exc is not None and not self.error_counted and not worker.stopping:
             if isinstance(exc, BrokenPipeError):
                 self.result.write_errors += 1

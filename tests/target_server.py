@@ -18,6 +18,11 @@ Paths:
     /half             half a response (headers promise 100 bytes, 10 are sent), then closes
     /garbage          a malformed status line
     /big/<n>          200 with an n-byte body
+    /record           200, and the whole request (head and Content-Length body) is kept in
+                      ``recorded`` (the first RECORD_LIMIT requests)
+
+A HEAD request to / or /record gets the head of the GET answer (its Content-Length included)
+and no body, as HTTP says.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 BODY = b"Hello, world!"
+RECORD_LIMIT = 1000
 
 
 def _response(status: int, body: bytes, extra: bytes = b"", reason: bytes = b"OK") -> bytes:
@@ -58,6 +64,7 @@ class TargetServer:
         self.scheme = "http"
         self.host = "127.0.0.1"
         self.greeting: bytes | None = None  # sent on connect, then the server hangs up
+        self.recorded: list[bytes] = []  # requests to /record, head and body
         self._watch: tuple[str, int, threading.Event] | None = None
 
     @property
@@ -81,11 +88,24 @@ class TargetServer:
                     head = await reader.readuntil(b"\r\n\r\n")
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
-                path = head.split(b" ", 2)[1].decode()
+                method, target = head.split(b" ", 2)[:2]
+                path = target.decode()
+                body = b""
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        try:
+                            body = await reader.readexactly(int(value))
+                        except (asyncio.IncompleteReadError, ConnectionError):
+                            return
+                if path == "/record" and len(self.recorded) < RECORD_LIMIT:
+                    self.recorded.append(head + body)
                 self.received[path] = self.received[path] + 1
                 if self._watch and self._watch[0] == path and self.received[path] >= self._watch[1]:
                     self._watch[2].set()
-                if not await self.answer(path, writer):
+                if method == b"HEAD" and path in ("/", "/record"):
+                    writer.write(OK[: OK.index(b"\r\n\r\n") + 4])
+                elif not await self.answer(path, writer):
                     return
                 self.answered[path] += 1
         except asyncio.CancelledError:
@@ -103,7 +123,7 @@ class TargetServer:
 
     async def answer(self, path: str, writer: asyncio.StreamWriter) -> bool:
         """Write the answer for ``path``; return False when the connection is done."""
-        if path == "/":
+        if path in ("/", "/record"):
             writer.write(OK)
         elif path.startswith("/status/"):
             code = int(path.rsplit("/", 1)[1])

@@ -17,7 +17,7 @@ import pytest
 import pyload
 from benchmarks import cli, matrix, selfbench
 from benchmarks.clients import wrk_seconds
-from benchmarks.compare import compare_cell, within
+from benchmarks.compare import RPS_ABS_TOL, RPS_REL_TOL, compare_cell, within
 from benchmarks.interpret import interpret
 from benchmarks.numbers import cell_numbers, fmt_latency, fmt_rate
 from benchmarks.profiles import QUICK, REFERENCE_DURATION_S, SEED, resolve_profile
@@ -29,7 +29,7 @@ from tests.target_server import running
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-# -- wrk's text, from wrk-spec §5.7 ---------------------------------------------------------
+# -- wrk's text, as printed by wrk.c main() and print_stats() -------------------------------
 
 EXAMPLE_A = """\
 Running 3s test @ http://127.0.0.1:18080/
@@ -158,7 +158,7 @@ def test_parse_without_header_lines() -> None:
         ("0.85ms", 850),
         ("1.00s", 1e6),
         ("0.85m", 51e6),
-        ("1000.00m", 1e6),  # "1000.00ms" truncated to a width-8 field (spec §5.2)
+        ("1000.00m", 1e6),  # "1000.00ms" truncated to a width-8 field (wrk.c print_units())
         ("1440.00", 86400e6),
     ],  # "1440.00m" with its unit truncated away
 )
@@ -313,7 +313,7 @@ def test_matrix_writes_consistent_files(matrix_run: tuple[Path, dict[str, Any], 
     ]
     for row, cell in zip(rows, doc["cells"], strict=True):
         data = cell["pyload"]
-        assert data["schema"] == "pyload.result/1"
+        assert data["schema"] == "pyload.result/2"
         assert int(row["requests"]) == data["requests"] > 0
         assert float(row["req/s"]) == pytest.approx(data["requests_per_s"], abs=0.005)
         assert int(row["timeouts"]) == data["errors"]["timeout"]
@@ -383,8 +383,16 @@ def test_matrix_with_wrk_side_by_side(matrix_run: tuple[Path, dict[str, Any], st
         assert wrk["error"] is None, wrk["error"]
         assert wrk["argv"][1:5] == ["-t1", "-c4", "-d1s", "--timeout"]
         assert wrk["parsed"]["requests"] > 0
-        metrics = wrk["comparison"]["metrics"]
-        assert metrics["requests_per_s"]["agree"] in (True, False)
+        comparison = wrk["comparison"]
+        rps = comparison["metrics"]["requests_per_s"]
+        # always compared, on the two tools' own numbers, with the documented tolerance
+        assert (rps["pyload"], rps["wrk"]) == (
+            cell["pyload"]["requests_per_s"],
+            wrk["parsed"]["requests_per_s"],
+        )
+        assert rps["pyload"] > 0 and rps["wrk"] > 0
+        assert rps["agree"] is within(rps["pyload"], rps["wrk"], RPS_REL_TOL, RPS_ABS_TOL)
+        assert ("requests_per_s" in comparison["disagreements"]) is not rps["agree"]
     slow = doc["cells"][1]["wrk"]["comparison"]["metrics"]
     assert slow["timeouts"]["agree"] is None  # pyload timed out at 100 ms, wrk at 1 s
     assert "## pyload vs wrk" in report and "n/c" in report

@@ -129,3 +129,60 @@ def test_a_body_gets_its_content_length():
     request = build_request(Target.parse("http://h:1/"), (), method="POST", body=b"abc")
     assert request.endswith(b"Content-Length: 3\r\n\r\nabc")
     assert request.startswith(b"POST / HTTP/1.1\r\n")
+
+
+def test_the_parser_keeps_no_body():
+    # 50 MB in fresh 64 KiB chunks: a parser that kept them would hold 50 MB.
+    import tracemalloc
+
+    seen: list[tuple[int, bool]] = []
+    parser = ResponseParser(lambda status, keep: seen.append((status, keep)))
+    size, chunk = 50 * 2**20, 64 * 1024
+    tracemalloc.start()
+    try:
+        parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+        for _ in range(size // chunk):
+            parser.feed(bytes(chunk))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert seen == [(200, True)]
+    assert peak < 2 * 2**20, peak
+
+
+@pytest.mark.parametrize("cut", range(1, 40))
+def test_full_parser_hands_over_headers_and_body_at_every_split(cut: int):
+    from pyload.http11 import FullResponseParser
+
+    stream = CL + CHUNKED
+    got: list[tuple[int, list[tuple[bytes, bytes]], bytes]] = []
+    parser = FullResponseParser(
+        lambda status, keep: got.append((status, parser.last_headers, parser.last_body))
+    )
+    parser.feed(stream[:cut])
+    parser.feed(stream[cut:])
+    assert got == [
+        (200, [(b"Content-Length", b"5"), (b"Server", b"t")], b"hello"),
+        (404, [(b"Transfer-Encoding", b"chunked")], b"hello!"),
+    ]
+
+
+@pytest.mark.parametrize("cut", range(1, 60))
+def test_head_parser_ends_each_response_with_its_head(cut: int):
+    from pyload.http11 import HeadResponseParser
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"
+    stream = head + head + NO_CONTENT
+    seen: list[tuple[int, bool]] = []
+    parser = HeadResponseParser(lambda status, keep: seen.append((status, keep)))
+    parser.feed(stream[:cut])
+    parser.feed(stream[cut:])
+    assert seen == [(200, True), (200, True), (204, True)]
+
+
+def test_head_parser_still_refuses_garbage():
+    from pyload.http11 import HeadResponseParser
+
+    parser = HeadResponseParser(lambda status, keep: None)
+    with pytest.raises(ResponseError):
+        parser.feed(b"HTTP/1.1 2x0 NOPE\r\n\r\n")

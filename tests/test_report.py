@@ -1,4 +1,4 @@
-"""Tests for pyload.report: wrk's text report, byte for byte (spec §5.1, §5.3-§5.5, §5.7)."""
+"""Tests for pyload.report: wrk's text report, byte for byte (wrk.c main(), print_stats())."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from pyload.report import ReportData, wrk_body, wrk_header, wrk_report
+from pyload.config import Config
+from pyload.messages import Counters
+from pyload.report import wrk_body, wrk_header, wrk_report
 from pyload.stats import RATE_LIMIT, ExactHistogram
 
 LATENCY_LIMIT = 2_000_001
@@ -17,26 +19,43 @@ def histogram(counts: dict[int, int], limit: int) -> ExactHistogram:
     return ExactHistogram.from_counts(counts, limit)
 
 
-def report_data(**overrides: object) -> ReportData:
-    fields: dict[str, object] = {
+@dataclasses.dataclass(frozen=True)
+class Reported:
+    """What the report reads of a run (pyload.report.Reportable), built by hand."""
+
+    config: Config
+    latency: ExactHistogram
+    rate: ExactHistogram
+    counters: Counters
+    runtime_us: int
+
+
+def report_data(**overrides: object) -> Reported:
+    settings: dict[str, object] = {
         "url": "http://127.0.0.1:18080/",
-        "duration_s": 10,
+        "duration": 10,
         "threads": 1,
         "connections": 1,
+        "print_latency": False,
+    }
+    counters = {f.name: 0 for f in dataclasses.fields(Counters)}
+    parts: dict[str, object] = {
         "latency": ExactHistogram(LATENCY_LIMIT),
         "rate": ExactHistogram(RATE_LIMIT),
-        "requests": 0,
-        "bytes_read": 0,
         "runtime_us": 10_000_000,
-        "connect_errors": 0,
-        "read_errors": 0,
-        "write_errors": 0,
-        "timeouts": 0,
-        "status_errors": 0,
-        "latency_distribution": False,
     }
-    fields.update(overrides)
-    return ReportData(**fields)  # type: ignore[arg-type]
+    for name, value in overrides.items():
+        for group in (settings, counters, parts):
+            if name in group:
+                group[name] = value  # type: ignore[assignment]
+                break
+        else:
+            raise KeyError(name)
+    return Reported(
+        config=Config(**settings),  # type: ignore[arg-type]
+        counters=Counters(**counters),
+        **parts,  # type: ignore[arg-type]
+    )
 
 
 # --- golden outputs -------------------------------------------------------------------------------
@@ -50,7 +69,7 @@ def test_example_e_synthetic_exact_arithmetic() -> None:
         requests=5,
         bytes_read=1030,
         runtime_us=10_050_000,
-        latency_distribution=True,
+        print_latency=True,
     )
     assert wrk_body(data) == (
         "  Thread Stats   Avg      Stdev     Max   +/- Stdev\n"
@@ -74,7 +93,7 @@ def test_example_b_synthetic_variant() -> None:
         bytes_read=2_450_000,
         runtime_us=10_000_000,
         timeouts=25_000,
-        latency_distribution=True,
+        print_latency=True,
     )
     assert wrk_body(data) == (
         "  Thread Stats   Avg      Stdev     Max   +/- Stdev\n"
@@ -95,14 +114,14 @@ def test_example_b_synthetic_variant() -> None:
 def test_example_b_observed_all_responses_late() -> None:
     data = report_data(
         url="http://127.0.0.1:18080/slow/2500",
-        duration_s=6,
+        duration=6,
         connections=2,
         rate=histogram({0: 2}, RATE_LIMIT),  # 2 responses over 2500 ms truncate to 0 req/s
         requests=4,
         bytes_read=312,
         runtime_us=6_016_000,
         timeouts=4,
-        latency_distribution=True,
+        print_latency=True,
     )
     assert wrk_report(data) == (
         "Running 6s test @ http://127.0.0.1:18080/slow/2500\n"
@@ -125,11 +144,11 @@ def test_example_b_observed_all_responses_late() -> None:
 def test_example_c_server_never_responds() -> None:
     data = report_data(
         url="http://127.0.0.1:18080/hang",
-        duration_s=2,
+        duration=2,
         threads=2,
         connections=4,
         runtime_us=2_003_000,
-        latency_distribution=True,
+        print_latency=True,
     )
     assert wrk_report(data) == (
         "Running 2s test @ http://127.0.0.1:18080/hang\n"
@@ -152,7 +171,7 @@ def test_example_d_status_errors_structure() -> None:
     latency = histogram({120: 9000, 150: 8000, 400: 1400, 3890: 21}, LATENCY_LIMIT)
     data = report_data(
         url="http://127.0.0.1:18080/status/404",
-        duration_s=1,
+        duration=1,
         connections=2,
         latency=latency.corrected(1_001_651, complete=18_421, connections=2),
         rate=histogram({18_500: 5, 19_960: 2, 16_000: 3}, RATE_LIMIT),
@@ -181,14 +200,14 @@ def test_example_d_status_errors_structure() -> None:
 
 def test_example_a_summary_lines() -> None:
     data = report_data(
-        duration_s=3,
+        duration=3,
         threads=2,
         connections=10,
         requests=177_661,
         bytes_read=13_858_929,
         runtime_us=3_099_443,
     )
-    assert wrk_header(data.url, data.duration_s, data.threads, data.connections) == (
+    assert wrk_header(data.config) == (
         "Running 3s test @ http://127.0.0.1:18080/\n  2 threads and 10 connections\n"
     )
     assert wrk_body(data).endswith(
@@ -210,7 +229,7 @@ def test_zero_sample_rows_and_only_zero_rate_samples() -> None:
 
 def test_percentile_lines_keep_trailing_spaces() -> None:
     latency = histogram({1_200_000: 1, 1_730: 1, 56: 4}, LATENCY_LIMIT)
-    body = wrk_body(report_data(latency=latency, latency_distribution=True, requests=6))
+    body = wrk_body(report_data(latency=latency, print_latency=True, requests=6))
     lines = body.split("\n")
     start = lines.index("  Latency Distribution")
     assert lines[start + 1 : start + 5] == [
@@ -257,7 +276,8 @@ def test_zero_runtime_does_not_warn() -> None:
     ("duration", "text"), [(3, "3s"), (10, "10s"), (51, "1m"), (90, "2m"), (7200, "120m")]
 )
 def test_header_duration(duration: int, text: str) -> None:
-    header = wrk_header("http://127.0.0.1:18080/", duration, 4, 1000)
+    config = Config("http://127.0.0.1:18080/", duration=duration, threads=4, connections=1000)
+    header = wrk_header(config)
     assert (
         header
         == f"Running {text} test @ http://127.0.0.1:18080/\n  4 threads and 1000 connections\n"
@@ -266,16 +286,10 @@ def test_header_duration(duration: int, text: str) -> None:
 
 def test_report_is_header_plus_body() -> None:
     data = report_data(requests=9, latency=histogram({300: 9}, LATENCY_LIMIT))
-    header = wrk_header(data.url, data.duration_s, data.threads, data.connections)
+    header = wrk_header(data.config)
     assert wrk_report(data) == header + wrk_body(data)
     assert wrk_body(data).startswith("  Thread Stats")
     assert wrk_body(data).endswith("B\n")
-
-
-def test_report_data_is_frozen() -> None:
-    data = report_data()
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        data.requests = 5  # type: ignore[misc]
 
 
 # --- what benchmark harnesses scrape --------------------------------------------------------------
@@ -303,7 +317,7 @@ def test_harness_regexes_read_the_output() -> None:
         write_errors=3,
         timeouts=4,
         status_errors=5,
-        latency_distribution=True,
+        print_latency=True,
     )
     text = wrk_report(data)
     found = {name: re.search(pattern, text) for name, pattern in HARNESS_PATTERNS.items()}

@@ -2,36 +2,10 @@
 
 from __future__ import annotations
 
-import ssl
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 import pyload
 from tests.target_server import OK, TargetServer, running
-
-
-@pytest.fixture(scope="module")
-def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
-    """A server context with a throwaway self-signed certificate made by openssl."""
-    folder: Path = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
-
-
-@pytest.fixture
-def tls_server(tls_context: ssl.SSLContext) -> Iterator[TargetServer]:
-    with running(tls=tls_context) as state:
-        yield state
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])

@@ -1,0 +1,177 @@
+"""What a worker counts and what it tells the parent: counters, results, typed messages.
+
+Plain data, no asyncio and no I/O: the worker fills these in, the pipe carries them (pickled),
+the parent and the JSON form read them. The messages follow h11's events: one small class per
+kind, and the parent dispatches on the type in one place (``runner._collect``).
+
+    worker -> parent    Ready       the worker's loop exists; it waits for the common start
+                        Progress    every second during the run: the counters so far
+                        Result      the end: counters, exact latency counts, Req/Sec samples
+                        Failed      the worker could not start or crashed (one line)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+__all__ = [
+    "ERROR_NAMES",
+    "Counters",
+    "Failed",
+    "Progress",
+    "Ready",
+    "Result",
+    "RunProgress",
+    "WorkerMessage",
+    "WorkerResult",
+    "WorkerStats",
+]
+
+ERROR_NAMES = {
+    "connect": "connect_errors",
+    "read": "read_errors",
+    "write": "write_errors",
+    "timeout": "timeouts",
+    "status": "status_errors",
+}
+"""wrk's names of the error counters (its report and the JSON) -> the counter attributes."""
+
+
+@dataclass(slots=True)
+class Counters:
+    """wrk's counters: completed requests, bytes read and the errors by kind."""
+
+    requests: int = 0
+    bytes_read: int = 0
+    connect_errors: int = 0
+    read_errors: int = 0
+    write_errors: int = 0
+    timeouts: int = 0
+    status_errors: int = 0
+
+    @property
+    def errors(self) -> dict[str, int]:
+        """The error counters by wrk's names."""
+        return {name: getattr(self, attr) for name, attr in ERROR_NAMES.items()}
+
+    def counters(self) -> Counters:
+        """A copy of just the counters (a snapshot while the run goes on)."""
+        return Counters(*(getattr(self, f.name) for f in fields(Counters)))
+
+    def add(self, other: Counters) -> None:
+        for f in fields(Counters):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    @classmethod
+    def total(cls, parts: Iterable[Counters]) -> Counters:
+        total = cls()
+        for part in parts:
+            total.add(part)
+        return total
+
+    def counters_json(self) -> dict[str, Any]:
+        """``requests``, ``bytes_read`` and ``errors`` (by wrk's names), as the JSON has them."""
+        return {"requests": self.requests, "bytes_read": self.bytes_read, "errors": self.errors}
+
+    @staticmethod
+    def counters_from_json(data: Mapping[str, Any]) -> dict[str, int]:
+        """The keyword arguments of the counters in a ``counters_json()`` mapping."""
+        errors = data["errors"]
+        values = {"requests": int(data["requests"]), "bytes_read": int(data["bytes_read"])}
+        values.update({attr: int(errors[name]) for name, attr in ERROR_NAMES.items()})
+        return values
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkerStats(Counters):
+    """One worker's counters and the facts of its run; what a result keeps of each worker."""
+
+    index: int
+    connections: int
+    in_flight: int = 0  # requests sent and not answered when the run stopped
+    in_flight_over_timeout: int = 0  # ... of which older than the timeout
+    runtime_us: int = 0
+    all_connected_us: int | None = None  # from the start until every slot had connected once
+    cpu_s: float = 0.0  # the worker's CPU time during the load
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "connections": self.connections,
+            **self.counters_json(),
+            "in_flight_at_end": self.in_flight,
+            "in_flight_over_timeout_at_end": self.in_flight_over_timeout,
+            "cpu_s": self.cpu_s,
+            "all_connected_ms": (
+                None if self.all_connected_us is None else self.all_connected_us / 1000
+            ),
+            "runtime_us": self.runtime_us,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WorkerStats:
+        connected = data["all_connected_ms"]
+        return cls(
+            **cls.counters_from_json(data),
+            index=int(data["index"]),
+            connections=int(data["connections"]),
+            in_flight=int(data["in_flight_at_end"]),
+            in_flight_over_timeout=int(data["in_flight_over_timeout_at_end"]),
+            cpu_s=float(data["cpu_s"]),
+            all_connected_us=None if connected is None else round(connected * 1000),
+            runtime_us=int(data["runtime_us"]),
+        )
+
+
+@dataclass(slots=True)
+class WorkerResult:
+    """A worker's whole measurement: its stats, exact latency counts and Req/Sec samples."""
+
+    stats: WorkerStats
+    latency_counts: dict[int, int] = field(default_factory=dict)  # µs -> count, <= timeout
+    rate_samples: list[int] = field(default_factory=list)  # 100 ms Req/Sec samples
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    index: int
+    elapsed_ns: int  # since the common start
+    counters: Counters
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    result: WorkerResult
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    index: int
+    error: str  # one line: "ExceptionType: message"
+
+
+WorkerMessage = Ready | Progress | Result | Failed
+
+
+@dataclass(frozen=True, slots=True)
+class RunProgress:
+    """What ``on_progress`` receives about once a second: the run's counters so far.
+
+    ``counters`` sums the latest progress of every worker that is still running (and the
+    final counters of those that finished); ``workers`` is how many reported.
+    """
+
+    elapsed_s: float
+    counters: Counters
+    workers: int
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.counters.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0

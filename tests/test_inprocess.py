@@ -1,0 +1,218 @@
+"""The engine's rules on the test's own event loop (the in-process mode): no worker processes.
+
+``run_worker`` is the whole worker but the process around it, so these tests drive one worker
+against a real loopback server, over asyncio and uvloop, and plug in their own request sources
+and pacings through the seams the runner uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from pyload import result as result_module
+from pyload.config import Config
+from pyload.messages import Counters, Progress, RunProgress, WorkerMessage, WorkerResult
+from pyload.pacing import CLOSED_LOOP, Schedule
+from pyload.result import RunResult
+from pyload.runner import _ProgressTally, prepare
+from pyload.worker import WorkerSpec, new_event_loop, rate_sample, run_worker
+from tests.target_server import BODY, TargetServer
+
+LOOPS = ["asyncio", "uvloop"]
+
+
+def worker_spec(server: TargetServer, path: str = "/", **options: object) -> WorkerSpec:
+    options = {"connections": 2, "threads": 1, "duration": 0.5, **options}
+    config = Config(server.url + path, **options)  # type: ignore[arg-type]
+    return prepare(config)[0]
+
+
+def run_in_process(
+    spec: WorkerSpec, loop_name: str
+) -> tuple[WorkerResult, list[WorkerMessage]]:
+    loop = new_event_loop(loop_name)
+    messages: list[WorkerMessage] = []
+    try:
+        result = loop.run_until_complete(run_worker(spec, messages.append, lambda: False))
+    finally:
+        loop.close()
+    return result, messages
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_counts_latencies_and_samples(server: TargetServer, loop: str):
+    result, messages = run_in_process(worker_spec(server, duration=0.5), loop)
+    stats = result.stats
+    assert stats.requests > 50 and stats.errors == dict.fromkeys(stats.errors, 0)
+    assert stats.requests + stats.in_flight == server.received["/"]
+    assert sum(result.latency_counts.values()) == stats.requests
+    assert 3 <= len(result.rate_samples) <= 5  # one per 100 ms tick that saw requests
+    assert messages == []  # no progress before the first second
+
+
+def test_rate_sample_is_wrks_rule():
+    assert rate_sample(0, 100) is None  # an empty interval grows into the next
+    assert rate_sample(5, 0) is None  # no whole millisecond yet
+    assert rate_sample(150, 100) == 1500
+    assert rate_sample(7, 333) == 21  # truncated, as wrk's (uint64_t) cast
+    assert rate_sample(2, 2500) == 0  # a very slow server: samples of 0 (wrk prints 0.00)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_samples_follow_a_server_of_known_speed(server: TargetServer, loop: str):
+    # Two connections to a server that answers in 20 ms: about 2 x 1000 / 21 = 95 per second
+    # in every 100 ms sample (the 21st ms is the loop's and the parser's).
+    result, _ = run_in_process(worker_spec(server, "/slow/20", duration=1.0), loop)
+    assert len(result.rate_samples) >= 8
+    assert all(50 <= sample <= 110 for sample in result.rate_samples), result.rate_samples
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_progress_message_every_second(server: TargetServer, loop: str):
+    result, messages = run_in_process(worker_spec(server, "/slow/5", duration=2.3), loop)
+    assert [type(m) for m in messages] == [Progress, Progress]
+    first, second = messages
+    assert isinstance(first, Progress) and isinstance(second, Progress)
+    assert 0.9e9 < first.elapsed_ns < second.elapsed_ns < 2.3e9
+    assert 0 < first.counters.requests < second.counters.requests <= result.stats.requests
+
+
+def test_progress_tally_reports_each_second_once_all_workers_have():
+    reports: list[RunProgress] = []
+    tally = _ProgressTally(2, reports.append)
+    counters = Counters(requests=10)
+    tally.add(Progress(0, 1_000_000_000, counters))
+    assert reports == []  # worker 1 has not reported its first second yet
+    tally.add(Progress(1, 1_010_000_000, dataclasses.replace(counters, requests=5)))
+    assert [(r.elapsed_s, r.counters.requests, r.workers) for r in reports] == [(1.01, 15, 2)]
+    tally.add(Progress(0, 2_000_000_000, dataclasses.replace(counters, requests=30)))
+    tally.finished(1, None)  # worker 1 is lost: its last progress still counts
+    assert [(r.elapsed_s, r.counters.requests) for r in reports][1:] == [(2.0, 35)]
+    assert tally.last_words(1) == " (by 1.0 s it had 5 requests, 0 errors)"
+    assert _ProgressTally(1, None).last_words(0) == " (it sent no progress)"
+
+
+class NumberedPaths:
+    """A request source that builds every request: /record?n=0, /record?n=1, ..."""
+
+    wants_responses = False
+    static = None
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.sent = 0
+
+    def next_request(self) -> bytes:
+        request = f"GET /record?n={self.sent} HTTP/1.1\r\nHost: {self.host}\r\n\r\n"
+        self.sent += 1
+        return request.encode()
+
+    def response(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        raise AssertionError("not asked for")
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_request_source_that_builds_each_request(server: TargetServer, loop: str):
+    spec = worker_spec(server, "/record", duration=0.3)
+    source = NumberedPaths(spec.config.target.host_header)
+    result, _ = run_in_process(dataclasses.replace(spec, requests=source), loop)
+    assert result.stats.requests > 10 and result.stats.errors["read"] == 0
+    assert source.sent == result.stats.requests + result.stats.in_flight
+    paths = sorted(int(m.group(1)) for m in re.finditer(rb"GET /record\?n=(\d+) ", b"".join(
+        server.recorded)))  # fmt: skip
+    assert paths == list(range(min(source.sent, len(server.recorded))))
+
+
+class ResponseReader:
+    """A static request whose source also reads every response."""
+
+    wants_responses = True
+
+    def __init__(self, request: bytes) -> None:
+        self.static = request
+        self.seen: list[tuple[int, dict[bytes, bytes], bytes]] = []
+
+    def next_request(self) -> bytes:
+        return self.static
+
+    def response(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.seen.append((status, dict(headers), body))
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("path", ["/", "/chunked", "/close"])
+def test_a_source_that_reads_responses_gets_status_headers_and_body(
+    server: TargetServer, loop: str, path: str
+):
+    spec = worker_spec(server, path, duration=0.3)
+    assert spec.requests.static is not None
+    reader = ResponseReader(spec.requests.static)
+    result, _ = run_in_process(dataclasses.replace(spec, requests=reader), loop)
+    assert len(reader.seen) == result.stats.requests > 5
+    status, headers, body = reader.seen[-1]
+    assert status == 200
+    assert body == (b"Hello, world!" if path == "/chunked" else BODY)
+    assert (b"Transfer-Encoding" in headers) is (path == "/chunked")
+
+
+@dataclasses.dataclass(frozen=True)
+class EveryGap:
+    """A pacing that sends on each connection every ``gap_ns``, from the start."""
+
+    gap_ns: int
+    post_run_correction = False
+
+    def schedule(self, slot: int, slots: int, start_ns: int) -> Schedule:
+        return GapSchedule(start_ns, self.gap_ns)
+
+
+class GapSchedule:
+    def __init__(self, start_ns: int, gap_ns: int) -> None:
+        self.next_ns = start_ns
+        self.gap_ns = gap_ns
+
+    def next_send_ns(self, now_ns: int) -> int:
+        due = self.next_ns
+        self.next_ns += self.gap_ns
+        return due
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_pacing_spaces_the_requests(server: TargetServer, loop: str):
+    spec = worker_spec(server, connections=2, duration=1.0)
+    result, _ = run_in_process(dataclasses.replace(spec, pacing=EveryGap(60_000_000)), loop)
+    stats = result.stats
+    # 2 connections, each sending at 0, 60, ..., 960 ms: 34 requests in the second.
+    assert 30 <= stats.requests + stats.in_flight <= 34
+    # A connection waiting for its next slot has no request in flight.
+    assert stats.requests + stats.in_flight == server.received["/"]
+    # Every latency is the server's answer time, not the wait between sends.
+    assert max(result.latency_counts) < 60_000
+
+
+def test_the_post_run_correction_follows_the_pacing(
+    server: TargetServer, monkeypatch: pytest.MonkeyPatch
+):
+    spec = worker_spec(server, "/slow/30", connections=2, duration=0.5)
+    assert spec.pacing is CLOSED_LOOP
+    result, _ = run_in_process(spec, "asyncio")
+    result.latency_counts[400_000] = 1  # a slow outlier, for wrk's correction to fill in
+    closed = RunResult.from_workers(spec.config, 500_000, [result])
+    assert closed.latency.count > closed.latency_uncorrected.count
+    # A pacing that is not the closed loop (rate mode's, once Config can ask for one).
+    monkeypatch.setattr(result_module, "pacing_for", lambda config: EveryGap(1))
+    paced = RunResult.from_workers(spec.config, 500_000, [result])
+    assert paced.latency == paced.latency_uncorrected
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_head_requests_end_with_the_head(server: TargetServer, loop: str):
+    result, _ = run_in_process(worker_spec(server, method="HEAD", duration=0.3), loop)
+    stats = result.stats
+    assert stats.requests > 20 and stats.errors["read"] == 0 and stats.errors["timeout"] == 0
+    assert stats.requests + stats.in_flight == server.received["/"]
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\n"
+    assert stats.bytes_read == stats.requests * len(head)
