@@ -25,11 +25,16 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def sigterm_as_ctrl_c() -> None:
-    """Treat SIGTERM like Ctrl-C, so every ``with`` block stops the servers it started.
+    """Treat SIGTERM and SIGHUP (a closed terminal) like Ctrl-C, so every ``with`` block stops
+    the servers it started and the run still writes its report.
 
     The stacks and nginx run in sessions of their own: without this a plain ``kill`` of a
-    benchmark would leave them running.
+    benchmark would leave them running until their guard or parent-death signal stops them
+    (what happens on SIGKILL: docs/django_target.md). A SIGHUP ignored at start (``nohup``)
+    stays ignored.
     """
     import signal
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, signal.default_int_handler)

@@ -1,11 +1,12 @@
 """The command line, a thin adapter over the launcher: argv -> ServerConfig -> start(), print the
-URL, wait for Ctrl-C or SIGTERM, stop. The only module that prints or chooses exit codes.
+URL, wait for Ctrl-C, SIGTERM or SIGHUP, stop. The only module that prints or chooses exit codes.
 
     python -m django_target serve --server NAME [--port 8000] [--workers 1] [--scale 1] ...
     python -m django_target endpoints [--server NAME]
 
-Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a TargetError (one line on stderr, no traceback),
-2 a usage error, 130 interrupted before the server was ready.
+The servers' output goes to stderr unless ``--log FILE`` is given (``serve()`` from Python
+discards it by default). Exit codes: 0 stopped by SIGINT/SIGTERM/SIGHUP, 1 a TargetError (one
+line on stderr, no traceback), 2 a usage error, 130 interrupted before the server was ready.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from typing import NoReturn
 from django_target.catalog import ENDPOINTS, endpoints_for
 from django_target.config import ServerConfig
 from django_target.errors import TargetError
-from django_target.launcher import start
+from django_target.launcher import LOG_TO_STDERR, start
 from pyload.options import add_arguments, values_from_args
 
 __all__ = ["main"]
 
 PROG = "django_target"
 _WATCH_INTERVAL = 0.5
+#: Each stops the servers the same way: a terminal's Ctrl-C, a plain kill, a closed terminal.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,7 +54,12 @@ def _parser() -> _Parser:
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:
-    return ServerConfig(**values_from_args(args, ServerConfig))
+    """The ServerConfig of the command line: ServerConfig's defaults, except that the servers'
+    output goes to the terminal (stderr) unless --log names a file."""
+    values = values_from_args(args, ServerConfig)
+    if values.get("log_path") is None:
+        values["log_path"] = LOG_TO_STDERR
+    return ServerConfig(**values)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -60,8 +68,10 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def _serve(config: ServerConfig) -> int:
     """Start, print the URL, watch the children until a signal; stop. Returns the exit code."""
-    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
     signal.signal(signal.SIGTERM, _interrupt)
+    if previous[signal.SIGHUP] is not signal.SIG_IGN:  # under nohup, a hangup stays ignored
+        signal.signal(signal.SIGHUP, _interrupt)
     try:
         try:
             stack = start(config)
@@ -76,7 +86,7 @@ def _serve(config: ServerConfig) -> int:
         except KeyboardInterrupt:
             return 0
         finally:
-            # No second Ctrl-C or SIGTERM may cut the stop short: it is bounded by stop_timeout.
+            # No second signal may cut the stop short: it is bounded by stop_timeout.
             for signum in previous:
                 signal.signal(signum, signal.SIG_IGN)
             stack.stop()

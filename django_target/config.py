@@ -137,7 +137,9 @@ class ServerConfig:
 
     None for backlog and keep_alive means "the server's own default" (gunicorn: backlog 2048,
     keep-alive 2 s; hypercorn: backlog 100, keep-alive 5 s). asgi_threads None leaves the
-    event loop's default executor alone (asyncio: min(32, CPUs + 4) threads).
+    event loop's default executor alone (asyncio: min(32, CPUs + 4) threads). log_path None
+    keeps the servers' output in a temporary file (read for error messages, then discarded);
+    "-" sends it to this process's stderr, which the command line does unless --log is given.
     """
 
     server: str = option(
@@ -255,7 +257,7 @@ class ServerConfig:
     )
     log_path: str | None = option(
         None,
-        "append the servers' output here [discarded]",
+        "append the servers' output to FILE ('-': stderr) [stderr]",
         flags=("--log",),
         metavar="FILE",
         parse=str,

@@ -13,7 +13,10 @@ The call chain, in execution order:
     Stack.stop()              server first, then upstream: SIGTERM to the process group,
                               wait, SIGKILL the group if needed, until no member is alive
 
-The Stack owns the child processes and their log files; nothing else signals them.
+The Stack owns the child processes and their log files; nothing else signals them. Each child
+runs under a guard (django_target/guard.py) tied to the Stack's lifeline, a pipe whose write end
+only this process holds: if this process dies without stopping the Stack (SIGKILL), each guard
+stops its child's whole process group within about a second.
 """
 
 from __future__ import annotations
@@ -58,14 +61,26 @@ from django_target.errors import (
     TargetError,
     UpstreamError,
 )
+from django_target.guard import Lifeline, group_pids
 
-__all__ = ["Stack", "group_pids", "serve", "serve_upstream", "start", "uvicorn_worker_class"]
+__all__ = [
+    "LOG_TO_STDERR",
+    "Stack",
+    "group_pids",
+    "serve",
+    "serve_upstream",
+    "start",
+    "uvicorn_worker_class",
+]
 
 #: The directory that holds the django_target package; put on the children's PYTHONPATH.
 _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 _POLL_INTERVAL = 0.05
 _PROBE_TIMEOUT = 2.0
 _KILL_GRACE = 5.0
+#: ``log_path`` value that sends the servers' output to this process's stderr (the CLI's default).
+LOG_TO_STDERR = "-"
+_STDERR_FD = 2
 
 
 def uvicorn_worker_class() -> str:
@@ -83,56 +98,34 @@ def uvicorn_worker_class() -> str:
 
 @dataclass
 class _Child:
-    """One subprocess, leader of its own session and process group (pgid == pid)."""
+    """One subprocess: the guard of a server (or of the upstream), leader of its own session
+    and process group (pgid == pid); the server and its workers are members of that group.
+    ``log`` is None when the output goes to this process's stderr."""
 
     name: str
     proc: subprocess.Popen[bytes]
-    log: IO[bytes]
+    log: IO[bytes] | None
 
     @property
     def pgid(self) -> int:
         return self.proc.pid
 
 
-def _spawn(name: str, argv: list[str], env: dict[str, str], log: IO[bytes],
-           *, stdout_pipe: bool = False) -> _Child:
+def _spawn(name: str, argv: list[str], env: dict[str, str], log: IO[bytes] | None,
+           lifeline: Lifeline, *, stdout_pipe: bool = False) -> _Child:
+    output: IO[bytes] | int = log if log is not None else _STDERR_FD
     proc = subprocess.Popen(
-        argv,
+        lifeline.command(argv),  # the guard runs argv and stops its group if we die
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE if stdout_pipe else log,
-        stderr=log,
+        stdout=subprocess.PIPE if stdout_pipe else output,
+        stderr=output,
         start_new_session=True,  # own session and process group: Ctrl-C does not reach it,
         bufsize=0,               # and the whole group can be signalled at once
         cwd=_PROJECT_ROOT,
+        pass_fds=lifeline.pass_fds,
     )
     return _Child(name, proc, log)
-
-
-def group_pids(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of a process group, read from /proc (Linux)."""
-    proc_dir = Path("/proc")
-    if not proc_dir.is_dir():  # pragma: no cover - non-Linux fallback: the group exists or not
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return []
-        except PermissionError:
-            pass
-        return [pgid]
-    pids: list[int] = []
-    for entry in proc_dir.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == pgid and state not in ("Z", "X"):
-            pids.append(int(entry.name))
-    return pids
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -168,8 +161,11 @@ def _stop_child(child: _Child, timeout: float) -> list[int]:
     return group_pids(child.pgid)
 
 
-def _log_tail(log: IO[bytes]) -> str:
-    """The last non-empty line a child wrote to its log, for one-line error messages."""
+def _log_tail(log: IO[bytes] | None) -> str:
+    """The last non-empty line a child wrote to its log, for one-line error messages ("" when
+    the output went to the terminal, where the reader has just seen it)."""
+    if log is None:
+        return ""
     try:
         log.flush()
         log.seek(0, os.SEEK_END)
@@ -338,6 +334,7 @@ def _server_env(config: ServerConfig, upstream_url: str) -> dict[str, str]:
     env["UPSTREAM_URL"] = upstream_url
     env["UPSTREAM_TIMEOUT"] = repr(float(config.upstream_timeout))
     env["UPSTREAM_POOL_SIZE"] = str(config.upstream_pool_size)
+    env["TZ"] = "UTC"  # the masters log in UTC like their Django workers (TIME_ZONE = "UTC")
     if config.asgi_threads is not None:
         env["ASGI_THREADS"] = str(config.asgi_threads)
     else:
@@ -345,9 +342,13 @@ def _server_env(config: ServerConfig, upstream_url: str) -> dict[str, str]:
     return env
 
 
-def _open_log(log_path: str | None) -> IO[bytes]:
+def _open_log(log_path: str | None) -> IO[bytes] | None:
+    """None: a temporary file, read for error messages, then discarded; LOG_TO_STDERR: this
+    process's stderr (returns None); otherwise the file, appended to."""
     if log_path is None:
         return tempfile.TemporaryFile("w+b")
+    if log_path == LOG_TO_STDERR:
+        return None
     try:
         return open(log_path, "a+b")  # owned and closed by the Stack
     except OSError as exc:
@@ -367,6 +368,7 @@ class Stack:
     upstream_url: str = ""
     _children: list[_Child] = field(default_factory=list, repr=False)
     _logs: list[IO[bytes]] = field(default_factory=list, repr=False)
+    _lifeline: Lifeline = field(default_factory=Lifeline, repr=False)
 
     def exited(self) -> str | None:
         """A one-line description of a child that has exited on its own, or None."""
@@ -389,6 +391,7 @@ class Stack:
             survivors += _stop_child(child, self.stop_timeout)
         while self._logs:
             self._logs.pop().close()
+        self._lifeline.close()
         if survivors:
             raise StopError(f"processes {survivors} survived SIGKILL")
 
@@ -403,10 +406,11 @@ class Stack:
 def _start_upstream(stack: Stack, *, port: int, size: int, delay: float, log_path: str | None,
                     deadline: float) -> str:
     log = _open_log(log_path)
-    stack._logs.append(log)
+    if log is not None:
+        stack._logs.append(log)
     argv = [sys.executable, "-m", "django_target.upstream", "--host", HOST, "--port", str(port),
             "--size", str(size), "--delay", repr(round(float(delay), 9))]
-    child = _spawn("upstream", argv, _base_env(), log, stdout_pipe=True)
+    child = _spawn("upstream", argv, _base_env(), log, stack._lifeline, stdout_pipe=True)
     stack._children.append(child)
     return _read_line(child, deadline)
 
@@ -433,9 +437,10 @@ def start(config: ServerConfig) -> Stack:
         _check_upstream(stack.upstream_url, config.upstream_timeout)
         port = _reserve_port(config.port)  # port 0: a free port, picked after the upstream's
         log = _open_log(config.log_path)
-        stack._logs.append(log)
+        if log is not None:
+            stack._logs.append(log)
         child = _spawn(config.server, _server_argv(config, port),
-                       _server_env(config, stack.upstream_url), log)
+                       _server_env(config, stack.upstream_url), log, stack._lifeline)
         stack._children.append(child)
         stack.url = f"http://{HOST}:{port}"
         _wait_ready(child, stack.url + "/", deadline)

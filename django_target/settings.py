@@ -54,6 +54,9 @@ DATABASES: dict[str, Any] = {}
 TEMPLATES: list[dict[str, Any]] = []
 USE_I18N = False
 USE_TZ = True
+# Django sets TZ (and calls tzset) from TIME_ZONE in every worker, so the workers' log times
+# follow it; its default, "America/Chicago", made them read -0600 beside the masters' +0000.
+TIME_ZONE = "UTC"
 
 # Nothing is logged per request: Django's django.request logger would log every 404/502/504,
 # and urllib3 warns "Connection pool is full, discarding connection" under heavy concurrency.

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -249,7 +250,10 @@ def test_stop_is_bounded_with_a_request_in_flight(server: str) -> None:
     assert alive(started) == set()
 
 
-def _start_cli(*args: str) -> tuple[subprocess.Popen[bytes], str]:
+def _start_cli(*args: str, tz: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    env = cli_env()
+    if tz is not None:
+        env["TZ"] = tz
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -265,7 +269,7 @@ def _start_cli(*args: str) -> tuple[subprocess.Popen[bytes], str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
-        env=cli_env(),
+        env=env,
         cwd=REPO_ROOT,
     )
     assert proc.stdout is not None
@@ -287,6 +291,8 @@ def _start_cli(*args: str) -> tuple[subprocess.Popen[bytes], str]:
     ids=["gunicorn-gevent-SIGTERM", "hypercorn-uvloop-SIGTERM", "gunicorn-uvicorn-SIGINT"],
 )
 def test_cli_stops_cleanly_on_a_signal(server: str, signum: int) -> None:
+    """The servers' output is on the CLI's stderr by default (the servers hold that pipe too:
+    communicate() returns once all of them have closed it)."""
     proc, url = _start_cli("--server", server, "--workers", "2")
     try:
         assert url.startswith("http://127.0.0.1:")
@@ -300,8 +306,33 @@ def test_cli_stops_cleanly_on_a_signal(server: str, signum: int) -> None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, err.decode()
-    assert err == b""
+    log = err.decode()
+    assert f"[INFO] {'Running on' if 'hypercorn' in server else 'Listening at:'} {url}" in log
+    assert "Traceback" not in log and "django_target: error" not in log
     assert alive(started) == set()
+
+
+def test_cli_log_option_sends_the_servers_output_to_a_file(tmp_path: Path) -> None:
+    """--log FILE instead of stderr; every log line in UTC whatever the launcher's zone
+    (Django's TIME_ZONE for the workers, TZ for the master)."""
+    log = tmp_path / "servers.log"
+    proc, url = _start_cli("--server", "gunicorn-uvicorn", "--log", str(log), tz="JST-9")
+    try:
+        assert http_get(url + "/myapp/async/gateway_1s").status == 200
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert err == b""
+    lines = log.read_text().splitlines()
+    assert any(f"Listening at: {url}" in line for line in lines)  # the master
+    assert any("Application startup complete" in line for line in lines)  # a uvicorn worker
+    stamped = [line for line in lines if line.startswith("[")]
+    assert len(stamped) >= 5
+    assert all(" +0000] " in line for line in stamped), stamped
 
 
 # -- the upstream on its own ---------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 
 from django_target import ServerConfig
 from django_target.cli import _config, _parser
+from django_target.launcher import LOG_TO_STDERR
 
 # A non-default command-line value for every option but --server, and the value it must become.
 CLI_VALUES: dict[str, tuple[str, Any]] = {
@@ -61,7 +62,7 @@ def test_upstream_pool_size_reaches_the_config() -> None:
     )
     config = _config(args)
     assert config.upstream_pool_size == 7
-    assert config == ServerConfig("gunicorn-gevent", upstream_pool_size=7)
+    assert config == ServerConfig("gunicorn-gevent", upstream_pool_size=7, log_path=LOG_TO_STDERR)
 
 
 def test_every_command_line_value_reaches_the_config() -> None:
@@ -77,8 +78,10 @@ def test_every_command_line_value_reaches_the_config() -> None:
 
 
 def test_defaults_on_the_command_line_are_the_config_defaults() -> None:
+    """All but one: the command line shows the servers' output on stderr, serve() discards it."""
     args = _parser().parse_args(["serve", "--server", "gunicorn-uvicorn"])
-    assert _config(args) == ServerConfig("gunicorn-uvicorn")
+    assert ServerConfig("gunicorn-uvicorn").log_path is None
+    assert _config(args) == ServerConfig("gunicorn-uvicorn", log_path=LOG_TO_STDERR)
 
 
 def test_serve_without_server_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,340 @@
+"""No server outlives what started it: the CLI killed by SIGHUP (a closed terminal) stops cleanly;
+killed by SIGKILL, the CLI's and the benchmark's stacks and the selfbench's nginx exit anyway
+(django_target/guard.py: a guard per child, a lifeline pipe per Stack; PR_SET_PDEATHSIG for
+nginx). Everything is checked through /proc and by connecting to the ports."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+
+from django_target import SERVERS
+from django_target.guard import ORPHAN_GRACE_S, Lifeline, group_pids
+from tests.conftest import IN_CI
+from tests.django_target_helpers import REPO_ROOT, alive, cli_env, descendants, read_line
+
+SCALE = 0.01
+#: "Within about a second": the guards give an orphaned group 0.5 s before SIGKILL; the rest is
+#: slack for a loaded 2-core machine.
+GONE_WITHIN_S = 3.0
+POLL_S = 0.02
+
+
+def _wait_gone(pids: set[int], timeout: float) -> tuple[set[int], float]:
+    """Poll /proc until none of pids is alive or the deadline passes; (survivors, seconds)."""
+    start = time.monotonic()
+    while (left := alive(pids)) and time.monotonic() - start < timeout:
+        time.sleep(POLL_S)  # polling /proc: there is nothing to wait on
+    return left, time.monotonic() - start
+
+
+def _refused(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        return sock.connect_ex(("127.0.0.1", port)) == errno.ECONNREFUSED
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return []
+
+
+def _kill(pids: set[int]) -> None:
+    """Clean-up after a failed check: SIGKILL what the test started and is still alive."""
+    for pid in alive(pids):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@contextmanager
+def _cli(*args: str, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, set[int]]]:
+    """``python -m django_target serve`` on a free port, output to ``log``; yields the process,
+    the server's port and every process it started, once the server answers."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "django_target", "serve", "--port", "0", "--scale", str(SCALE),
+         "--log", str(log), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        env=cli_env(), cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    started: set[int] = set()
+    try:
+        url = read_line(proc.stdout, timeout=60)
+        assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.stderr else ""
+        started = descendants(proc.pid)
+        yield proc, int(url.rsplit(":", 1)[1]), started
+    finally:
+        _end(proc)
+        _kill(started)
+
+
+def _end(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    """Clean-up: kill the process if it still runs, reap it, close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=30)
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+# -- the CLI -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server", ["gunicorn-gevent", "hypercorn-uvloop"])
+def test_sighup_stops_the_cli_like_sigterm(server: str, tmp_path: Path) -> None:
+    with _cli("--server", server, "--workers", "2", log=tmp_path / "servers.log") as (
+        proc, port, started,
+    ):  # fmt: skip
+        assert len(started) >= 6, started  # 2 guards, upstream, master, 2 workers
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err.decode()
+        assert err == b""
+        assert alive(started) == set()  # a clean stop waits for every process
+        assert _refused(port)
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_sigkill_of_the_cli_leaves_no_server(server: str, tmp_path: Path) -> None:
+    with _cli("--server", server, "--workers", "2", log=tmp_path / "servers.log") as (
+        proc, port, started,
+    ):  # fmt: skip
+        assert len(started) >= 6, started
+        assert not _refused(port)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        left, took = _wait_gone(started, timeout=10)
+        assert left == set(), [_cmdline(pid) for pid in left]
+        assert took < GONE_WITHIN_S
+        assert _refused(port)
+
+
+# -- the benchmarks ------------------------------------------------------------------------
+
+
+def test_sigkill_of_the_benchmark_stops_its_stack(tmp_path: Path) -> None:
+    """A tiny matrix (one stack, one cell), killed while pyload loads the stack (its workers
+    forked from the benchmark process, which must not keep the stack's lifeline open): the
+    stack's processes (the guards' process groups) exit, and nothing listens on its port."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks", "--servers", "gunicorn-uvicorn", "--endpoints",
+         "sync/gateway_1s", "--scale", "0.05", "--duration", "3", "--connections", "2",
+         "--workers", "1", "--server-workers", "1", "--warmup", "0", "--out", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        text=True, cwd=REPO_ROOT, env=cli_env(),
+        start_new_session=True,  # its group: the benchmark and pyload's workers, for clean-up
+    )  # fmt: skip
+    assert proc.stderr is not None
+    stack: set[int] = set()
+    try:
+        for line in proc.stderr:  # the stack is up and the cell has started
+            if line.startswith("[1/1]"):
+                break
+        deadline = time.monotonic() + 10
+        while len(group_pids(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(POLL_S)  # polling /proc until pyload's worker processes exist
+        assert len(group_pids(proc.pid)) >= 2  # the benchmark and pyload's workers
+        everything = descendants(proc.pid)
+        guards = [pid for pid in everything if any("guard.py" in a for a in _cmdline(pid))]
+        assert len(guards) == 2, [_cmdline(pid) for pid in everything]  # upstream, server
+        stack = {pid for guard in guards for pid in group_pids(guard)}
+        assert len(stack) >= 5, stack  # 2 guards, upstream, master, worker
+        masters = [pid for pid in stack if "--bind" in _cmdline(pid)]
+        bind = _cmdline(masters[0])
+        port = int(bind[bind.index("--bind") + 1].rsplit(":", 1)[1])
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        left, took = _wait_gone(stack, timeout=10)
+        assert left == set(), [_cmdline(pid) for pid in left]
+        assert took < GONE_WITHIN_S
+        assert _refused(port)
+    finally:
+        _end(proc)
+        _kill(stack | set(group_pids(proc.pid)))  # pyload's workers, if still running
+
+
+def test_a_forked_child_does_not_keep_the_servers_alive() -> None:
+    """A process forked without exec by the launcher (pyload forks its workers) closes its
+    copy of the lifeline: the launcher's SIGKILL stops the guarded group while it lives on."""
+    code = (
+        "import os, subprocess, sys\n"
+        "from django_target.guard import Lifeline\n"
+        "lifeline = Lifeline()\n"
+        "guard = subprocess.Popen(lifeline.command([sys.executable, '-c',"
+        " 'import sys; sys.stdin.read()']), pass_fds=lifeline.pass_fds,"
+        " start_new_session=True, stdin=subprocess.PIPE)\n"
+        "forked = os.fork()\n"
+        "if forked == 0:\n"
+        "    sys.stdin.read()  # lives until the test closes stdin\n"
+        "    os._exit(0)\n"
+        "print(guard.pid, forked, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        cwd=REPO_ROOT, env=cli_env(),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    started: set[int] = set()
+    try:
+        guard, forked = map(int, read_line(proc.stdout, timeout=30).split())
+        started = descendants(proc.pid)
+        deadline = time.monotonic() + 10
+        while len(group_pids(guard)) < 2 and time.monotonic() < deadline:
+            time.sleep(POLL_S)  # polling /proc until the guard's child runs
+        group = set(group_pids(guard))
+        assert len(group) == 2 and forked in started
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        left, took = _wait_gone(group, timeout=10)
+        assert left == set()
+        assert took < GONE_WITHIN_S
+        assert alive({forked}) == {forked}  # the fork lives on, without the lifeline
+    finally:
+        _end(proc)
+        _kill(started)
+
+
+def test_sigkill_of_a_process_running_nginx_stops_nginx() -> None:
+    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        if IN_CI:
+            pytest.fail("nginx is not installed")
+        pytest.skip("nginx is not installed")
+    code = (
+        "import sys\n"
+        "from benchmarks.nginx import running_nginx\n"
+        "with running_nginx() as url:\n"
+        "    print(url, flush=True)\n"
+        "    sys.stdin.read()  # until the test closes stdin, or kills us\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        cwd=REPO_ROOT, env=cli_env(),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    started: set[int] = set()
+    try:
+        url = read_line(proc.stdout, timeout=30)
+        assert url.startswith("http://127.0.0.1:")
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        started = descendants(proc.pid)
+        assert [Path(_cmdline(pid)[0]).name for pid in started] == ["nginx"]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        left, took = _wait_gone(started, timeout=10)
+        assert left == set()
+        assert took < GONE_WITHIN_S
+        assert _refused(port)
+    finally:
+        _end(proc)
+        _kill(started)
+
+
+# -- the guard's own rules -----------------------------------------------------------------
+
+
+def _guarded(lifeline: Lifeline, code: str, **kwargs: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # type: ignore[call-overload]
+        lifeline.command([sys.executable, "-c", code]),
+        pass_fds=lifeline.pass_fds,
+        start_new_session=True,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(("code", "status"), [
+    ("import sys; sys.exit(3)", 3),
+    ("import os, signal; os.kill(os.getpid(), signal.SIGTERM)", -signal.SIGTERM),
+])  # fmt: skip
+def test_the_guard_exits_with_its_childs_status(code: str, status: int) -> None:
+    lifeline = Lifeline()
+    try:
+        guard = _guarded(lifeline, code)
+        assert guard.wait(timeout=30) == status
+    finally:
+        lifeline.close()
+
+
+def test_the_guard_passes_the_childs_output_and_stops_on_the_groups_sigterm() -> None:
+    """The launcher's stop: SIGTERM to the whole group; the guard outlives it, its child does
+    not, and the guard then exits like the child (killed by SIGTERM)."""
+    lifeline = Lifeline()
+    code = "import sys; print('ready', flush=True); sys.stdin.read()"
+    guard = _guarded(lifeline, code, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert guard.stdout is not None
+    try:
+        assert read_line(guard.stdout, timeout=30) == "ready"
+        os.killpg(guard.pid, signal.SIGTERM)
+        assert guard.wait(timeout=30) == -signal.SIGTERM
+        assert guard.stdout.read() == b""  # end-of-file: nobody holds the child's stdout
+        assert group_pids(guard.pid) == []
+    finally:
+        lifeline.close()
+        _end(guard)
+
+
+def test_a_broken_lifeline_kills_the_group_even_processes_that_ignore_sigterm() -> None:
+    """The child and its own child ignore SIGTERM: after ORPHAN_GRACE_S, SIGKILL for all."""
+    code = (
+        "import signal, subprocess, sys\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)  # inherited by the grandchild\n"
+        "grandchild = subprocess.Popen([sys.executable, '-c', 'import sys; sys.stdin.read()'],"
+        " stdin=subprocess.PIPE)\n"
+        "print(grandchild.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    lifeline = Lifeline()
+    guard = _guarded(lifeline, code, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert guard.stdout is not None and guard.stdin is not None
+    members: set[int] = set()
+    try:
+        grandchild = int(read_line(guard.stdout, timeout=30))
+        members = set(group_pids(guard.pid))
+        assert grandchild in members and guard.pid in members and len(members) == 3
+        broken = time.monotonic()
+        lifeline.close()  # what the kernel does when the launcher dies
+        assert guard.wait(timeout=30) == -signal.SIGKILL
+        left, _ = _wait_gone(members, timeout=10)
+        took = time.monotonic() - broken
+        assert left == set()
+        assert ORPHAN_GRACE_S <= took < GONE_WITHIN_S
+    finally:
+        lifeline.close()
+        _end(guard)
+        _kill(members)
+
+
+def test_a_killed_guard_takes_its_child_along() -> None:
+    """PR_SET_PDEATHSIG: the child gets SIGTERM when its guard dies."""
+    lifeline = Lifeline()
+    code = "import os, sys; print(os.getpid(), flush=True); sys.stdin.read()"
+    guard = _guarded(lifeline, code, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert guard.stdout is not None and guard.stdin is not None
+    child = 0
+    try:
+        child = int(read_line(guard.stdout, timeout=30))
+        assert alive({child}) == {child}
+        guard.kill()
+        guard.wait(timeout=10)
+        left, took = _wait_gone({child}, timeout=10)
+        assert left == set()
+        assert took < GONE_WITHIN_S
+    finally:
+        lifeline.close()
+        _end(guard)
+        if child:
+            _kill({child})
