@@ -3,22 +3,24 @@
 Exit status as wrk: 0 for a completed run (socket and status errors included, Ctrl-C included),
 1 for a usage or setup error (one line on stderr, never a traceback). pyload also exits 1 when a
 worker process died during the run (its counters are missing from the report; wrk has no such
-case), and 130 when Ctrl-C comes before the load started (``__main__`` handles that).
+case), and 130 when Ctrl-C comes before the load started (``__main__`` handles that). A
+``--json`` path that cannot be written is a setup error too, found before the load starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import platform
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from pyload import __version__
 from pyload.config import Config
 from pyload.errors import PyloadError, UsageError
 from pyload.options import add_arguments, values_from_args
-from pyload.report import wrk_body, wrk_header
 from pyload.runner import run_config
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -81,8 +83,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # With --json -, stdout carries only the JSON and the wrk text goes to stderr.
     text_out = sys.stderr if ns.json == "-" else sys.stdout
+    json_out: _JsonFile | None = None
+    if ns.json is not None and ns.json != "-":
+        try:
+            json_out = _JsonFile(ns.json)  # before the load: a bad path costs no run
+        except OSError as exc:
+            return _fail(f"cannot write {ns.json}: {exc.strerror}")
+    try:
+        return _run(config, ns.json, text_out, json_out)
+    finally:
+        if json_out is not None:
+            json_out.close()
+
+
+def _run(config: Config, json_path: str | None, text_out: TextIO,
+         json_out: _JsonFile | None) -> int:
+    """Run the load, print wrk's report, write the JSON; the exit status."""
 
     def print_header() -> None:
+        from pyload.report import wrk_header  # numpy: loaded once the load has started
+
         text_out.write(wrk_header(config))
         text_out.flush()
 
@@ -91,21 +111,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PyloadError as exc:
         return _fail(str(exc))
 
+    from pyload.report import wrk_body
+
     text_out.write(wrk_body(result))
     text_out.flush()
-    if ns.json is not None:
-        payload = result.to_json()
-        if ns.json == "-":
-            sys.stdout.write(payload)
-        else:
-            try:
-                with open(ns.json, "w", encoding="utf-8") as out:
-                    out.write(payload)
-            except OSError as exc:
-                return _fail(f"cannot write {ns.json}: {exc.strerror}")
+    if json_path == "-":
+        sys.stdout.write(result.to_json())
+    elif json_out is not None:
+        try:
+            json_out.write(result.to_json())
+        except OSError as exc:
+            return _fail(f"cannot write {json_path}: {exc.strerror}")
     for failure in result.worker_failures:
         print(f"pyload: {failure}; its counters are missing from the report", file=sys.stderr)
     return 1 if result.worker_failures else 0
+
+
+class _JsonFile:
+    """The ``--json`` file, opened for writing before the load without truncating it (an
+    existing file keeps its content until the result replaces it). A file created here and
+    never written (the run failed or was interrupted) is removed again on close."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        existed = os.path.lexists(path)
+        # OSError (missing directory, a directory, no permission, read-only file system).
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
+        self.created = not existed
+        self.written = False
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        with contextlib.suppress(OSError):  # a FIFO or a terminal cannot be truncated
+            os.ftruncate(self.fd, 0)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+        self.written = True
+
+    def close(self) -> None:
+        if self.fd < 0:
+            return
+        os.close(self.fd)
+        self.fd = -1
+        if self.created and not self.written:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
 
 
 def _fail(message: str, status: int = 1) -> int:

@@ -223,7 +223,8 @@ class Config:
     )
     threads: int = option(
         DEFAULT_THREADS,
-        "Number of worker processes to use (default {default})",
+        "Number of threads: groups of connections, each with its own Req/Sec sampler, as"
+        " wrk's (default {default})",
         flags=("-t", "--threads", "-w", "--workers"),
         metavar="N",
         parse=_metric,
@@ -283,6 +284,14 @@ class Config:
         metavar="FILE",
         check=_check_optional_text("body_file"),
     )
+    processes: int | None = option(
+        None,
+        "Worker processes hosting the threads (default: one per CPU, at most the threads)",
+        flags=("--processes",),
+        metavar="P",
+        parse=_metric,
+        check=check_count("processes", optional=True),
+    )
     loop: str = option(
         "auto",
         "Event loop of the workers (default: uvloop if installed)",
@@ -299,6 +308,8 @@ class Config:
         object.__setattr__(self, "target", Target.parse(self.url))
         if self.connections < self.threads:
             raise UsageError("number of connections must be >= threads")
+        if self.processes is not None and self.processes > self.threads:
+            raise UsageError("number of processes must be <= threads")
         if self.body is not None and self.body_file is not None:
             raise UsageError("--body and --body-file are exclusive: give one")
 

@@ -4,10 +4,14 @@ Plain data, no asyncio and no I/O: the worker fills these in, the pipe carries t
 the parent and the JSON form read them. The messages follow h11's events: one small class per
 kind, and the parent dispatches on the type in one place (``runner._collect``).
 
-    worker -> parent    Ready       the worker's loop exists; it waits for the common start
-                        Progress    every second during the run: the counters so far
-                        Result      the end: counters, exact latency counts, Req/Sec samples
-                        Failed      the worker could not start or crashed (one line)
+    process -> parent   Ready       the process's loop exists; it waits for the common start
+                        Progress    every second, per thread: the counters so far
+                        Result      per thread, at the end: counters, exact latency counts,
+                                    Req/Sec samples
+                        Failed      the process could not start or crashed (one line)
+
+A thread is one of wrk's threads: a group of connections with its own counters and Req/Sec
+sampler. A worker process hosts one or more threads on one event loop.
 """
 
 from __future__ import annotations
@@ -88,17 +92,19 @@ class Counters:
 class WorkerStats(Counters):
     """One worker's counters and the facts of its run; what a result keeps of each worker."""
 
-    index: int
+    index: int  # the thread's number (wrk's thread: a group of connections)
     connections: int
+    process: int = 0  # the worker process that hosted it
     in_flight: int = 0  # requests sent and not answered when the run stopped
     in_flight_over_timeout: int = 0  # ... of which older than the timeout
     runtime_us: int = 0
     all_connected_us: int | None = None  # from the start until every slot had connected once
-    cpu_s: float = 0.0  # the worker's CPU time during the load
+    cpu_s: float = 0.0  # its process's CPU time during the load, on the process's first thread
 
     def to_json(self) -> dict[str, Any]:
         return {
             "index": self.index,
+            "process": self.process,
             "connections": self.connections,
             **self.counters_json(),
             "in_flight_at_end": self.in_flight,
@@ -116,6 +122,7 @@ class WorkerStats(Counters):
         return cls(
             **cls.counters_from_json(data),
             index=int(data["index"]),
+            process=int(data["process"]),
             connections=int(data["connections"]),
             in_flight=int(data["in_flight_at_end"]),
             in_flight_over_timeout=int(data["in_flight_over_timeout_at_end"]),
@@ -136,12 +143,12 @@ class WorkerResult:
 
 @dataclass(frozen=True, slots=True)
 class Ready:
-    index: int
+    process: int
 
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    index: int
+    index: int  # the thread's
     elapsed_ns: int  # since the common start
     counters: Counters
 
@@ -153,7 +160,7 @@ class Result:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    index: int
+    process: int
     error: str  # one line: "ExceptionType: message"
 
 

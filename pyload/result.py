@@ -65,12 +65,15 @@ class RunResult:
         interrupted: bool = False,
     ) -> RunResult:
         """Merge the workers' results: counts added exactly, samples pooled."""
-        latency = ExactHistogram(config.timeout_us + 1)
-        rate = ExactHistogram(RATE_LIMIT)
+        counts: dict[int, int] = {}
+        samples: dict[int, int] = {}
         for worker in results:
-            latency.merge(ExactHistogram.from_counts(worker.latency_counts, latency.limit))
+            for value, n in worker.latency_counts.items():
+                counts[value] = counts.get(value, 0) + n
             for sample in worker.rate_samples:
-                rate.record(sample)
+                samples[sample] = samples.get(sample, 0) + 1
+        latency = ExactHistogram.from_counts(counts, config.timeout_us + 1)
+        rate = ExactHistogram.from_counts(samples, RATE_LIMIT)
         return cls(
             config=config,
             runtime_us=runtime_us,
@@ -98,6 +101,11 @@ class RunResult:
     @property
     def errors(self) -> dict[str, int]:
         return self.counters.errors
+
+    @property
+    def processes(self) -> int:
+        """How many worker processes hosted the threads."""
+        return len({w.process for w in self.workers})
 
     @property
     def in_flight(self) -> int:
@@ -145,7 +153,8 @@ class RunResult:
         return max(t for t in times if t is not None) / 1000
 
     def percentile(self, p: float, corrected: bool = True) -> int:
-        """Latency percentile in µs by wrk's rank rule (0 when nothing was recorded)."""
+        """Latency percentile in integer µs by wrk's rank rule (0 when nothing was recorded);
+        ``corrected`` as wrk prints it (its CO correction), else as measured."""
         return (self.latency if corrected else self.latency_uncorrected).percentile(p)
 
     def to_wrk_text(self) -> str:
@@ -170,8 +179,11 @@ class RunResult:
             "pyload_version": __version__,
             "config": self.config.to_json(),
             "runtime_us": self.runtime_us,
+            "threads": len(self.workers),
+            "processes": self.processes,
             **self.counters.counters_json(),
             "requests_per_s": self.requests_per_s,
+            "cpu_s": sum(w.cpu_s for w in self.workers),
             "bytes_per_s": self.bytes_per_s,
             "all_connected_ms": self.all_connected_ms,
             "in_flight_at_end": self.in_flight,
@@ -256,7 +268,11 @@ class RunResult:
             connections=sum(run.config.connections for run in runs),
             threads=sum(run.config.threads for run in runs),
         )
-        workers = [worker for run in runs for worker in run.workers]
+        workers, hosts = [], 0  # threads and processes are numbered on, run after run
+        for run in runs:
+            numbers = {p: hosts + i for i, p in enumerate(sorted({w.process for w in run.workers}))}
+            workers += [dataclasses.replace(w, process=numbers[w.process]) for w in run.workers]
+            hosts += len(numbers)
         latency = ExactHistogram(config.timeout_us + 1)
         rate = ExactHistogram(RATE_LIMIT)
         for run in runs:

@@ -12,8 +12,9 @@ Owns the worker processes and the run's wall-clock bounds. Call chain:
                                                         Ctrl-C sets stop_event
       RunResult(config, runtime, worker results)        counters summed, histograms merged
 
-Workers are spawned (not forked), so the loop state and sockets of the parent never leak into
-them and the same code runs on every platform multiprocessing supports.
+The run's ``threads`` (wrk's: groups of connections, each with its own sampler) are hosted by
+fewer worker processes (one per CPU by default; ``processes_for``), each with one event loop.
+Processes start by fork where that is safe, else from a forkserver (``_context``).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ import os
 import resource
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection as Pipe
 from multiprocessing.connection import wait
 from time import perf_counter_ns
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pyload.config import Config, Target
 from pyload.errors import (
@@ -52,13 +54,15 @@ from pyload.messages import (
     WorkerResult,
 )
 from pyload.pacing import pacing_for
-from pyload.result import RunResult
 from pyload.sources import StaticRequest
 from pyload.worker import WorkerSpec, worker_main
 
+if TYPE_CHECKING:
+    from pyload.result import RunResult
+
 __all__ = ["prepare", "probe_connect", "read_body", "resolve", "run_config"]
 
-FDS_RESERVED_PER_WORKER = 64  # stdio, pipes, the loop's own descriptors, imports
+FDS_RESERVED_PER_WORKER = 64  # per process: stdio, pipes, the loop's own descriptors, imports
 PROBE_TIMEOUT_S = 5.0
 READY_TIMEOUT_S = 120.0  # generous: 20 workers spawning on 2 busy cores
 STOP_GRACE_S = 10.0  # how long after the deadline a worker may take to send its result
@@ -72,18 +76,25 @@ def run_config(
 ) -> RunResult:
     """Run the load described by ``config`` and return its result.
 
-    ``on_start`` is called once setup has succeeded, just before the load starts (the CLI prints
-    wrk's two header lines there, as wrk does). ``on_progress`` is called about once a second
-    during the load with the counters so far (a ``RunProgress``), in the calling thread.
+    ``on_start`` is called once setup has succeeded, as the load starts (the CLI prints wrk's
+    two header lines there: the parent is idle during the load, so the report code it imports
+    for them, numpy above all, loads while the workers work instead of before or after).
+    ``on_progress`` is called about once a second during the load with the counters so far
+    (a ``RunProgress``), in the calling thread.
     """
     specs = prepare(config)
-    with _workers(specs) as (start_event, stop_event, pipes):
-        if on_start is not None:
-            on_start()
+    with _workers(specs) as (start_event, stop_event, pipes, hosted):
         start_ns = perf_counter_ns()
         start_event.set()
-        results, failures, interrupted = _collect(config, pipes, stop_event, on_progress)
-        runtime_us = (perf_counter_ns() - start_ns) // 1000
+        if on_start is not None:
+            on_start()
+        results, failures, interrupted = _collect(config, pipes, hosted, stop_event, on_progress)
+        waited_us = (perf_counter_ns() - start_ns) // 1000
+    # The run's length is the load window the workers measured, not the time the parent took
+    # to collect their results (which grows with a busy machine; Requests/sec divides by it).
+    runtime_us = max((r.stats.runtime_us for r in results), default=waited_us)
+    from pyload.result import RunResult  # numpy: loaded after the workers were started
+
     return RunResult.from_workers(config, runtime_us, results, failures, interrupted)
 
 
@@ -97,14 +108,45 @@ def prepare(config: Config) -> list[WorkerSpec]:
     body = read_body(config)
     family, address = probe_connect(config.target, resolve(config.target))
     shares = config.connections_per_worker()
-    ensure_fd_limit(max(shares) + FDS_RESERVED_PER_WORKER)
+    hosts = threads_per_process(config.threads, processes_for(config))
+    firsts = [sum(shares[:i]) for i in range(len(shares))]
+    per_process = [sum(shares[t] for t in threads) for threads in hosts]
+    ensure_fd_limit(max(per_process) + FDS_RESERVED_PER_WORKER)
     requests = StaticRequest(build_request(config.target, config.headers, config.method, body))
     pacing = pacing_for(config)
-    firsts = [sum(shares[:i]) for i in range(len(shares))]
     return [
-        WorkerSpec(i, config, share, first, family, address, requests, pacing)
-        for i, (share, first) in enumerate(zip(shares, firsts, strict=True))
+        WorkerSpec(t, config, shares[t], firsts[t], family, address, requests, pacing, process)
+        for process, threads in enumerate(hosts)
+        for t in threads
     ]
+
+
+def processes_for(config: Config) -> int:
+    """How many worker processes host the run's threads: ``--processes``, else one per CPU this
+    process may run on (``os.sched_getaffinity``), never more than the threads.
+
+    One process per CPU is the cheapest per request: a Python process uses one core, and more
+    processes than cores only add interpreters (memory, start-up) and context switches.
+    """
+    if config.processes is not None:
+        return config.processes
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(config.threads, cpus))
+
+
+def threads_per_process(threads: int, processes: int) -> list[list[int]]:
+    """Thread numbers per process, in contiguous blocks as even as can be: 5 over 2 -> [[0, 1, 2],
+    [3, 4]]."""
+    base, extra = divmod(threads, processes)
+    blocks, start = [], 0
+    for process in range(processes):
+        size = base + (1 if process < extra else 0)
+        blocks.append(list(range(start, start + size)))
+        start += size
+    return blocks
 
 
 def read_body(config: Config) -> bytes:
@@ -142,7 +184,13 @@ def resolve(target: Target) -> list[tuple[int, tuple[Any, ...]]]:
 def probe_connect(
     target: Target, addresses: list[tuple[int, tuple[Any, ...]]]
 ) -> tuple[int, tuple[Any, ...]]:
-    """Return the first address that accepts a connection (wrk probes each one the same way)."""
+    """Return the first address that accepts a connection (wrk probes each one the same way)
+    and, for an https target, completes a TLS handshake as the workers do it.
+
+    Unlike wrk, a failed handshake is a setup error (``unable to connect to host:port TLS
+    handshake failed: reason``): https to a plain-HTTP port would otherwise run the whole
+    load as connect errors. Nothing is sent but the handshake: no request reaches the target.
+    """
     reason = "no address"
     for family, sockaddr in addresses:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -154,8 +202,35 @@ def probe_connect(
             except OSError as exc:
                 reason = exc.strerror or str(exc)
             else:
-                return family, sockaddr
+                failure = probe_tls(sock, target.host) if target.tls else None
+                if failure is None:
+                    return family, sockaddr
+                reason = f"TLS handshake failed: {failure}"
     raise ConnectError(f"unable to connect to {target.host}:{target.service} {reason}")
+
+
+def probe_tls(sock: socket.socket, host: str) -> str | None:
+    """Do a TLS handshake on a connected socket as the workers do (as wrk: SNI = the URL's
+    host, no certificate verification), then close it; None, or why it failed, in one line
+    (OpenSSL's ``[LIB: CODE] text`` without its ``(_ssl.c:NNN)`` source position)."""
+    import re
+    import ssl  # only for https targets
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with context.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False) as tls:
+            tls.settimeout(PROBE_TIMEOUT_S)
+            tls.do_handshake()  # then closed: unwrap() could wait for the server's close_notify
+    except TimeoutError:
+        return "timed out"
+    except ssl.SSLError as exc:
+        text = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], str) else str(exc)
+        return re.sub(r"\s*\(_ssl\.c:\d+\)$", "", text)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def ensure_fd_limit(needed: int) -> None:
@@ -171,39 +246,70 @@ def ensure_fd_limit(needed: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def _context() -> Any:
+    """How worker processes start: ``fork`` where that is safe, else ``forkserver``.
+
+    fork takes milliseconds and the workers share the parent's already imported modules
+    (copy-on-write), so a run starts fast and small. It is safe only in a process with one
+    thread (a lock held by another thread would stay locked in the child), so a library caller
+    with threads of its own (a test suite's server thread, a web app) gets the forkserver: one
+    single-threaded process, started once per caller with pyload's engine imported, that
+    forks the workers. Neither re-runs the caller's script in every worker as spawn does.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["pyload.worker"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 @contextlib.contextmanager
-def _workers(specs: list[WorkerSpec]) -> Iterator[tuple[Any, Any, dict[int, Pipe]]]:
-    """Spawn the workers, wait until each is ready; always reap them on the way out."""
-    ctx = multiprocessing.get_context("spawn")
+def _workers(
+    specs: list[WorkerSpec],
+) -> Iterator[tuple[Any, Any, dict[int, Pipe], dict[int, list[int]]]]:
+    """Start the worker processes, wait until each is ready; always reap them on the way out.
+
+    Yields the start and stop events, each process's pipe and the threads each hosts.
+    """
+    hosted: dict[int, list[WorkerSpec]] = {}
+    for spec in specs:
+        hosted.setdefault(spec.process, []).append(spec)
+    ctx = _context()
     start_event, stop_event = ctx.Event(), ctx.Event()
     pipes: dict[int, Pipe] = {}
     processes: list[Any] = []
     try:
         # Children must ignore Ctrl-C from the terminal (it reaches the whole process group;
         # the parent stops them through stop_event). SIG_IGN is the one disposition that
-        # survives exec, so it is set while they are spawned; a blocked mask would not do:
-        # fork_exec delivers pending signals. The parent ignores Ctrl-C for those moments.
+        # survives fork and exec (and so reaches a forkserver started now and its children),
+        # so it is set while they start; a blocked mask would not do: fork_exec delivers
+        # pending signals. The parent ignores Ctrl-C for those moments.
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            for spec in specs:
+            for process_index, threads in hosted.items():
                 reader, writer = ctx.Pipe(duplex=False)
                 process = ctx.Process(
                     target=worker_main,
-                    args=(spec, writer, start_event, stop_event),
-                    name=f"pyload-worker-{spec.index}",
+                    args=(process_index, threads, writer, start_event, stop_event),
+                    name=f"pyload-p{process_index}",
                     daemon=True,
                 )
                 try:
                     process.start()
                 except OSError as exc:
-                    raise ResourceError(f"unable to start worker {spec.index}: {exc}") from None
+                    raise ResourceError(
+                        f"unable to start worker process {process_index}: {exc}"
+                    ) from None
                 writer.close()
-                pipes[spec.index] = reader
+                pipes[process_index] = reader
                 processes.append(process)
         finally:
             signal.signal(signal.SIGINT, previous)
         _wait_ready(pipes)
-        yield start_event, stop_event, pipes
+        yield start_event, stop_event, pipes, {p: [t.index for t in ts] for p, ts in hosted.items()}
     finally:
         stop_event.set()
         join_deadline = time.monotonic() + STOP_GRACE_S
@@ -222,36 +328,43 @@ def _wait_ready(pipes: dict[int, Pipe]) -> None:
     while waiting:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise WorkerError(f"{len(waiting)} worker(s) not ready after {READY_TIMEOUT_S:.0f}s")
+            raise WorkerError(
+                f"{len(waiting)} worker process(es) not ready after {READY_TIMEOUT_S:.0f}s"
+            )
         for reader in _wait(waiting, remaining):
             index = waiting.pop(reader)
             try:
                 message = reader.recv()
             except EOFError:
-                raise WorkerError(f"worker {index} exited before it was ready") from None
+                raise WorkerError(f"worker process {index} exited before it was ready") from None
             match message:
                 case Ready():
                     pass
                 case Failed(error=error):
-                    raise WorkerError(f"worker {index} failed to start: {error}")
+                    raise WorkerError(f"worker process {index} failed to start: {error}")
                 case _:
-                    raise WorkerError(f"worker {index} sent {type(message).__name__} too early")
+                    raise WorkerError(
+                        f"worker process {index} sent {type(message).__name__} too early"
+                    )
 
 
 def _collect(
     config: Config,
     pipes: dict[int, Pipe],
+    hosted: dict[int, list[int]],
     stop_event: Any,
     on_progress: Callable[[RunProgress], None] | None,
 ) -> tuple[list[WorkerResult], list[str], bool]:
-    """Receive every worker's messages until each has sent its result or failed.
+    """Receive every process's messages until each has sent its threads' results or failed.
 
-    A worker that dies or fails becomes a failure note; progress goes to ``on_progress``.
+    A process that dies or fails becomes a failure note (naming its threads and what they had
+    done by their last progress); progress goes to ``on_progress``.
     """
     waiting: dict[Pipe, int] = {reader: index for index, reader in pipes.items()}
+    outstanding = {process: set(threads) for process, threads in hosted.items()}
     results: list[WorkerResult] = []
     failures: list[str] = []
-    progress = _ProgressTally(len(pipes), on_progress)
+    progress = _ProgressTally(config.threads, on_progress)
     interrupts: list[float] = []  # when Ctrl-C came, if it did
     hard_deadline = time.monotonic() + config.duration + STOP_GRACE_S
 
@@ -260,39 +373,51 @@ def _collect(
         interrupts.append(time.monotonic())
         stop_event.set()
 
+    def lose(reader: Pipe, what: str) -> None:
+        process = waiting.pop(reader)
+        lost = sorted(outstanding.pop(process))
+        note = progress.last_words(lost)
+        for thread in lost:
+            progress.finished(thread, None)
+        failures.append(f"worker process {process} ({_threads(lost)}) {what}{note}")
+
     with _on_sigint(interrupt):
         while waiting:
             ready = _wait(waiting, POLL_S)
             if interrupts:
                 hard_deadline = min(hard_deadline, interrupts[0] + STOP_GRACE_S)
             for reader in ready:
-                index = waiting[reader]
                 try:
                     message = reader.recv()
                 except EOFError:
-                    del waiting[reader]
-                    progress.finished(index, None)
-                    failures.append(
-                        f"worker {index} died before sending its result"
-                        + progress.last_words(index)
-                    )
+                    lose(reader, "died before sending its result")
                     continue
                 match message:
                     case Progress():
                         progress.add(message)
                     case Result(result=result):
-                        del waiting[reader]
                         results.append(result)
-                        progress.finished(index, result.stats)
+                        progress.finished(result.stats.index, result.stats)
+                        threads = outstanding[waiting[reader]]
+                        threads.discard(result.stats.index)
+                        if not threads:
+                            del outstanding[waiting.pop(reader)]
                     case Failed(error=error):
-                        del waiting[reader]
-                        progress.finished(index, None)
-                        failures.append(f"worker {index} failed: {error}")
+                        lose(reader, f"failed: {error}")
             if not ready and time.monotonic() > hard_deadline:
-                for index in sorted(waiting.values()):
-                    failures.append(f"worker {index} sent no result within {STOP_GRACE_S:.0f}s")
+                for reader in list(waiting):
+                    lose(reader, f"sent no result within {STOP_GRACE_S:.0f}s")
                 break
     return results, failures, bool(interrupts)
+
+
+def _threads(threads: list[int]) -> str:
+    """``thread 3``, ``threads 0-9`` or ``threads 1, 4``."""
+    if len(threads) == 1:
+        return f"thread {threads[0]}"
+    if threads == list(range(threads[0], threads[-1] + 1)):
+        return f"threads {threads[0]}-{threads[-1]}"
+    return "threads " + ", ".join(map(str, threads))
 
 
 class _ProgressTally:
@@ -319,14 +444,15 @@ class _ProgressTally:
             self.final[index] = self.latest[index].counters
         self._maybe_report()
 
-    def last_words(self, index: int) -> str:
-        """What a lost worker had done by its last progress message, for its failure note."""
-        last = self.latest.get(index)
-        if last is None:
+    def last_words(self, threads: list[int]) -> str:
+        """What lost threads had done by their last progress messages, for a failure note."""
+        last = [self.latest[t] for t in threads if t in self.latest]
+        if not last:
             return " (it sent no progress)"
+        done = Counters.total(m.counters for m in last)
         return (
-            f" (by {last.elapsed_ns / 1e9:.1f} s it had {last.counters.requests} requests, "
-            f"{sum(last.counters.errors.values())} errors)"
+            f" (by {max(m.elapsed_ns for m in last) / 1e9:.1f} s: {done.requests} requests, "
+            f"{sum(done.errors.values())} errors)"
         )
 
     def _maybe_report(self) -> None:

@@ -2,11 +2,13 @@
 
 Call chain, in execution order (everything a request goes through is in this file):
 
-    worker_main(spec, pipe, start_event, stop_event)    process entry (spawned by runner.py)
-      new_event_loop(spec.config.loop)                  uvloop, or asyncio
-      pipe <- Ready; start_event.wait()                 the start barrier shared by all workers
-      run_worker(spec, send, should_stop)               also the in-process mode: a test awaits
-        Worker.run()                                    it on its own loop, no process
+    worker_main(process, threads, pipe, start, stop)    process entry (started by runner.py)
+      new_event_loop(config.loop)                       uvloop, or asyncio
+      pipe <- Ready; start_event.wait()                 the start barrier shared by all processes
+      run_threads(threads, ...)                         gathers one run_worker per thread
+      run_worker(spec, send, should_stop)               one per wrk thread, all on this loop;
+        Worker.run()                                    also the in-process mode: a test awaits
+                                                        it on its own loop, no process
           one Worker.keep_connected() task per connection slot:
             loop.create_connection(Connection)          failure -> connect error, retry
             Connection.connection_made                  send the first request
@@ -16,19 +18,25 @@ Call chain, in execution order (everything a request goes through is in this fil
                                                         fast path), else after_response(): the
                                                         source's hook, the pacer's wait, close
             Connection.eof_received / connection_lost   read/write error; the slot reconnects
-          Worker.tick every 100 ms                      Req/Sec sample (wrk's rule); Progress
-                                                        every second; the stop request
-          deadline timer                                stop: note requests in flight, abort
-      pipe <- Result(WorkerResult)                      counters, exact latency counts, samples
+          Worker.check_time                             on a response, or the loop's timer when
+            Worker.tick every 100 ms                    none comes: Req/Sec sample (wrk's rule),
+                                                        Progress every second, the stop request
+            Worker.stop at the deadline                 note requests in flight, abort them all
+      pipe <- Result(WorkerResult) per thread           counters, exact latency counts, samples
 
-State: the worker owns its sockets, its loop and its counters; nothing is shared with other
-processes but the start and stop events and the messages it sends (messages.py). Failures
-during the run are counters (STYLE.md, 5).
+A "worker" here is one of wrk's threads: a group of connections with its own counters and its
+own 100 ms Req/Sec sampler. A worker process hosts one or more of them on one event loop.
+
+State: each Worker owns its connections and counters; the process owns its loop; nothing is
+shared with other processes but the start and stop events and the messages sent (messages.py).
+Failures during the run are counters (STYLE.md, 5).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import ssl
 import time
@@ -53,9 +61,17 @@ from pyload.messages import (
 from pyload.pacing import Pacing, Schedule
 from pyload.sources import RequestSource
 
-__all__ = ["WorkerSpec", "new_event_loop", "rate_sample", "run_worker", "worker_main"]
+__all__ = [
+    "WorkerSpec",
+    "new_event_loop",
+    "rate_sample",
+    "run_threads",
+    "run_worker",
+    "worker_main",
+]
 
 RATE_SAMPLE_INTERVAL_S = 0.1  # wrk's RECORD_INTERVAL_MS
+TICK_NS = 100_000_000
 TICKS_PER_PROGRESS = 10  # a Progress message every 10 samples: every second
 CONNECT_RETRY_DELAY_S = 0.01  # after a failed connect; wrk abandons the slot instead
 START_WAIT_S = 300.0  # a worker whose start never comes gives up
@@ -75,6 +91,7 @@ class WorkerSpec:
     address: tuple[Any, ...]
     requests: RequestSource
     pacing: Pacing
+    process: int = 0  # the worker process that hosts this thread
 
 
 def rate_sample(done: int, elapsed_ms: int) -> int | None:
@@ -99,27 +116,65 @@ def new_event_loop(name: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def worker_main(spec: WorkerSpec, pipe: Pipe, start_event: Event, stop_event: Event) -> None:
-    """Process entry: get ready, wait for the common start, run, send the result."""
+def worker_main(
+    process: int, threads: list[WorkerSpec], pipe: Pipe, start_event: Event, stop_event: Event
+) -> None:
+    """Process entry: host ``threads`` (wrk's threads: groups of connections) on one loop; get
+    ready, wait for the common start, run them together, send each one's result."""
     # Ctrl-C is the parent's to handle: it sets stop_event and still collects every result.
-    # (The parent already spawned this process with SIGINT ignored; this keeps it so.)
+    # (The parent already started this process with SIGINT ignored; this keeps it so.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _name_process(f"pyload-p{process}")
+    parent = os.getppid()
+
+    def should_stop() -> bool:  # asked every 100 ms: a stop request, or the parent is gone
+        return stop_event.is_set() or os.getppid() != parent
+
     try:
-        loop = new_event_loop(spec.config.loop)
-        pipe.send(Ready(spec.index))
+        loop = new_event_loop(threads[0].config.loop)
+        pipe.send(Ready(process))
         waited_until = time.monotonic() + START_WAIT_S
         while not start_event.wait(START_POLL_S):
-            if stop_event.is_set() or time.monotonic() > waited_until:
+            if should_stop() or time.monotonic() > waited_until:
                 return  # the run was called off before it started
         try:
-            result = loop.run_until_complete(run_worker(spec, pipe.send, stop_event.is_set))
+            results = loop.run_until_complete(run_threads(threads, pipe.send, should_stop))
         finally:
             loop.close()
-        pipe.send(Result(result))
+        for result in results:
+            pipe.send(Result(result))
     except BaseException as exc:  # reported to the parent, which reports it to the user
-        pipe.send(Failed(spec.index, f"{type(exc).__name__}: {exc}"))
+        with contextlib.suppress(OSError):  # unless the parent is gone
+            pipe.send(Failed(process, f"{type(exc).__name__}: {exc}"))
     finally:
         pipe.close()
+
+
+def _name_process(name: str) -> None:
+    """Name this process as ps and top show it (Linux: /proc/self/comm, 15 bytes)."""
+    try:
+        with open("/proc/self/comm", "w") as comm:
+            comm.write(name[:15])
+    except OSError:
+        pass
+
+
+async def run_threads(
+    threads: list[WorkerSpec],
+    send: Callable[[WorkerMessage], None],
+    should_stop: Callable[[], bool],
+) -> list[WorkerResult]:
+    """Run several threads together on the running loop (one process's share of the run).
+
+    The process's CPU time during the load is put on its first thread's ``cpu_s`` (0 on the
+    others), so that the sum over all threads is the client's CPU time, not a multiple of it.
+    """
+    cpu_start = time.process_time()
+    results = await asyncio.gather(*(run_worker(spec, send, should_stop) for spec in threads))
+    for result in results:
+        result.stats.cpu_s = 0.0
+    results[0].stats.cpu_s = time.process_time() - cpu_start
+    return list(results)
 
 
 async def run_worker(
@@ -147,7 +202,9 @@ class Worker:
         self.loop = loop
         self.send = send
         self.should_stop = should_stop
-        self.stats = WorkerStats(index=spec.index, connections=spec.connections)
+        self.stats = WorkerStats(
+            index=spec.index, connections=spec.connections, process=spec.process
+        )
         self.result = WorkerResult(self.stats)
         self.parser_class: type[ResponseParser] = parser_class(
             spec.config.method, spec.requests.wants_responses
@@ -166,10 +223,13 @@ class Worker:
         loop, stats, spec = self.loop, self.stats, self.spec
         cpu_start = time.process_time()
         start_ns = self.start_ns = perf_counter_ns()
+        self.end_ns = 0
         self.finished: asyncio.Future[None] = loop.create_future()
         self.sample_start_ns, self.sampled_requests, self.ticks = start_ns, 0, 0
-        ticker = loop.call_later(RATE_SAMPLE_INTERVAL_S, self.tick)
-        deadline = loop.call_later(spec.config.duration, self.stop)
+        self.deadline_ns = start_ns + round(spec.config.duration * 1e9)
+        self.next_tick_ns = start_ns + TICK_NS
+        self.due_ns = min(self.next_tick_ns, self.deadline_ns)
+        self.timer = loop.call_later(RATE_SAMPLE_INTERVAL_S, self.on_timer)
         slots = [
             loop.create_task(
                 self.keep_connected(
@@ -181,24 +241,36 @@ class Worker:
         try:
             await self.finished
         finally:
-            ticker.cancel()
-            deadline.cancel()
-            self.stopping = True
-            end_ns = perf_counter_ns()
-            timeout_ns = spec.config.timeout_us * 1000
-            in_flight = [conn for conn in self.open if conn.timer is None]
-            stats.in_flight = len(in_flight)
-            stats.in_flight_over_timeout = sum(
-                1 for conn in in_flight if end_ns - conn.sent_ns > timeout_ns
-            )
-            for conn in list(self.open):
-                conn.transport.abort()
+            self.stop(perf_counter_ns())  # a no-op after the deadline; not if cancelled
+            self.timer.cancel()
             for slot in slots:
                 slot.cancel()
             await asyncio.gather(*slots, return_exceptions=True)
-        stats.runtime_us = (end_ns - start_ns) // 1000
+        stats.runtime_us = (self.end_ns - start_ns) // 1000
         stats.cpu_s = time.process_time() - cpu_start
         return self.result
+
+    def on_timer(self) -> None:
+        """The loop's timer: keeps the worker's time when no response does (an idle or hanging
+        server). Under load, responses check the time first (``Connection.on_response``):
+        uvloop may run thousands of callbacks between two timer checks, so a timer alone
+        would fire hundreds of milliseconds late at 2000 connections."""
+        now = perf_counter_ns()
+        self.check_time(now)
+        if not self.stopping:
+            wait_ns = max(self.due_ns - now, 1_000_000)
+            self.timer = self.loop.call_later(wait_ns / 1e9, self.on_timer)
+
+    def check_time(self, now: int) -> None:
+        """Take the samples that are due, then stop at the deadline or on request."""
+        if self.stopping:
+            return
+        if now >= self.next_tick_ns:
+            self.tick(now)
+            self.next_tick_ns = now + TICK_NS  # wrk re-arms its timer 100 ms after it fired
+        if now >= self.deadline_ns:
+            self.stop(now)
+        self.due_ns = min(self.next_tick_ns, self.deadline_ns)
 
     async def keep_connected(self, schedule: Schedule | None) -> None:
         """One connection slot: connect, let the protocol run requests, reconnect when closed.
@@ -233,9 +305,8 @@ class Worker:
                     self.stats.all_connected_us = (perf_counter_ns() - self.start_ns) // 1000
             await conn.closed
 
-    def tick(self) -> None:
+    def tick(self, now: int) -> None:
         """Every 100 ms: one Req/Sec sample, as wrk takes it; progress; obey a stop request."""
-        now = perf_counter_ns()
         stats = self.stats
         done = stats.requests - self.sampled_requests
         sample = rate_sample(done, (now - self.sample_start_ns) // 1_000_000)
@@ -247,11 +318,23 @@ class Worker:
         if self.ticks % TICKS_PER_PROGRESS == 0:
             self.send(Progress(stats.index, now - self.start_ns, stats.counters()))
         if self.should_stop():
-            self.stop()
-        else:
-            self.loop.call_later(RATE_SAMPLE_INTERVAL_S, self.tick)
+            self.stop(now)
 
-    def stop(self) -> None:
+    def stop(self, now: int) -> None:
+        """End the run now: note the requests in flight and close every connection at once,
+        so that nothing is counted after this moment, even in the loop's current batch."""
+        if self.stopping:
+            return
+        self.stopping = True
+        self.end_ns = now
+        self.due_ns = 0  # every response still delivered in this batch comes here, and stops
+        stats = self.stats
+        timeout_ns = self.spec.config.timeout_us * 1000
+        in_flight = [conn for conn in self.open if conn.timer is None]
+        stats.in_flight = len(in_flight)
+        stats.in_flight_over_timeout = sum(1 for c in in_flight if now - c.sent_ns > timeout_ns)
+        for conn in list(self.open):
+            conn.transport.abort()
         if not self.finished.done():
             self.finished.set_result(None)
 
@@ -317,6 +400,11 @@ class Connection(asyncio.Protocol):
     def on_response(self, status: int, keep_alive: bool) -> None:
         """The hot path: one completed response. Time it, count it, send the next request."""
         now = perf_counter_ns()
+        worker = self.worker
+        if now >= worker.due_ns:  # a sample is due, or the deadline: before this response
+            worker.check_time(now)
+            if worker.stopping:
+                return  # after the deadline: not counted (the connection is closed)
         result = self.result
         result.requests += 1
         latency_us = (now - self.sent_ns) // 1000

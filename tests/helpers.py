@@ -50,3 +50,32 @@ def children_of(pid: int) -> list[int]:
         if ppid == pid:
             found.append(int(entry.name))
     return found
+
+
+def descendants_of(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, grandchildren...), from /proc."""
+    found, frontier = [], [pid]
+    while frontier:
+        children = [c for p in frontier for c in children_of(p)]
+        found += children
+        frontier = children
+    return found
+
+
+def worker_processes(pid: int) -> list[int]:
+    """pyload's worker processes below ``pid``: they name themselves ``pyload-p<N>``."""
+    workers = []
+    for child in descendants_of(pid):
+        try:
+            if Path(f"/proc/{child}/comm").read_text().startswith("pyload-p"):
+                workers.append(child)
+        except OSError:
+            continue
+    return workers
+
+
+def assert_accounted(requests: int, in_flight: int, seen_by_server: int) -> None:
+    """Every response pyload counted was one the server saw; what the server saw beyond those
+    is at most the requests still in flight when the run stopped (a request written just
+    before the stop may be lost in the reset, so the server may see fewer)."""
+    assert requests <= seen_by_server <= requests + in_flight, (requests, in_flight, seen_by_server)

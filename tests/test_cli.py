@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import resource
 import socket
 
@@ -109,6 +110,38 @@ def test_nothing_listening_is_wrks_unable_to_connect():
             ["-d1", f"http://127.0.0.1:{port}/"],
             f"unable to connect to 127.0.0.1:{port} Connection refused",
         )
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [("/no/such/dir/x.json", "No such file or directory"), (".", "Is a directory")],
+)
+def test_an_unwritable_json_path_fails_before_the_load(
+    server: TargetServer, path: str, reason: str
+):
+    one_line_error(["-t1", "-c2", "-d5", "--json", path, server.url],
+                   f"cannot write {path}: {reason}")  # fmt: skip
+    assert server.connections == 0  # not even the setup probe: nothing was sent
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:  # bound, not listening: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_json_file_is_written_only_by_a_run_that_completed(tmp_path, server: TargetServer):
+    """Opened before the load, it is neither truncated nor left behind by a failed setup."""
+    kept, new = tmp_path / "kept.json", tmp_path / "new.json"
+    kept.write_text("an earlier result\n")
+    refused = f"http://127.0.0.1:{closed_port()}/"
+    for path in (kept, new):
+        one_line_error(["--json", str(path), refused], "Connection refused")
+    assert kept.read_text() == "an earlier result\n"
+    assert not new.exists()
+    done = pyload_cli("-t1", "-c2", "-d1", "--json", str(kept), server.url)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(kept.read_text())["requests"] > 0
 
 
 def test_an_existing_script_is_refused_clearly_until_hooks_exist(tmp_path, server: TargetServer):

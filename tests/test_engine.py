@@ -14,7 +14,7 @@ import pytest
 
 import pyload
 from pyload.result import RunResult
-from tests.helpers import children_of, start_pyload_cli
+from tests.helpers import assert_accounted, start_pyload_cli, worker_processes
 from tests.target_server import BODY, TargetServer
 
 LOOPS = ["asyncio", "uvloop"]
@@ -38,7 +38,7 @@ def test_counts_agree_with_what_the_server_saw(server: TargetServer, loop: str):
     assert result.requests > 100
     # Every request the server answered was counted, except those still in flight at the end.
     assert server.answered["/"] == server.received["/"]
-    assert result.requests + result.in_flight == server.received["/"]
+    assert_accounted(result.requests, result.in_flight, server.received["/"])
     assert result.in_flight <= 4
     response = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\n" + BODY
     # Every completed response was read whole; a response in flight may be partly read.
@@ -105,7 +105,7 @@ def test_connection_close_reconnects_without_errors(server: TargetServer, path: 
 def test_chunked_bodies(server: TargetServer):
     result = load(server, "/chunked")
     assert_no_errors(result)
-    assert result.requests + result.in_flight == server.received["/chunked"]
+    assert_accounted(result.requests, result.in_flight, server.received["/chunked"])
 
 
 def test_body_delimited_by_eof_is_a_request_and_not_an_error(server: TargetServer):
@@ -113,7 +113,7 @@ def test_body_delimited_by_eof_is_a_request_and_not_an_error(server: TargetServe
     result = load(server, "/eof")
     assert_no_errors(result)
     assert result.requests > 10
-    assert result.requests + result.in_flight == server.answered["/eof"]
+    assert_accounted(result.requests, result.in_flight, server.answered["/eof"])
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -184,12 +184,6 @@ def test_cli_json_to_stdout_sends_the_text_to_stderr(server: TargetServer):
     assert stderr.startswith("Running 1s test @")
 
 
-def signal_ignored(pid: int, signum: int) -> bool:
-    status = Path(f"/proc/{pid}/status").read_text()
-    ignored = int(re.search(r"^SigIgn:\s+([0-9a-f]+)", status, re.M).group(1), 16)  # type: ignore[union-attr]
-    return bool(ignored & (1 << (signum - 1)))
-
-
 def read_header(proc: Any) -> list[str]:
     """Block until the CLI has printed wrk's two header lines: the load has started."""
     return [proc.stdout.readline(), proc.stdout.readline()]
@@ -212,45 +206,32 @@ def test_ctrl_c_still_prints_the_report(server: TargetServer):
 def test_a_worker_that_dies_is_reported(server: TargetServer):
     proc = start_pyload_cli("-t2", "-c4", "-d3", server.url)
     read_header(proc)
-    # The spawn start method also runs a resource tracker; the workers run spawn_main.
-    workers = [
-        pid
-        for pid in children_of(proc.pid)
-        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
+    workers = worker_processes(proc.pid)  # -t2 on 2 or more CPUs: two processes
     assert len(workers) == 2
     os.kill(workers[0], signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert "requests in" in stdout  # the surviving worker's report is still printed
     assert re.fullmatch(
-        r"pyload: worker \d died before sending its result "
-        r"\((it sent no progress|by [\d.]+ s it had \d+ requests, \d+ errors)\); "
+        r"pyload: worker process \d \(thread \d\) died before sending its result "
+        r"\((it sent no progress|by [\d.]+ s: \d+ requests, \d+ errors)\); "
         r"its counters are missing from the report\n",
         stderr,
     )
 
 
-def test_ctrl_c_during_setup_exits_130_and_leaves_no_worker(server: TargetServer):
-    proc = start_pyload_cli("-t16", "-c16", "-d30", server.url + "/hang")
-    workers: list[int] = []
-    # Wait until all 16 workers are spawned (they take a second to get ready on 2 cores) and
-    # the parent handles SIGINT again (it ignores it while spawning, see runner._workers).
-    deadline = time.monotonic() + 60
-    while len(workers) < 16 or signal_ignored(proc.pid, signal.SIGINT):
-        assert time.monotonic() < deadline, f"{len(workers)} workers after 60 s"
-        time.sleep(0.01)  # polling /proc: nothing to wait on
-        workers = [
-            pid
-            for pid in children_of(proc.pid)
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        ]
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
+def test_ctrl_c_during_setup_exits_130_and_leaves_no_worker(server: TargetServer, tmp_path):
+    # Setup that waits: the body comes from a FIFO, which pyload reads before it starts any
+    # worker. Once this test's open() for writing returns, pyload is blocked reading it.
+    fifo = tmp_path / "body"
+    os.mkfifo(fifo)
+    proc = start_pyload_cli("-t4", "-c4", "-d30", "--body-file", str(fifo), server.url + "/")
+    with open(fifo, "wb"):
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
     assert (proc.returncode, stdout) == (130, "")
     assert stderr == "interrupted before the load started\n"
-    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
-    assert server.received["/hang"] == 0
+    assert worker_processes(proc.pid) == [] and server.connections == 0
 
 
 def test_latency_obeys_littles_law(server: TargetServer):
@@ -287,3 +268,49 @@ def test_a_server_that_dies_mid_run_gives_errors_not_a_crash():
     connect, read, _ = (int(n) for n in found.groups())
     assert connect > 4 and read >= 1, stdout
     assert re.search(r"^ +(\d+) requests in", stdout, re.M)
+
+
+def test_threads_are_hosted_by_fewer_processes(server: TargetServer):
+    result = load(server, "/", connections=8, threads=4, processes=2, duration=0.5)
+    assert [(w.index, w.process, w.connections) for w in result.workers] == [
+        (0, 0, 2), (1, 0, 2), (2, 1, 2), (3, 1, 2)
+    ]  # fmt: skip
+    assert all(w.requests > 0 for w in result.workers) and result.processes == 2
+    # Each thread keeps its own 100 ms sampler, as wrk's threads: about 4 x 5 samples.
+    assert 12 <= result.rate.count <= 20
+    assert "  4 threads and 8 connections\n" in result.to_wrk_text()
+    data = result.to_dict()
+    assert (data["threads"], data["processes"], data["config"]["processes"]) == (4, 2, 2)
+
+
+def test_default_processes_one_per_cpu_at_most_the_threads():
+    from pyload.runner import processes_for, threads_per_process
+
+    cpus = len(os.sched_getaffinity(0))
+    assert processes_for(pyload.Config("http://h/", threads=20, connections=20)) == min(20, cpus)
+    assert processes_for(pyload.Config("http://h/", threads=1, connections=1)) == 1
+    assert processes_for(pyload.Config("http://h/", threads=4, processes=3)) == 3
+    assert threads_per_process(5, 2) == [[0, 1, 2], [3, 4]]
+    assert threads_per_process(20, 20) == [[t] for t in range(20)]
+    with pytest.raises(pyload.UsageError, match="processes must be <= threads"):
+        pyload.Config("http://h/", threads=2, processes=3)
+
+
+def test_workers_exit_when_their_parent_is_killed(server: TargetServer):
+    proc = start_pyload_cli("-t2", "-c4", "-d60", server.url + "/")
+    read_header(proc)
+    workers = worker_processes(proc.pid)
+    assert len(workers) == 2
+    proc.kill()  # SIGKILL: no chance to stop them
+    proc.communicate(timeout=10)
+    deadline = time.monotonic() + 10
+    while [pid for pid in workers if _alive(pid)]:
+        assert time.monotonic() < deadline, "workers outlived their parent by 10 s"
+        time.sleep(0.05)  # polling /proc: nothing to wait on
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -99,7 +99,7 @@ def test_merging_two_runs_json_equals_merging_their_workers(server: TargetServer
     merged = RunResult.combine([round_trip(run_a), round_trip(run_b)])
     # The same two workers' raw results, merged at once as one run of both.
     both = dataclasses.replace(config_a, connections=5, threads=2)
-    worker_b.stats.index = 1
+    worker_b.stats.index = worker_b.stats.process = 1  # the second thread, in its own process
     direct = RunResult.from_workers(both, 310_000, [worker_a, worker_b])
     assert_same(merged, direct)
     assert merged.requests == run_a.requests + run_b.requests
