@@ -193,9 +193,10 @@ def check_count(name: str, minimum: int = 1, optional: bool = False) -> Callable
     return check
 
 
-def check_number(name: str, allow_zero: bool = False) -> Callable[[Any], Any]:
-    """A check: a finite number (not a bool), > 0 (or >= 0 with ``allow_zero``)."""
-    bound = ">= 0" if allow_zero else "> 0"
+def check_number(name: str, allow_zero: bool = False, unit: str = "") -> Callable[[Any], Any]:
+    """A check: a finite number (not a bool), > 0 (or >= 0 with ``allow_zero``); ``unit`` is
+    named in the message (``duration must be > 0 seconds, not 0``)."""
+    bound = (">= 0" if allow_zero else "> 0") + (f" {unit}" if unit else "")
 
     def check(value: Any) -> Any:
         if (
@@ -213,17 +214,4 @@ def check_number(name: str, allow_zero: bool = False) -> Callable[[Any], Any]:
 
 def check_seconds(name: str, allow_zero: bool = False) -> Callable[[Any], Any]:
     """A check: a finite number of seconds, > 0 (or >= 0 with ``allow_zero``)."""
-    bound = ">= 0" if allow_zero else "> 0"
-
-    def check(value: Any) -> Any:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value < 0
-            or (value == 0 and not allow_zero)
-        ):
-            raise ValueError(f"{name} must be {bound} seconds, not {value!r}")
-        return value
-
-    return check
+    return check_number(name, allow_zero, unit="seconds")
