@@ -101,7 +101,7 @@ def _run(config: Config, json_path: str | None, text_out: TextIO,
     """Run the load, print wrk's report, write the JSON; the exit status."""
 
     def print_header() -> None:
-        from pyload.report import wrk_header  # numpy: loaded once the load has started
+        from pyload.report import wrk_header  # numpy: after the fork, before the load
 
         text_out.write(wrk_header(config))
         text_out.flush()

@@ -76,18 +76,18 @@ def run_config(
 ) -> RunResult:
     """Run the load described by ``config`` and return its result.
 
-    ``on_start`` is called once setup has succeeded, as the load starts (the CLI prints wrk's
-    two header lines there: the parent is idle during the load, so the report code it imports
-    for them, numpy above all, loads while the workers work instead of before or after).
+    ``on_start`` is called once setup has succeeded, just before the load starts (the CLI prints
+    wrk's two header lines there, as wrk does, and so loads its report code then: after the
+    workers have forked, and not during the load, where it would take CPU from them).
     ``on_progress`` is called about once a second during the load with the counters so far
     (a ``RunProgress``), in the calling thread.
     """
     specs = prepare(config)
     with _workers(specs) as (start_event, stop_event, pipes, hosted):
-        start_ns = perf_counter_ns()
-        start_event.set()
         if on_start is not None:
             on_start()
+        start_ns = perf_counter_ns()
+        start_event.set()
         results, failures, interrupted = _collect(config, pipes, hosted, stop_event, on_progress)
         waited_us = (perf_counter_ns() - start_ns) // 1000
     # The run's length is the load window the workers measured, not the time the parent took
