@@ -4,12 +4,14 @@
     python -m benchmarks --profile seed  the published experiment: 2000 connections, 22 s cells
     python -m benchmarks.selfbench       pyload vs wrk (and locust) against one local nginx
 
-Modules, in the order the data flows: profiles (the parameters), matrix (runs the cells),
-clients (runs wrk, pyload's CLI and locust as measured processes), wrkparse (wrk's text to
-numbers), compare (pyload vs wrk tolerance), numbers (a cell's headline numbers), interpret
-(sentences from the data), report and charts (the output files), machine (what the run ran
-on), progress (stderr lines), cli (the matrix's command line), nginx and selfbench (pyload's
-own speed).
+Modules, in the order the data flows: profiles (the parameters), plan (the cells), matrix
+(runs stacks and rounds of cells, assembles the document), stacks (a stack's life cycle), cells
+(one run of one cell), clients (runs wrk, pyload's CLI and locust as measured processes),
+wrkparse (wrk's text to numbers), compare (pyload vs wrk tolerance), results (the results
+document as dataclasses, written and read in one place), interpret (sentences from the data),
+formatting, report and charts (the output files), machine (what the run ran on), progress
+(stderr lines), cli (the matrix's command line), nginx, watch and selfbench (pyload's own
+speed).
 """
 
 from __future__ import annotations

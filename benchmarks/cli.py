@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from benchmarks import RESULTS_DIR, sigterm_as_ctrl_c
 from benchmarks.charts import write_charts
 from benchmarks.clients import wrk_available, wrk_seconds
-from benchmarks.matrix import estimate_s, plan, run_matrix
+from benchmarks.matrix import estimate_s, run_matrix
+from benchmarks.plan import plan
 from benchmarks.profiles import PROFILES, QUICK, Profile, resolve_profile
 from benchmarks.progress import format_duration
 from benchmarks.report import render_report
+from benchmarks.results import OK, MatrixResult
 from django_target import SERVERS
 
 __all__ = ["build_parser", "command_line", "main", "write_run"]
@@ -29,6 +29,16 @@ RESULTS = "results.json"
 
 def _list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _repeat(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="time scale of the target's waits (rescales the default duration and timeout)",
     )
     add("--warmup", type=float, help="seconds of unrecorded load per stack first")
+    add(
+        "--repeat",
+        type=_repeat,
+        default=1,
+        metavar="N",
+        help="run each cell N times; the report gives the median and the min-max (default 1)",
+    )
     add("--out", type=Path, help="output folder (default benchmarks/results/<date>-<profile>)")
     add(
         "--with-wrk",
@@ -117,16 +134,18 @@ def command_line(profile: Profile, ns: argparse.Namespace, out_dir: Path) -> str
         "--warmup",
         f"{profile.warmup_s:g}",
     ]
+    if ns.repeat != 1:
+        argv += ["--repeat", str(ns.repeat)]
     if ns.with_wrk:
         argv.append("--with-wrk")
     return shlex.join(argv)
 
 
-def write_run(doc: dict[str, Any], out_dir: Path) -> list[Path]:
+def write_run(doc: MatrixResult, out_dir: Path) -> list[Path]:
     """Write results.json, the charts and report.md into out_dir; return the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / RESULTS
-    results.write_text(json.dumps(doc, indent=1) + "\n")
+    results.write_text(doc.to_json())
     charts = write_charts(doc, out_dir)
     report = out_dir / REPORT
     report.write_text(render_report(doc, charts))
@@ -158,9 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     stamp = dt.datetime.now().strftime("%Y-%m-%d-%H%M")
     out_dir = ns.out or RESULTS_DIR / f"{stamp}-{profile.name}"
-    estimate = estimate_s(profile, cells, ns.with_wrk)
+    estimate = estimate_s(profile, cells, ns.with_wrk, ns.repeat)
+    runs = f" x {ns.repeat} runs" if ns.repeat > 1 else ""
     print(
-        f"benchmarks: {len(cells)} cells, {profile.connections} connections, "
+        f"benchmarks: {len(cells)} cells{runs}, {profile.connections} connections, "
         f"{profile.duration_s:g} s each, timeout {profile.timeout_s:g} s, scale "
         f"{profile.scale:g}; about {format_duration(estimate)}; output {out_dir}",
         file=sys.stderr,
@@ -187,15 +207,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc = run_matrix(
         profile,
         cells,
+        repeat=ns.repeat,
         with_wrk=ns.with_wrk,
         log_dir=out_dir / "logs",
         argv=list(argv if argv is not None else sys.argv[1:]),
     )
-    doc["command"] = command_line(profile, ns, out_dir)
+    doc.command = command_line(profile, ns, out_dir)
     paths = write_run(doc, out_dir)
-    ok = sum(1 for c in doc["cells"] if c["status"] == "ok")
+    ok = sum(1 for c in doc.cells if c.status == OK)
     print(
-        f"benchmarks: {ok}/{len(doc['cells'])} cells ok in {format_duration(doc['wall_s'])}; "
+        f"benchmarks: {ok}/{len(doc.cells)} cells ok in {format_duration(doc.wall_s)}; "
         f"wrote {paths[0]}",
         file=sys.stderr,
     )

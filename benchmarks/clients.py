@@ -5,6 +5,12 @@ its threads and worker processes). Its client CPU is the user+sys time of the wh
 tree, taken from ``getrusage(RUSAGE_CHILDREN)`` before and after the child is waited for (a
 process's waited-for descendants are folded into it, so pyload's worker processes count).
 Nothing else may be reaped meanwhile: long-lived children (nginx, the stacks) are reaped later.
+
+Given a ``Watch``, the runner also observes the client from outside while it runs (the
+selfbench does): the total PSS of its process tree, sampled every ``pss_interval_s``, and its
+start-up, from launch to its first request counted by the server (``benchmarks.watch``).
+Meanwhile the runner itself is pinned to ``Watch.cpu`` (the server's CPU, idle while the client
+starts) so that observing takes nothing from the client's CPU.
 """
 
 from __future__ import annotations
@@ -13,23 +19,30 @@ import json
 import math
 import os
 import resource
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from benchmarks import PROJECT_ROOT
+from benchmarks.results import PyloadResult
+from benchmarks.watch import RequestCounter, tree_pss_bytes
 from benchmarks.wrkparse import WrkParseError, parse_wrk
 
 __all__ = [
     "LOCUSTFILE",
+    "REFERENCE_TOOL",
     "ClientError",
     "ClientRun",
+    "Watch",
     "locust_available",
     "run_locust",
     "run_pyload",
@@ -38,6 +51,8 @@ __all__ = [
     "wrk_seconds",
 ]
 
+#: The load generator the others are measured against.
+REFERENCE_TOOL = "wrk"
 #: Seconds a client may run beyond its duration (start-up, spawning, reporting) before it's killed.
 GRACE_S = 60.0
 #: The locust user: one FastHttpUser per connection, no wait between requests.
@@ -60,6 +75,29 @@ class ClientError(RuntimeError):
 
 
 @dataclass
+class Watch:
+    """What to observe while a client runs: the server's request counter (for the start-up),
+    the client tree's PSS every ``pss_interval_s``, from the runner pinned to ``cpu``."""
+
+    requests: RequestCounter | None = None
+    cpu: int | None = None
+    pss_interval_s: float = 0.2
+    startup_poll_s: float = 0.001
+
+
+@dataclass
+class Observed:
+    """What a Watch saw: seconds from launch to the first request the server counted (None if
+    not seen), the peak total PSS of the process tree, the most processes in it, the samples."""
+
+    wall_s: float
+    startup_s: float | None = None
+    peak_pss_bytes: int | None = None
+    processes: int | None = None
+    pss_samples: int = 0
+
+
+@dataclass
 class ClientRun:
     """One measured run of one client. Latencies are µs; CPU is seconds of the process tree."""
 
@@ -75,6 +113,9 @@ class ClientRun:
     errors: dict[str, int] = field(default_factory=dict)
     load_cpu_s: float | None = None  # pyload only: its workers' CPU while loading (--json)
     cpus: list[int] | None = None
+    startup_s: float | None = None  # launch to the first request the server counted (Watch)
+    peak_pss_bytes: int | None = None  # peak total PSS of the process tree (Watch)
+    processes: int | None = None  # the most processes seen in the tree (Watch)
     text: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -88,11 +129,23 @@ class ClientRun:
             return None
         return self.load_cpu_s / self.requests * 1e6
 
+    @property
+    def wall_beyond_run_s(self) -> float:
+        """Wall time beyond the run the tool reports: start-up, stopping and reporting."""
+        return self.wall_s - self.runtime_s
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["cpu_us_per_request"] = self.cpu_us_per_request
         data["load_cpu_us_per_request"] = self.load_cpu_us_per_request
+        data["wall_beyond_run_s"] = self.wall_beyond_run_s
         return data
+
+    def observed(self, seen: Observed) -> ClientRun:
+        self.startup_s = seen.startup_s
+        self.peak_pss_bytes = seen.peak_pss_bytes
+        self.processes = seen.processes
+        return self
 
 
 def wrk_available() -> bool:
@@ -126,42 +179,134 @@ def _cpu_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+@contextmanager
+def _pinned(cpu: int | None) -> Iterator[None]:
+    """This process on ``cpu`` for the block (its former CPUs restored after)."""
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _observe(
+    process: subprocess.Popen[bytes], start: float, deadline: float, watch: Watch | None
+) -> Observed:
+    """Wait for the client to exit (until ``deadline``), observing it as ``watch`` says."""
+    seen = Observed(wall_s=0.0)
+    counter = watch.requests if watch is not None else None
+    waiting_first = counter is not None
+    next_sample = start
+    while True:
+        now = time.perf_counter()
+        if watch is not None and now >= next_sample:
+            pss, count = tree_pss_bytes(process.pid)
+            if count:
+                seen.pss_samples += 1
+                seen.peak_pss_bytes = max(seen.peak_pss_bytes or 0, pss)
+                seen.processes = max(seen.processes or 0, count)
+            next_sample = now + watch.pss_interval_s
+        if waiting_first and counter is not None:
+            served = counter.served()
+            if served is None:
+                waiting_first = False  # the status page is gone: no start-up figure
+            elif served > 0:
+                seen.startup_s = now - start
+                waiting_first = False
+        if now >= deadline:
+            raise subprocess.TimeoutExpired(process.args, deadline - start)
+        if watch is None:
+            timeout = deadline - now
+        elif waiting_first:
+            timeout = watch.startup_poll_s
+        else:
+            timeout = max(0.0, min(next_sample, deadline) - time.perf_counter())
+        if _exited(process, timeout):
+            seen.wall_s = time.perf_counter() - start
+            return seen
+
+
+def _exited(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for the process to exit, woken the moment it does (a
+    pidfd; ``Popen.wait`` with a timeout polls, up to 50 ms late); True if it has exited."""
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3, or already reaped
+        pidfd = None
+    if pidfd is None:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    try:
+        select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+    return process.poll() is not None
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the client's own process group, by its id, and reap the client."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 def _run(
-    argv: list[str], timeout_s: float, cpus: list[int] | None
-) -> tuple[str, str, float, float]:
-    """Run argv to completion; return stdout, stderr, wall seconds and the tree's CPU seconds."""
+    argv: list[str], timeout_s: float, cpus: list[int] | None, watch: Watch | None = None
+) -> tuple[str, str, float, Observed]:
+    """Run argv to completion; return stdout, stderr, the tree's CPU seconds, what was seen
+    (wall seconds always; more with a Watch)."""
 
     def pin() -> None:
         if cpus is not None and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, set(cpus))
 
-    cpu_before = _cpu_children()
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-        cwd=PROJECT_ROOT,
-        start_new_session=True,
-        preexec_fn=pin,  # single-threaded caller: preexec_fn is safe
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the client's own process group, by its id
-        process.communicate()
-        raise ClientError(f"{argv[0]} did not finish within {timeout_s:.0f}s") from None
-    wall = time.perf_counter() - start
-    cpu = _cpu_children() - cpu_before
+    def text(f: IO[bytes]) -> str:
+        f.seek(0)
+        return f.read().decode(errors="replace")
+
+    counter = watch.requests if watch is not None else None
+    if counter is not None and not counter.start():
+        watch = Watch(None, watch.cpu, watch.pss_interval_s) if watch else None
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        _pinned(watch.cpu if watch else None),
+    ):
+        cpu_before = _cpu_children()
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,  # files, not pipes: nothing to drain while the client is observed
+            stderr=err,
+            env=_env(),
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+            preexec_fn=pin,  # single-threaded caller: preexec_fn is safe
+        )
+        try:
+            seen = _observe(process, start, start + timeout_s, watch)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            raise ClientError(f"{argv[0]} did not finish within {timeout_s:.0f}s") from None
+        except BaseException:  # Ctrl-C, SIGTERM: the client is in a session of its own
+            _kill_group(process)
+            raise
+        cpu = _cpu_children() - cpu_before
+        stdout, stderr = text(out), text(err)
     if process.returncode != 0:
         tail = (stderr or stdout).strip().splitlines()[-3:]
         raise ClientError(
             f"{' '.join(argv[:3])}... exited {process.returncode}: " + " | ".join(tail)
         )
-    return stdout, stderr, wall, cpu
+    return stdout, stderr, cpu, seen
 
 
 def run_wrk(
@@ -173,6 +318,7 @@ def run_wrk(
     timeout_s: float = 2.0,
     cpus: list[int] | None = None,
     binary: str = "wrk",
+    watch: Watch | None = None,
 ) -> ClientRun:
     """``wrk -tT -cC -dDs --timeout Ts --latency URL``; duration and timeout rounded up to whole
     seconds (wrk's grammar has no fractions)."""
@@ -189,7 +335,7 @@ def run_wrk(
     ]
     if shutil.which(binary) is None:
         raise ClientError(f"{binary} is not installed")
-    stdout, _, wall, cpu = _run(argv, duration + GRACE_S, cpus)
+    stdout, _, cpu, seen = _run(argv, duration + GRACE_S, cpus, watch)
     try:
         parsed = parse_wrk(stdout)
     except WrkParseError as exc:
@@ -201,14 +347,14 @@ def run_wrk(
         runtime_s=parsed.runtime_us / 1e6,
         requests_per_s=parsed.requests_per_s,
         cpu_s=cpu,
-        wall_s=wall,
+        wall_s=seen.wall_s,
         p50_us=parsed.percentile(50),
         p99_us=parsed.percentile(99),
         errors=parsed.errors,
         cpus=cpus,
         text=stdout,
         detail={"parsed": parsed.to_dict()},
-    )
+    ).observed(seen)
 
 
 # pyload's --json keys a selfbench record leaves out: bulky, and derivable from the text.
@@ -224,9 +370,12 @@ def run_pyload(
     timeout_s: float = 2.0,
     cpus: list[int] | None = None,
     loop: str = "auto",
+    processes: int | None = None,
+    watch: Watch | None = None,
 ) -> ClientRun:
     """``python -m pyload -tT -cC -dDs --timeout Ts --latency --json FILE URL`` (whole seconds,
-    as the CLI takes wrk's grammar)."""
+    as the CLI takes wrk's grammar), with ``--processes P`` if given (else pyload's default).
+    The load-phase CPU is the JSON's ``cpu_s`` (its worker processes while loading)."""
     duration, timeout = wrk_seconds(duration_s), wrk_seconds(timeout_s)
     with tempfile.TemporaryDirectory(prefix="pyload-bench-") as tmp:
         json_path = Path(tmp) / "result.json"
@@ -244,29 +393,31 @@ def run_pyload(
             loop,
             "--json",
             str(json_path),
+            *(["--processes", str(processes)] if processes is not None else []),
             url,
         ]
-        stdout, _, wall, cpu = _run(argv, duration + GRACE_S, cpus)
+        stdout, _, cpu, seen = _run(argv, duration + GRACE_S, cpus, watch)
         try:
             result = json.loads(json_path.read_text())
         except (OSError, ValueError) as exc:
             raise ClientError(f"pyload wrote no readable --json: {exc}") from None
+    pyload = PyloadResult.from_dict(result)
     return ClientRun(
         tool="pyload",
         argv=argv,
-        requests=result["requests"],
-        runtime_s=result["runtime_us"] / 1e6,
-        requests_per_s=result["requests_per_s"],
+        requests=pyload.requests,
+        runtime_s=pyload.runtime_s,
+        requests_per_s=pyload.requests_per_s,
         cpu_s=cpu,
-        wall_s=wall,
-        p50_us=result["latency_us"]["percentiles"]["50"],
-        p99_us=result["latency_us"]["percentiles"]["99"],
-        errors=result["errors"],
-        load_cpu_s=sum(w["cpu_s"] for w in result["workers"]),
+        wall_s=seen.wall_s,
+        p50_us=pyload.p50_us,
+        p99_us=pyload.p99_us,
+        errors=pyload.errors,
+        load_cpu_s=result["cpu_s"] if result.get("cpu_s") is not None else pyload.workers_cpu_s,
         cpus=cpus,
         text=stdout,
         detail={"json": {k: v for k, v in result.items() if k not in _BULKY_JSON_KEYS}},
-    )
+    ).observed(seen)
 
 
 def _locust_percentile(times_ms: dict[str, int], p: float) -> float | None:
@@ -284,7 +435,12 @@ def _locust_percentile(times_ms: dict[str, int], p: float) -> float | None:
 
 
 def run_locust(
-    url: str, *, connections: int, duration_s: float, cpus: list[int] | None = None
+    url: str,
+    *,
+    connections: int,
+    duration_s: float,
+    cpus: list[int] | None = None,
+    watch: Watch | None = None,
 ) -> ClientRun:
     """locust --headless with FastHttpUser: one user (one connection) per connection, all
     spawned at once, no wait time; one process (locust's default)."""
@@ -315,7 +471,7 @@ def run_locust(
             "--loglevel",
             "ERROR",
         ]
-        stdout, _, wall, cpu = _run(argv, duration + GRACE_S, cpus)
+        stdout, _, cpu, seen = _run(argv, duration + GRACE_S, cpus, watch)
     try:
         stats = json.loads(stdout)
     except ValueError as exc:
@@ -339,9 +495,9 @@ def run_locust(
         runtime_s=runtime,
         requests_per_s=requests / runtime if runtime > 0 else 0.0,
         cpu_s=cpu,
-        wall_s=wall,
+        wall_s=seen.wall_s,
         p50_us=_locust_percentile(times, 50),
         p99_us=_locust_percentile(times, 99),
         errors={"failures": failures},
         cpus=cpus,
-    )
+    ).observed(seen)

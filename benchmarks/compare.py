@@ -10,7 +10,8 @@ errors are always compared (a timeout never changes what a closed-loop client se
 
 from __future__ import annotations
 
-from typing import Any
+from benchmarks.results import NON_TIMEOUT_ERRORS, Comparison, Metric, PyloadResult
+from benchmarks.wrkparse import WrkText
 
 __all__ = [
     "ERRORS_ABS_TOL",
@@ -48,75 +49,57 @@ def tolerance_text() -> str:
     )
 
 
-def _other_errors(errors: dict[str, int]) -> int:
-    return sum(errors.get(k, 0) for k in ("connect", "read", "write", "status"))
-
-
 def compare_cell(
-    pyload: dict[str, Any], wrk: dict[str, Any], *, timeout_s: float, wrk_timeout_s: int
-) -> dict[str, Any]:
-    """Compare pyload's ``to_dict()`` with wrk's parsed text (``WrkText.to_dict()``).
+    pyload: PyloadResult, wrk: WrkText, *, timeout_s: float, wrk_timeout_s: int
+) -> Comparison:
+    """Compare pyload's result with wrk's parsed text.
 
-    Returns {"metrics": {name: {"pyload", "wrk", "agree" (True/False/None), "note"}},
-    "agree": overall (False if any compared metric disagrees), "disagreements": [names]}.
-    ``agree`` None means not comparable.
+    Each metric is a ``Metric`` whose ``agree`` is True, False or None (not comparable, with
+    the reason in ``note``); the comparison agrees when no compared metric disagrees.
     """
-    metrics: dict[str, dict[str, Any]] = {}
+    metrics: dict[str, Metric] = {}
     same_timeout = abs(timeout_s - wrk_timeout_s) < 1e-9
-    comparable_latency = same_timeout or pyload["errors"]["timeout"] == 0
+    comparable_latency = same_timeout or pyload.timeouts == 0
     why_not = (
         f"pyload timed out responses at {timeout_s:g} s, wrk's limit was "
         f"{wrk_timeout_s} s (whole seconds only)"
     )
 
-    p_rps, w_rps = pyload["requests_per_s"], wrk["requests_per_s"]
-    metrics["requests_per_s"] = {
-        "pyload": p_rps,
-        "wrk": w_rps,
-        "agree": within(p_rps, w_rps, RPS_REL_TOL, RPS_ABS_TOL),
-        "note": "",
-    }
-    p_lat, w_lat = pyload["latency_us"], wrk["percentiles_us"]
+    p_rps, w_rps = pyload.requests_per_s, wrk.requests_per_s
+    metrics["requests_per_s"] = Metric(p_rps, w_rps, within(p_rps, w_rps, RPS_REL_TOL, RPS_ABS_TOL))
     for p in ("50", "99"):
-        pv, wv = p_lat["percentiles"][p], w_lat.get(p)
-        entry: dict[str, Any] = {"pyload": pv, "wrk": wv, "agree": None, "note": ""}
+        pv, wv = pyload.latency.percentiles.get(p), wrk.percentiles_us.get(p)
         if not comparable_latency:
-            entry["note"] = why_not
+            metrics[f"p{p}_us"] = Metric(pv, wv, None, why_not)
         elif wv is None:
-            entry["note"] = "wrk printed no distribution"
-        elif p_lat["count"] == 0 and wrk["latency_avg_us"] == 0:
-            entry["agree"] = True  # neither recorded a latency
+            metrics[f"p{p}_us"] = Metric(pv, wv, None, "wrk printed no distribution")
+        elif pyload.latency.count == 0 and wrk.latency_avg_us == 0:
+            metrics[f"p{p}_us"] = Metric(pv, wv, True)  # neither recorded a latency
         else:
-            entry["agree"] = within(pv, wv, LATENCY_REL_TOL, LATENCY_ABS_TOL_US)
-        metrics[f"p{p}_us"] = entry
+            agree = pv is not None and within(pv, wv, LATENCY_REL_TOL, LATENCY_ABS_TOL_US)
+            metrics[f"p{p}_us"] = Metric(pv, wv, agree)
 
-    p_req, w_req = max(pyload["requests"], 1), max(wrk["requests"], 1)
-    p_to, w_to = pyload["errors"]["timeout"], wrk["errors"]["timeout"]
-    metrics["timeouts"] = {
-        "pyload": p_to,
-        "wrk": w_to,
-        "agree": (
-            abs(p_to / p_req - w_to / w_req) <= TIMEOUT_FRACTION_TOL
-            if same_timeout or (p_to == 0 and w_to == 0)
-            else None
-        ),
-        "note": "" if same_timeout or (p_to == 0 and w_to == 0) else why_not,
-    }
-    p_err, w_err = _other_errors(pyload["errors"]), _other_errors(wrk["errors"])
-    metrics["errors"] = {
-        "pyload": p_err,
-        "wrk": w_err,
-        "agree": (
-            abs(p_err - w_err) <= ERRORS_ABS_TOL
-            or abs(p_err / p_req - w_err / w_req) <= ERRORS_REL_TOL
-        ),
-        "note": "",
-    }
-    disagreements = [name for name, m in metrics.items() if m["agree"] is False]
-    return {
-        "metrics": metrics,
-        "agree": not disagreements,
-        "disagreements": disagreements,
-        "same_timeout": same_timeout,
-        "wrk_timeout_s": wrk_timeout_s,
-    }
+    p_req, w_req = max(pyload.requests, 1), max(wrk.requests, 1)
+    p_to, w_to = pyload.timeouts, wrk.timeouts
+    if same_timeout or (p_to == 0 and w_to == 0):
+        metrics["timeouts"] = Metric(
+            p_to, w_to, abs(p_to / p_req - w_to / w_req) <= TIMEOUT_FRACTION_TOL
+        )
+    else:
+        metrics["timeouts"] = Metric(p_to, w_to, None, why_not)
+    p_err = pyload.other_errors
+    w_err = sum(wrk.errors[name] for name in NON_TIMEOUT_ERRORS)
+    metrics["errors"] = Metric(
+        p_err,
+        w_err,
+        abs(p_err - w_err) <= ERRORS_ABS_TOL
+        or abs(p_err / p_req - w_err / w_req) <= ERRORS_REL_TOL,
+    )
+    disagreements = [name for name, m in metrics.items() if m.agree is False]
+    return Comparison(
+        metrics=metrics,
+        agree=not disagreements,
+        disagreements=disagreements,
+        same_timeout=same_timeout,
+        wrk_timeout_s=wrk_timeout_s,
+    )

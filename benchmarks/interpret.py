@@ -3,58 +3,62 @@
 Each rule looks at the cells and says something only when the data shows it: which gateway
 cells reach the closed-loop ceiling (connections ÷ wait), which are all timeouts and why, which
 completed nothing, what blocking ``requests`` in an async view cost against the async clients,
-where sync and async views differ, which cells had errors, which failed.
+where sync and async views differ, which cells had errors, how much repeated runs of a cell
+vary (``--repeat``), which cells were cut short by Ctrl-C or SIGTERM, which failed.
+
+The rules compare medians (a cell's only run without ``--repeat``); a cell cut short is left
+out of them, since its numbers cover only part of the cell, and named in a sentence of its own.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
-from typing import Any
 
-from benchmarks.numbers import CellNumbers, cell_numbers, fmt_latency
+from benchmarks.formatting import fmt_latency, fmt_range, fmt_rate, fmt_seconds
+from benchmarks.results import FAILED, CellResult, CellSummary, MatrixResult
 
-__all__ = ["AT_CEILING", "BLOCKING_PENALTY", "KIND_GAP", "interpret"]
+__all__ = ["AT_CEILING", "BLOCKING_PENALTY", "KIND_GAP", "SPREAD_SHOWN", "interpret"]
 
 AT_CEILING = 0.9  # a gateway cell at >= 90 % of connections ÷ wait is "at the ceiling"
 BLOCKING_PENALTY = 0.5  # async/requests below half the best async client shows the anti-pattern
 KIND_GAP = 1.5  # sync and async differing by this factor or more are worth a sentence
+SPREAD_SHOWN = 3  # the cells with the widest spread named in the spread sentence
 CLIENT_SCENARIOS = ("requests", "httpx", "aiohttp")
 
+Measured = list[tuple[CellResult, CellSummary]]
 
-def _s(seconds: float) -> str:
-    return f"{seconds:g} s" if seconds >= 1 else f"{seconds * 1000:g} ms"
+_s = fmt_seconds
 
 
 def _join(items: Sequence[str]) -> str:
     return "; ".join(items)
 
 
-def _ok(cells: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], CellNumbers]]:
+def _measured(doc: MatrixResult) -> Measured:
+    """The cells with a result of the whole cell (not cut short), with their summary."""
     out = []
-    for cell in cells:
-        numbers = cell_numbers(cell)
-        if cell["status"] == "ok" and numbers is not None:
-            out.append((cell, numbers))
+    for cell in doc.cells:
+        summary = cell.summary
+        if summary is not None and not summary.partial:
+            out.append((cell, summary))
     return out
 
 
-def _name(cell: dict[str, Any]) -> str:
-    return f"{cell['server']} {cell['label']}"
-
-
-def _gateways(doc: dict[str, Any], ok: list[tuple[dict[str, Any], CellNumbers]]) -> list[str]:
+def _gateways(doc: MatrixResult, ok: Measured) -> list[str]:
     """Closed loop: C connections each waiting W complete at most C x (ceil(T / W) - 1)
     responses in a T-second cell (a response takes a little more than W), i.e. C / W req/s in
     the long run."""
-    profile = doc["profile"]
-    connections, timeout = profile["connections"], profile["timeout_s"]
-    duration = profile["duration_s"]
+    profile = doc.profile
+    connections, timeout = profile.connections, profile.timeout_s
+    duration = profile.duration_s
     bullets = []
-    scenarios = list(dict.fromkeys(c["scenario"] for c, _ in ok if c["gateway_wait_s"]))
+    scenarios = list(dict.fromkeys(c.scenario for c, _ in ok if c.gateway_wait_s))
     for scenario in scenarios:
-        group = [(c, n) for c, n in ok if c["scenario"] == scenario]
-        wait = group[0][0]["gateway_wait_s"]
+        group = [(c, n) for c, n in ok if c.scenario == scenario]
+        wait = group[0][0].gateway_wait_s
+        assert wait is not None
         ceiling = connections / wait
         rounds = max(0, math.ceil(duration / wait - 1e-6) - 1)
         cell_ceiling = connections * rounds / duration
@@ -75,9 +79,9 @@ def _gateways(doc: dict[str, Any], ok: list[tuple[dict[str, Any], CellNumbers]])
                 f"{cell_ceiling:.0f} req/s)"
             )
         text += ". "
-        at = [_name(c) for c, n in group if n.requests_per_s >= AT_CEILING * cell_ceiling]
+        at = [c.name for c, n in group if n.requests_per_s >= AT_CEILING * cell_ceiling]
         below = [
-            f"{_name(c)} {n.requests_per_s:.0f} ({int(100 * n.requests_per_s / cell_ceiling)}%)"
+            f"{c.name} {n.requests_per_s:.0f} ({int(100 * n.requests_per_s / cell_ceiling)}%)"
             for c, n in group
             if n.requests_per_s < AT_CEILING * cell_ceiling
         ]
@@ -88,7 +92,7 @@ def _gateways(doc: dict[str, Any], ok: list[tuple[dict[str, Any], CellNumbers]])
         if below:
             text += f"Below it (req/s, share of the ceiling): {_join(below)}. "
         if wait > timeout:
-            all_to = [_name(c) for c, n in group if n.requests and n.timeouts == n.requests]
+            all_to = [c.name for c, n in group if n.all_timeouts]
             text += (
                 f"The wait is longer than the {_s(timeout)} timeout, so every response "
                 f"counts as a request and a timeout and no latency is recorded (wrk "
@@ -97,7 +101,7 @@ def _gateways(doc: dict[str, Any], ok: list[tuple[dict[str, Any], CellNumbers]])
             )
         else:
             slow = [
-                f"{_name(c)} p99 {fmt_latency(n.p99_us)}"
+                f"{c.name} p99 {fmt_latency(n.p99_us)}"
                 for c, n in group
                 if n.timeouts and n.requests
             ]
@@ -110,24 +114,22 @@ def _gateways(doc: dict[str, Any], ok: list[tuple[dict[str, Any], CellNumbers]])
     return bullets
 
 
-def _nothing(doc: dict[str, Any], ok: list[tuple[dict[str, Any], CellNumbers]]) -> list[str]:
+def _nothing(doc: MatrixResult, ok: Measured) -> list[str]:
     empty = [
-        f"{_name(c)} ({n.in_flight} requests unanswered at the end)"
-        for c, n in ok
-        if n.requests == 0
+        f"{c.name} ({n.in_flight} requests unanswered at the end)" for c, n in ok if n.requests == 0
     ]
     if not empty:
         return []
     return [
-        f"**No response at all** within the {doc['profile']['duration_s']:g} s cell: "
+        f"**No response at all** within the {doc.profile.duration_s:g} s cell: "
         f"{_join(empty)}. wrk and pyload print 0 requests and no timeouts for these "
         "(a timeout is only counted when a late response arrives)."
     ]
 
 
-def _blocking(doc: dict[str, Any], ok: list[tuple[dict[str, Any], CellNumbers]]) -> list[str]:
-    by = {(c["server"], c["label"]): n for c, n in ok}
-    servers = list(dict.fromkeys(c["server"] for c, _ in ok))
+def _blocking(ok: Measured) -> list[str]:
+    by = {(c.server, c.label): n for c, n in ok}
+    servers = list(dict.fromkeys(c.server for c, _ in ok))
     shown, missed = [], []
     for server in servers:
         blocking = by.get((server, "async/requests"))
@@ -162,8 +164,8 @@ def _blocking(doc: dict[str, Any], ok: list[tuple[dict[str, Any], CellNumbers]])
     return bullets
 
 
-def _kinds(ok: list[tuple[dict[str, Any], CellNumbers]]) -> list[str]:
-    by = {(c["server"], c["kind"], c["scenario"]): n for c, n in ok}
+def _kinds(ok: Measured) -> list[str]:
+    by = {(c.server, c.kind, c.scenario): n for c, n in ok}
     notes = []
     for (server, kind, scenario), n in by.items():
         if kind != "sync":
@@ -189,59 +191,123 @@ def _kinds(ok: list[tuple[dict[str, Any], CellNumbers]]) -> list[str]:
     return [f"**Sync vs async views** differing by {KIND_GAP:g}x or more: {_join(notes)}."]
 
 
-def _clients(ok: list[tuple[dict[str, Any], CellNumbers]]) -> list[str]:
+def _clients(ok: Measured) -> list[str]:
     best: dict[str, tuple[str, float]] = {}
     for c, n in ok:
-        if c["scenario"] in CLIENT_SCENARIOS and (
-            c["server"] not in best or n.requests_per_s > best[c["server"]][1]
+        if c.scenario in CLIENT_SCENARIOS and (
+            c.server not in best or n.requests_per_s > best[c.server][1]
         ):
-            best[c["server"]] = (c["label"], n.requests_per_s)
+            best[c.server] = (c.label, n.requests_per_s)
     if not best:
         return []
     parts = [f"{server}: {label} {rate:.1f} req/s" for server, (label, rate) in best.items()]
     return [f"**Fastest upstream client** per stack: {_join(parts)}."]
 
 
-def _errors(ok: list[tuple[dict[str, Any], CellNumbers]]) -> list[str]:
+def _leaders(doc: MatrixResult, ok: Measured) -> list[str]:
+    """The stack with the highest requests/s per endpoint. With repeated runs an endpoint is
+    won only when the best stack's slowest run beats the runner-up's fastest."""
+    if len({c.server for c, _ in ok}) < 2:
+        return []
+    by_label: dict[str, list[tuple[CellResult, CellSummary]]] = {}
+    for c, n in ok:
+        by_label.setdefault(c.label, []).append((c, n))
+    wins: dict[str, int] = {}
+    ties = []
+    for label, group in by_label.items():
+        ranked = sorted(group, key=lambda cn: -cn[1].requests_per_s)
+        (best, b), rest = ranked[0], ranked[1:]
+        if doc.repeat > 1 and rest and b.rate.low <= rest[0][1].rate.high:
+            second, s = rest[0]
+            ties.append(
+                f"{label} ({best.server} {fmt_range(b.rate, fmt_rate)}, "
+                f"{second.server} {fmt_range(s.rate, fmt_rate)})"
+            )
+            continue
+        wins[best.server] = wins.get(best.server, 0) + 1
+    text = "**Highest requests/s per endpoint** (endpoints won)"
+    if doc.repeat > 1:
+        text += (
+            ", counting an endpoint only when the best stack's slowest run beat the next "
+            "one's fastest"
+        )
+    ranking = ", ".join(f"{s} {k}" for s, k in sorted(wins.items(), key=lambda kv: -kv[1]))
+    text += f": {ranking or 'none'}."
+    if ties:
+        text += f" No clear winner, the ranges overlap: {_join(ties)}."
+    return [text]
+
+
+def _spread(doc: MatrixResult, ok: Measured) -> list[str]:
+    """How much the runs of a cell differ, as (max - min) / median of requests/s."""
+    if doc.repeat < 2:
+        return []
+    shares = [
+        (c, (n.rate.high - n.rate.low) / n.rate.median)
+        for c, n in ok
+        if n.rate.runs > 1 and n.rate.median > 0
+    ]
+    if not shares:
+        return []
+    widest = sorted(shares, key=lambda cs: -cs[1])[:SPREAD_SHOWN]
+    return [
+        f"**Spread over the {doc.repeat} runs** of each cell (max - min of requests/s, as a "
+        f"share of the median): {statistics.median(s for _, s in shares):.1%} in the median "
+        f"cell; widest: {_join([f'{c.name} {s:.1%}' for c, s in widest])}. A difference "
+        "between two stacks smaller than their ranges is noise, not a result."
+    ]
+
+
+def _errors(ok: Measured) -> list[str]:
     items = []
     for c, n in ok:
         if n.errors:
             parts = [f"{k} {v}" for k, v in n.breakdown.items() if v]
-            items.append(f"{_name(c)} ({', '.join(parts)})")
+            items.append(f"{c.name} ({', '.join(parts)})")
     if not items:
         return ["No connect, read, write or non-2xx errors in any cell."]
     return [f"**Errors** (status = non-2xx responses): {_join(items)}."]
 
 
-def _leaders(ok: list[tuple[dict[str, Any], CellNumbers]]) -> list[str]:
-    servers = {c["server"] for c, _ in ok}
-    if len(servers) < 2:
+def _interrupted(doc: MatrixResult) -> list[str]:
+    cut = []
+    for c in doc.cells:
+        n = c.summary
+        if n is not None and n.partial:
+            cut.append(
+                f"{c.name} after {n.runtime_s:.2f} s of the {doc.profile.duration_s:g} s cell"
+            )
+    if not cut:
         return []
-    best: dict[str, tuple[str, float]] = {}
-    for c, n in ok:
-        label = c["label"]
-        if label not in best or n.requests_per_s > best[label][1]:
-            best[label] = (c["server"], n.requests_per_s)
-    wins: dict[str, int] = {}
-    for server, _ in best.values():
-        wins[server] = wins.get(server, 0) + 1
-    ranking = ", ".join(f"{s} {k}" for s, k in sorted(wins.items(), key=lambda kv: -kv[1]))
-    return [f"**Highest requests/s per endpoint** (endpoints won): {ranking}."]
+    return [
+        f"**Interrupted** (Ctrl-C or SIGTERM) while loading: {_join(cut)}. Its numbers cover "
+        "only that part of the cell, so it is left out of the sentences above."
+    ]
 
 
-def interpret(doc: dict[str, Any]) -> list[str]:
+def _failed(doc: MatrixResult) -> list[str]:
+    failed = [
+        f"{c.name}: {c.error}" if c.status == FAILED else f"{c.name}: {c.status}: {c.error}"
+        for c in doc.cells
+        if c.summary is None
+    ]
+    if not failed:
+        return []
+    return [f"**Failed or not run** ({len(failed)}): {_join(failed)}."]
+
+
+def interpret(doc: MatrixResult) -> list[str]:
     """Markdown bullet texts (without the leading dash) describing the results."""
-    cells = doc["cells"]
-    ok = _ok(cells)
+    ok = _measured(doc)
     bullets: list[str] = []
     bullets += _gateways(doc, ok)
     bullets += _nothing(doc, ok)
-    bullets += _blocking(doc, ok)
+    bullets += _blocking(ok)
     bullets += _kinds(ok)
     bullets += _clients(ok)
-    bullets += _leaders(ok)
+    bullets += _leaders(doc, ok)
+    bullets += _spread(doc, ok)
     bullets += _errors(ok)
-    failed = [f"{_name(c)}: {c['error']}" for c in cells if c["status"] != "ok"]
-    if failed:
-        bullets.append(f"**Failed or not run** ({len(failed)}): {_join(failed)}.")
+    bullets += _interrupted(doc)
+    bullets += _failed(doc)
     return bullets

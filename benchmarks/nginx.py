@@ -3,8 +3,14 @@
     with running_nginx(cpu=1) as url:   # "http://127.0.0.1:PORT/", answers 200 "hello\\n"
         ...
 
+Besides ``/``: ``/`` + LARGE_PATH serves a static file of LARGE_SIZE bytes, and ``/`` +
+STATUS_PATH is nginx's ``stub_status`` (its request counter tells when a client's first request
+arrived: benchmarks.watch).
+
 nginx runs in the foreground (``daemon off; master_process off``) as our child, in its own
 process group, pinned to ``cpu`` when given; it is stopped with SIGQUIT then SIGKILL by its pid.
+A single process owned by a ``with`` block, it gets SIGTERM when the thread that started it ends
+(``PR_SET_PDEATHSIG``), so a benchmark killed with SIGKILL leaves no nginx behind.
 """
 
 from __future__ import annotations
@@ -17,13 +23,26 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["BODY", "NginxError", "nginx_config", "running_nginx"]
+from django_target.guard import parent_death_signal
+
+__all__ = [
+    "BODY",
+    "LARGE_PATH",
+    "LARGE_SIZE",
+    "STATUS_PATH",
+    "NginxError",
+    "nginx_config",
+    "running_nginx",
+]
 
 BODY = "hello\n"
-WORKER_CONNECTIONS = 8192  # above the selfbench's largest connection count (1000)
+LARGE_PATH = "25k.bin"  # a static file, served with sendfile
+LARGE_SIZE = 25_000
+STATUS_PATH = "nginx_status"
+WORKER_CONNECTIONS = 8192  # above the selfbench's largest connection count (2000)
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 POLL_S = 0.02
@@ -48,10 +67,19 @@ http {{
     client_body_temp_path {tmp}/client_body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;
+    sendfile on;
+    open_file_cache max=16 inactive=600s;
     server {{
         listen 127.0.0.1:{port} backlog=4096;
         location / {{
             return 200 "{body}";
+        }}
+        location = /{large_path} {{
+            root {tmp}/www;
+            default_type application/octet-stream;
+        }}
+        location = /{status_path} {{
+            stub_status;
         }}
     }}
 }}
@@ -69,9 +97,17 @@ def nginx_config(tmp: Path, port: int) -> str:
         tmp=tmp,
         port=port,
         body=body,
+        large_path=LARGE_PATH,
+        status_path=STATUS_PATH,
         worker_connections=WORKER_CONNECTIONS,
         nofile=WORKER_CONNECTIONS * 2,
     )
+
+
+def _large_body() -> bytes:
+    """LARGE_SIZE bytes of text: lines of 99 letters and a newline."""
+    line = b"x" * 99 + b"\n"
+    return (line * (LARGE_SIZE // len(line) + 1))[:LARGE_SIZE]
 
 
 def _free_port() -> int:
@@ -86,9 +122,17 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _pin(cpu: int | None) -> None:
-    if cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpu})
+def _preexec(cpu: int | None) -> Callable[[], None]:
+    """In the child before exec: pin it to ``cpu``; SIGTERM when this thread ends."""
+    die_with_parent = parent_death_signal(signal.SIGTERM)
+
+    def preexec() -> None:
+        if die_with_parent is not None:
+            die_with_parent()
+        if cpu is not None and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {cpu})
+
+    return preexec
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -114,7 +158,7 @@ def _start(binary: str, tmp: Path, cpu: int | None) -> tuple[subprocess.Popen[by
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=lambda: _pin(cpu),
+            preexec_fn=_preexec(cpu),
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline and process.poll() is None:
@@ -138,6 +182,9 @@ def running_nginx(cpu: int | None = None, binary: str | None = None) -> Iterator
     if path is None:
         raise NginxError("nginx is not installed")
     with tempfile.TemporaryDirectory(prefix="pyload-nginx-") as name:
+        www = Path(name) / "www"
+        www.mkdir()
+        (www / LARGE_PATH).write_bytes(_large_body())
         process, port = _start(path, Path(name), cpu)
         try:
             yield f"http://127.0.0.1:{port}/"

@@ -1,19 +1,32 @@
-"""report.md from the results document: summary tables, interpretation, charts, pyload vs wrk,
-then a section per server stack and a subsection per scenario with Sync / Async and pyload's
-wrk-style text in a code block, as the reference experiment laid it out. Pure text building."""
+"""The Markdown reports, as pure functions of their documents.
+
+``render_report(MatrixResult)`` is report.md: the summary tables, the interpretation, the
+charts, pyload vs wrk, then a section per server stack and a subsection per scenario with Sync /
+Async and pyload's wrk-style text in a code block, as the reference experiment laid it out.
+``selfbench_markdown(result)`` is the selfbench's report.
+"""
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from benchmarks.clients import REFERENCE_TOOL
 from benchmarks.compare import tolerance_text
+from benchmarks.formatting import DASH, fmt_latency, fmt_rate, fmt_spread
 from benchmarks.interpret import interpret
 from benchmarks.machine import machine_markdown
-from benchmarks.numbers import cell_numbers, fmt_latency, fmt_rate, labels, servers
+from benchmarks.results import CellResult, CellRun, MatrixResult
+from benchmarks.wrkparse import WrkParseError, parse_time_us, parse_wrk
 
-__all__ = ["SUMMARY_HEADER", "render_report", "summary_rows"]
+__all__ = [
+    "SUMMARY_HEADER",
+    "render_report",
+    "selfbench_command",
+    "selfbench_markdown",
+    "summary_rows",
+]
 
 SUMMARY_HEADER = (
     "endpoint",
@@ -27,110 +40,140 @@ SUMMARY_HEADER = (
     "notes",
 )
 NOT_SERVED = "n/a"
+ALL_TIMEOUTS = "⏱"
+INTERRUPTED = "**interrupted**"
 
 
 def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _notes(record: dict[str, Any]) -> str:
-    numbers = cell_numbers(record)
-    if record["status"] != "ok" or numbers is None:
-        return f"**{record['status']}**: {record.get('error') or 'no result'}"
+def _cut_short(run_s: float, doc: MatrixResult) -> str:
+    return f"after {run_s:.2f} s of the {doc.profile.duration_s:g} s cell"
+
+
+def _notes(cell: CellResult, doc: MatrixResult) -> str:
+    summary = cell.summary
+    if summary is None:
+        return f"**{cell.status}**: {cell.error or 'no result'}"
     notes = [
-        f"{k} {v}" if k != "status" else f"non-2xx {v}" for k, v in numbers.breakdown.items() if v
+        f"{k} {v}" if k != "status" else f"non-2xx {v}" for k, v in summary.breakdown.items() if v
     ]
-    if numbers.requests and numbers.timeouts == numbers.requests:
+    if summary.all_timeouts:
         notes.append("all timeouts")
-    if numbers.requests == 0:
+    if summary.requests == 0:
         notes.append("no response")
-    if numbers.requests == 0 and numbers.in_flight:
-        notes.append(f"{numbers.in_flight} requests unanswered at the end")
-    if record.get("error"):
-        notes.append(record["error"])
-    if record.get("restarted"):
-        notes.append("stack restarted before this cell")
+    if summary.requests == 0 and summary.in_flight:
+        notes.append(f"{summary.in_flight} requests unanswered at the end")
+    if summary.partial:
+        notes.append(f"{INTERRUPTED} {_cut_short(summary.runtime_s, doc)}")
+    several = doc.repeat > 1
+    for run in cell.runs:
+        prefix = f"run {run.index}: " if several else ""
+        if run.ok and run.error:
+            notes.append(prefix + run.error)
+        if run.partial and not summary.partial and run.pyload is not None:
+            notes.append(
+                f"{prefix}interrupted {_cut_short(run.pyload.runtime_s, doc)}, not counted"
+            )
+        if not run.ok:
+            notes.append(f"{prefix}{run.status}: {run.error or 'no result'}")
+        if run.restarted:
+            notes.append(
+                f"stack restarted before run {run.index}"
+                if several
+                else "stack restarted before this cell"
+            )
     return ", ".join(notes)
 
 
-def summary_rows(doc: dict[str, Any]) -> list[list[str]]:
+def summary_rows(doc: MatrixResult) -> list[list[str]]:
     """The detailed summary table's rows, in SUMMARY_HEADER order (endpoint by endpoint)."""
     rows = []
-    for label in labels(doc["cells"]):
-        for record in (c for c in doc["cells"] if c["label"] == label):
-            numbers = cell_numbers(record)
-            if record["status"] == "ok" and numbers is not None:
-                rows.append(
-                    [
-                        label,
-                        record["server"],
-                        str(numbers.requests),
-                        fmt_rate(numbers.requests_per_s),
-                        fmt_latency(numbers.p50_us),
-                        fmt_latency(numbers.p99_us),
-                        str(numbers.timeouts),
-                        str(numbers.errors),
-                        _notes(record),
-                    ]
-                )
-            else:
-                rows.append([label, record["server"], "-", "-", "-", "-", "-", "-", _notes(record)])
+    for label in doc.labels():
+        for cell in (c for c in doc.cells if c.label == label):
+            s = cell.summary
+            if s is None:
+                rows.append([label, cell.server, "-", "-", "-", "-", "-", "-", _notes(cell, doc)])
+                continue
+            rows.append(
+                [
+                    label,
+                    cell.server,
+                    str(s.requests),
+                    fmt_spread(s.rate, fmt_rate),
+                    fmt_spread(s.p50, fmt_latency),
+                    fmt_spread(s.p99, fmt_latency),
+                    str(s.timeouts),
+                    str(s.errors),
+                    _notes(cell, doc),
+                ]
+            )
     return rows
 
 
-def _rate_matrix(doc: dict[str, Any]) -> list[str]:
-    stacks = servers(doc["cells"])
-    by = {(c["server"], c["label"]): c for c in doc["cells"]}
+def _rate_matrix(doc: MatrixResult) -> list[str]:
+    stacks = doc.servers()
     lines = [_row(["req/s", *stacks]), _row(["---", *["---:"] * len(stacks)])]
-    for label in labels(doc["cells"]):
+    for label in doc.labels():
         row = [label]
         for server in stacks:
-            record = by.get((server, label))
-            numbers = cell_numbers(record) if record else None
-            if record is None:
+            cell = doc.cell(server, label)
+            summary = cell.summary if cell is not None else None
+            if cell is None:
                 row.append(NOT_SERVED)
-            elif record["status"] != "ok" or numbers is None:
-                row.append(record["status"])
+            elif summary is None:
+                row.append(cell.status)
             else:
                 row.append(
-                    fmt_rate(numbers.requests_per_s)
-                    + (" ⏱" if numbers.requests and numbers.timeouts == numbers.requests else "")
+                    fmt_spread(summary.rate, fmt_rate)
+                    + (f" {ALL_TIMEOUTS}" if summary.all_timeouts else "")
+                    + (f" {INTERRUPTED}" if summary.partial else "")
                 )
         lines.append(_row(row))
     return lines
 
 
-def _parameters(doc: dict[str, Any]) -> list[str]:
-    p = doc["profile"]
-    waits = {c["scenario"]: c["gateway_wait_s"] for c in doc["cells"] if c["gateway_wait_s"]}
+def _parameters(doc: MatrixResult) -> list[str]:
+    p = doc.profile
+    waits = {c.scenario: c.gateway_wait_s for c in doc.cells if c.gateway_wait_s}
     wait_text = ", ".join(f"{k} waits {v:g} s" for k, v in waits.items())
     lines = [
-        f"- profile **{p['name']}**: {p['connections']} connections, {p['threads']} pyload "
-        f"worker process(es), {p['server_workers']} server worker process(es) per stack, "
-        f"{p['duration_s']:g} s per cell, timeout {p['timeout_s']:g} s, time scale "
-        f"{p['scale']:g}"
+        f"- profile **{p.name}**: {p.connections} connections, {p.threads} pyload "
+        f"worker process(es), {p.server_workers} server worker process(es) per stack, "
+        f"{p.duration_s:g} s per cell, timeout {p.timeout_s:g} s, time scale "
+        f"{p.scale:g}"
         + (f" ({wait_text}; the upstream's delay is scaled too)" if wait_text else ""),
-        f"- {len(doc['cells'])} cells, run {doc['started_at']} → {doc['finished_at']}, "
-        f"wall time {doc['wall_s']:g} s; a {p['warmup_s']:g} s warm-up per stack",
+        f"- {len(doc.cells)} cells, run {doc.started_at} → {doc.finished_at}, "
+        f"wall time {doc.wall_s:g} s; a {p.warmup_s:g} s warm-up per stack",
     ]
-    if doc.get("with_wrk"):
+    if doc.repeat > 1:
         lines.append(
-            f"- wrk ran on every cell too (`--timeout {doc['wrk_timeout_s']}s`, "
-            f"`-d{p['duration_s']:g}s`)"
+            f"- each cell run {doc.repeat} times (`--repeat {doc.repeat}`), in {doc.repeat} "
+            "rounds over each stack's cells: the tables give the median and, in brackets, the "
+            "lowest and highest run (requests, timeouts and errors: the lower median, one run's "
+            "own count); the charts draw that range as error bars"
         )
-    if doc.get("interrupted"):
-        lines.append("- **interrupted** (Ctrl-C): the remaining cells were not run")
+    if doc.with_wrk:
+        lines.append(
+            f"- wrk ran on every cell too (`--timeout {doc.wrk_timeout_s}s`, `-d{p.duration_s:g}s`)"
+        )
+    if doc.interrupted:
+        lines.append(
+            "- **interrupted** (Ctrl-C or SIGTERM): the cell under way is marked interrupted, "
+            "the remaining cells were not run"
+        )
     return lines
 
 
-def _wrk_section(doc: dict[str, Any]) -> list[str]:
-    p = doc["profile"]
+def _wrk_section(doc: MatrixResult) -> list[str]:
+    p = doc.profile
     lines = ["## pyload vs wrk", "", f"Tolerance: {tolerance_text()}."]
-    if doc["wrk_timeout_s"] != p["timeout_s"]:
+    if doc.wrk_timeout_s != p.timeout_s:
         lines += [
             "",
             f"wrk's `--timeout` takes whole seconds, so wrk ran with "
-            f"{doc['wrk_timeout_s']} s while pyload used {p['timeout_s']:g} s: in "
+            f"{doc.wrk_timeout_s} s while pyload used {p.timeout_s:g} s: in "
             "cells where pyload counted timeouts, the timeouts and the latency "
             "percentiles cannot be compared (marked n/c); requests/s and the other "
             "errors are compared everywhere. For a faithful comparison use a "
@@ -158,43 +201,44 @@ def _wrk_section(doc: dict[str, Any]) -> list[str]:
         _row(["---", "---"] + ["---:"] * 10 + ["---"]),
     ]
     disagree = []
-    for c in doc["cells"]:
-        wrk = c.get("wrk")
-        if c["status"] != "ok" or not wrk:
-            continue
-        if not wrk.get("comparison"):
+    for c in doc.cells:
+        for run in c.runs:
+            wrk = run.wrk
+            if not run.ok or wrk is None:
+                continue
+            label = c.label + (f" (run {run.index})" if doc.repeat > 1 else "")
+            comparison = wrk.comparison
+            if comparison is None:
+                lines.append(_row([label, c.server] + ["-"] * 10 + [f"wrk failed: {wrk.error}"]))
+                continue
+            m = comparison.metrics
+
+            def pair(name: str, fmt: Callable[[Any], str], m: Any = m) -> list[str]:
+                entry = m[name]
+                w = "n/c" if entry.agree is None and entry.wrk is not None else fmt(entry.wrk)
+                return [fmt(entry.pyload), w]
+
+            verdict = (
+                "agree"
+                if comparison.agree
+                else "**differ**: " + ", ".join(comparison.disagreements)
+            )
+            if not comparison.agree:
+                disagree.append(f"{c.server} {label}")
             lines.append(
-                _row([c["label"], c["server"]] + ["-"] * 10 + [f"wrk failed: {wrk.get('error')}"])
+                _row(
+                    [
+                        label,
+                        c.server,
+                        *pair("requests_per_s", fmt_rate),
+                        *pair("p50_us", fmt_latency),
+                        *pair("p99_us", fmt_latency),
+                        *pair("timeouts", str),
+                        *pair("errors", str),
+                        verdict,
+                    ]
+                )
             )
-            continue
-        m = wrk["comparison"]["metrics"]
-
-        def pair(name: str, fmt: Any, metrics: Any = m) -> list[str]:
-            entry = metrics[name]
-            w = "n/c" if entry["agree"] is None and entry["wrk"] is not None else fmt(entry["wrk"])
-            return [fmt(entry["pyload"]), w]
-
-        verdict = (
-            "agree"
-            if wrk["comparison"]["agree"]
-            else "**differ**: " + ", ".join(wrk["comparison"]["disagreements"])
-        )
-        if not wrk["comparison"]["agree"]:
-            disagree.append(f"{c['server']} {c['label']}")
-        lines.append(
-            _row(
-                [
-                    c["label"],
-                    c["server"],
-                    *pair("requests_per_s", fmt_rate),
-                    *pair("p50_us", fmt_latency),
-                    *pair("p99_us", fmt_latency),
-                    *pair("timeouts", str),
-                    *pair("errors", str),
-                    verdict,
-                ]
-            )
-        )
     lines += [
         "",
         f"Cells outside the tolerance: {len(disagree)}"
@@ -203,62 +247,117 @@ def _wrk_section(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _cell_block(record: dict[str, Any]) -> list[str]:
-    if record["status"] != "ok" or not record.get("pyload"):
-        return [f"**{record['status']}**: {record.get('error') or 'no result'}", ""]
-    lines = ["```", record["pyload"]["wrk_text"].rstrip("\n"), "```", ""]
-    if record.get("error"):
-        lines += [f"Note: {record['error']}", ""]
-    wrk = record.get("wrk")
-    if wrk and wrk.get("text"):
-        lines += ["wrk on the same cell:", "", "```", wrk["text"].rstrip("\n"), "```", ""]
+def _run_block(run: CellRun, doc: MatrixResult) -> list[str]:
+    if not run.ok or run.pyload is None:
+        return [f"**{run.status}**: {run.error or 'no result'}", ""]
+    lines = []
+    if run.partial:
+        lines += [
+            f"**Interrupted** (Ctrl-C or SIGTERM) {_cut_short(run.pyload.runtime_s, doc)}: "
+            "the text below covers only that part.",
+            "",
+        ]
+    lines += ["```", run.pyload.wrk_text.rstrip("\n"), "```", ""]
+    if run.error:
+        lines += [f"Note: {run.error}", ""]
+    wrk = run.wrk
+    if wrk and wrk.text:
+        lines += ["wrk on the same cell:", "", "```", wrk.text.rstrip("\n"), "```", ""]
     elif wrk:
-        lines += [f"wrk failed: {wrk.get('error')}", ""]
+        lines += [f"wrk failed: {wrk.error}", ""]
     return lines
 
 
-def _stack_sections(doc: dict[str, Any]) -> list[str]:
-    lines: list[str] = []
-    stacks = {s["server"]: s for s in doc.get("stacks", [])}
-    for server in servers(doc["cells"]):
+def _cell_block(cell: CellResult, doc: MatrixResult) -> list[str]:
+    if doc.repeat == 1 and len(cell.runs) == 1:
+        return _run_block(cell.runs[0], doc)
+    lines = []
+    for run in cell.runs:
+        lines += [f"Run {run.index} of {doc.repeat}:", ""]
+        lines += _run_block(run, doc)
+    return lines
+
+
+def _header_note(doc: MatrixResult) -> list[str]:
+    """wrk's header line prints the test's length in whole seconds: say so when that is not
+    the cell's length (6.6 s cells read ``Running 7s test``)."""
+    cell_s = doc.profile.duration_s
+    for cell in doc.cells:
+        for run in cell.runs:
+            if run.pyload is None:
+                continue
+            try:
+                printed = parse_wrk(run.pyload.wrk_text).duration
+                if printed is None or abs(parse_time_us(printed) / 1e6 - cell_s) < 1e-6:
+                    continue
+            except WrkParseError:
+                continue
+            return [
+                f"Each block is pyload's report in wrk's format. Its first line, "
+                f"`Running {printed} test @ URL`, is wrk's header, which prints the test's "
+                f"length rounded to whole seconds: `{printed}` stands for the {cell_s:g} s "
+                f"cell. The measured length, which the rates divide by, is on the "
+                f"`requests in` line.",
+                "",
+            ]
+    return []
+
+
+def _stack_sections(doc: MatrixResult) -> list[str]:
+    lines: list[str] = _header_note(doc)
+    stacks = {s.server: s for s in doc.stacks}
+    for server in doc.servers():
         lines += [f"## {server}", ""]
-        starts = stacks.get(server, {}).get("starts", [])
+        record = stacks.get(server)
+        starts = record.starts if record is not None else []
         if starts:
             lines += [
                 "Started "
                 + ", ".join(
-                    f"in {s['seconds']:g} s" if s["ok"] else f"FAILED ({s['error']})"
-                    for s in starts
+                    f"in {s.seconds:g} s" if s.ok else f"FAILED ({s.error})" for s in starts
                 )
                 + ".",
                 "",
             ]
-        cells = [c for c in doc["cells"] if c["server"] == server]
-        for scenario in dict.fromkeys(c["scenario"] for c in cells):
+        cells = [c for c in doc.cells if c.server == server]
+        for scenario in dict.fromkeys(c.scenario for c in cells):
             lines += [f"### {scenario}", ""]
-            for record in (c for c in cells if c["scenario"] == scenario):
-                lines += [f"#### {record['kind'].capitalize()}", "", f"`GET {record['path']}`", ""]
-                lines += _cell_block(record)
+            for cell in (c for c in cells if c.scenario == scenario):
+                lines += [f"#### {cell.kind.capitalize()}", "", f"`GET {cell.path}`", ""]
+                lines += _cell_block(cell, doc)
     return lines
 
 
-def render_report(doc: dict[str, Any], charts: Sequence[str] = ()) -> str:
+def render_report(doc: MatrixResult, charts: Sequence[str] = ()) -> str:
     """The whole report.md text."""
-    p = doc["profile"]
-    lines = [f"# Django server stacks under pyload: profile {p['name']}", ""]
+    p = doc.profile
+    partial = any(c.summary is not None and c.summary.partial for c in doc.cells)
+    median = (
+        f", the median of {doc.repeat} runs and (lowest{DASH}highest)" if doc.repeat > 1 else ""
+    )
+    lines = [f"# Django server stacks under pyload: profile {p.name}", ""]
     lines += _parameters(doc)
     lines += [
         "",
         "## Summary",
         "",
-        "Requests/s (⏱: every response was a timeout; n/a: not "
-        "served by this stack, WSGI has no async views):",
+        f"Requests/s{median} (⏱: every response was a timeout; n/a: not "
+        "served by this stack, WSGI has no async views"
+        + (
+            "; **interrupted**: cut short by Ctrl-C or SIGTERM, the number covers only part "
+            "of the cell"
+            if partial
+            else ""
+        )
+        + "):",
         "",
     ]
     lines += _rate_matrix(doc)
     lines += [
         "",
-        "Every cell (p50/p99 are pyload's wrk-style latency, corrected for "
+        f"Every cell{median}"
+        + ("; requests, timeouts and errors: the lower median" if doc.repeat > 1 else "")
+        + " (p50/p99 are pyload's wrk-style latency, corrected for "
         "coordinated omission as wrk does; - means no latency was recorded; errors = "
         "connect + read + write + non-2xx):",
         "",
@@ -273,20 +372,219 @@ def render_report(doc: dict[str, Any], charts: Sequence[str] = ()) -> str:
     if charts:
         lines += ["", "## Charts", ""]
         lines += [f"![{name}]({name})" for name in charts]
-    if doc.get("with_wrk"):
+    if doc.with_wrk:
         lines += ["", *_wrk_section(doc)]
     lines += ["", "# Results by server stack", ""]
     lines += _stack_sections(doc)
     lines += [
         "## Machine",
         "",
-        machine_markdown(doc["machine"]).rstrip(),
+        machine_markdown(doc.machine).rstrip(),
         "",
         "## Reproduce",
         "",
         "```",
-        doc.get("command") or "python -m benchmarks " + shlex.join(doc["argv"]),
+        doc.command or "python -m benchmarks " + shlex.join(doc.argv),
         "```",
         "",
     ]
     return "\n".join(lines)
+
+
+# -- the selfbench ---------------------------------------------------------------------------
+
+
+def _f(value: float | None, fmt: str = "{:.2f}", none: str = "-") -> str:
+    return none if value is None else fmt.format(value)
+
+
+def _ms(us: float | None) -> str:
+    return "-" if us is None else f"{us / 1000:.2f} ms"
+
+
+def selfbench_markdown(result: dict[str, Any]) -> str:
+    """The selfbench report (also printed), from ``benchmarks.selfbench.run_selfbench()``."""
+    s = result["settings"]
+    lines = [
+        f"# pyload selfbench, {result['date']}",
+        "",
+        f"Server: {s['server']} on CPU {s['server_cpu']}; each client with one worker on CPU "
+        f"{s['client_cpu']}; {s['connections']} connections; {s['duration_s']} s per run, "
+        f"median of {s['rounds']} rounds (order rotating), after a {s['warmup_s']} s warm-up "
+        f"per tool. Total wall time {result['wall_s']} s.",
+        "",
+        "Client CPU is user+sys of the client's whole process tree (start-up included); "
+        "load-phase CPU is pyload's worker processes while loading (`--json` `cpu_s`).",
+        "",
+        "| tool | requests/s | CPU µs/request (tree) | CPU µs/request (load phase) | p50 | p99 "
+        "| runs |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for tool, m in result["medians"].items():
+        load = m["load_cpu_us_per_request"]
+        if tool == REFERENCE_TOOL:
+            load = m["cpu_us_per_request"]
+        lines.append(
+            f"| {tool} | {_f(m['requests_per_s'], '{:.0f}')} | {_f(m['cpu_us_per_request'])} "
+            f"| {_f(load)} | {_ms(m['p50_us'])} | {_ms(m['p99_us'])} | {m['runs']} |"
+        )
+    lines += [
+        "",
+        "Ratios to wrk (median / wrk's median):",
+        "",
+        "| tool | requests/s | CPU/request (tree) | CPU/request (load phase) |",
+        "|---|---:|---:|---:|",
+    ]
+    for tool, r in result["ratios_to_wrk"].items():
+        lines.append(
+            f"| {tool} | {_f(r['requests_per_s'], '{:.2f}x')} "
+            f"| {_f(r['cpu_us_per_request'], '{:.2f}x')} "
+            f"| {_f(r['load_cpu_us_per_request'], '{:.2f}x')} |"
+        )
+    target = result["target"]
+    if target["cpu_ratio"] is not None:
+
+        def verdict(x: float | None) -> str:
+            if x is None:
+                return "not measured"
+            return f"{x:.2f}x, {'met' if x <= target['limit'] else 'NOT met'}"
+
+        lines += [
+            "",
+            f"Target: pyload's client CPU per request at most {target['limit']}x "
+            f"wrk's. Whole process tree: {verdict(target['cpu_ratio'])}; "
+            f"load phase: {verdict(target['load_cpu_ratio'])}.",
+        ]
+    for tool, why in result["skipped"].items():
+        lines += ["", f"{tool}: {why}"]
+    if result["scaling"]:
+        lines += [
+            "",
+            f"## Scaling (pyload vs wrk, median of {s['scaling_rounds']} run(s) each)",
+            "",
+            "| workers | connections | client CPUs | pyload req/s | wrk req/s | ratio "
+            "| pyload CPU µs/req (tree / load) | wrk CPU µs/req | ratio (tree / load) |",
+            "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in result["scaling"]:
+            p = row["medians"].get("pyload", {})
+            w = row["medians"].get(REFERENCE_TOOL, {})
+            r = row["ratios"].get("pyload", {})
+            lines.append(
+                f"| {row['workers']} | {row['connections']} | {row['cpus']} "
+                f"| {_f(p.get('requests_per_s'), '{:.0f}')} "
+                f"| {_f(w.get('requests_per_s'), '{:.0f}')} "
+                f"| {_f(r.get('requests_per_s'), '{:.2f}x')} "
+                f"| {_f(p.get('cpu_us_per_request'))} / {_f(p.get('load_cpu_us_per_request'))} "
+                f"| {_f(w.get('cpu_us_per_request'))} "
+                f"| {_f(r.get('cpu_us_per_request'), '{:.2f}x')} / "
+                f"{_f(r.get('load_cpu_us_per_request'), '{:.2f}x')} |"
+            )
+    lines += _shapes_markdown(result)
+    lines += [
+        "",
+        "## Machine",
+        "",
+        machine_markdown(result["machine"]).rstrip(),
+        "",
+        f"Reproduce: `{selfbench_command(s)}`",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _shapes_markdown(result: dict[str, Any]) -> list[str]:
+    """The shapes table (wrk and pyload per shape), its ratios to wrk, and issue 8's targets."""
+    shapes = result.get("shapes") or []
+    if not shapes:
+        return []
+    s = result["settings"]
+    lines = [
+        "",
+        f"## Shapes (median of {s['shape_rounds']} round(s) of {s['shape_duration_s']} s, "
+        "tools alternating)",
+        "",
+        f"Every client pinned to CPU {s['client_cpu']} (pyload with its default processes), "
+        f'nginx on CPU {s["server_cpu"]}. "small" is nginx\'s `return 200` '
+        '(6-byte body), "25 KB" a static file of 25,000 bytes (sendfile). Start-up: from '
+        "launching the client to the first request nginx counted (its `stub_status`, polled "
+        f"every {s['startup_poll_s'] * 1000:g} ms). Peak PSS: the sum of `Pss` in "
+        "`/proc/<pid>/smaps_rollup` over the client and all its descendants, sampled every "
+        f"{s['pss_interval_s']:g} s, the highest sample (MB = 10^6 bytes). Load-phase CPU: "
+        "pyload's `--json` `cpu_s`; wrk's is its whole-tree CPU (its start-up is negligible). "
+        "Beyond run: wall time less the run the tool itself reports (start-up, stopping, "
+        "reporting).",
+        "",
+        "| shape | tool | req/s | CPU µs/req (tree) | CPU µs/req (load phase) | start-up "
+        "| peak PSS MB | beyond run | processes | errors | runs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in shapes:
+        for tool, m in row["medians"].items():
+            load = (
+                m["cpu_us_per_request"] if tool == REFERENCE_TOOL else m["load_cpu_us_per_request"]
+            )
+            lines.append(
+                f"| {row['shape']} | {tool} | {_f(m['requests_per_s'], '{:.0f}')} "
+                f"| {_f(m['cpu_us_per_request'])} | {_f(load)} "
+                f"| {_ms(_scale(m.get('startup_s'), 1e6))} | {_f(m.get('peak_pss_mb'), '{:.1f}')} "
+                f"| {_f(m.get('wall_beyond_run_s'), '{:.2f} s')} "
+                f"| {_f(m.get('processes'), '{:g}')} | {_f(m.get('errors'), '{:g}')} "
+                f"| {m['runs']} |"
+            )
+    lines += [
+        "",
+        "Ratios to wrk per shape (pyload's median / wrk's median; wall: pyload's median wall "
+        "time less wrk's):",
+        "",
+        "| shape | req/s | CPU/req (tree) | CPU/req (load phase) | start-up | peak PSS "
+        "| wall, pyload - wrk |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in shapes:
+        for tool, r in row["ratios"].items():
+            name = row["shape"] if tool == "pyload" else f"{row['shape']} ({tool})"
+            lines.append(
+                f"| {name} | {_f(r['requests_per_s'], '{:.2f}x')} "
+                f"| {_f(r['cpu_us_per_request'], '{:.2f}x')} "
+                f"| {_f(r['load_cpu_us_per_request'], '{:.2f}x')} "
+                f"| {_f(r.get('startup_s'), '{:.1f}x')} | {_f(r.get('peak_pss_mb'), '{:.1f}x')} "
+                f"| {_f(r.get('wall_s_minus_wrk'), '{:+.2f} s')} |"
+            )
+    targets = result.get("shape_targets") or []
+    if targets:
+        lines += ["", "Issue 8's targets on these shapes (pyload):", ""]
+        for t in targets:
+            verdict = "not measured" if t["met"] is None else ("met" if t["met"] else "NOT met")
+            lines.append(
+                f"- {t['shape']}, {t['what']}: {_f(t['value'])} (target {t['op']} "
+                f"{t['limit']:g}): {verdict}"
+            )
+    return lines
+
+
+def _scale(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
+def selfbench_command(s: dict[str, Any]) -> str:
+    """The command line that repeats a selfbench run with the same settings."""
+
+    def listed(values: list[Any]) -> str:
+        return ",".join(str(v) for v in values) or "''"
+
+    shapes = ""
+    if "shapes" in s:  # schema 2
+        shapes = (
+            f"--shapes {listed([f'{t}x{c}' for t, c in s['shapes']])} "
+            f"--shape-bodies {listed(s['bodies'])} "
+            f"--shape-duration {s['shape_duration_s']} --shape-rounds {s['shape_rounds']} "
+        )
+    return (
+        f"python -m benchmarks.selfbench --duration {s['duration_s']} --rounds {s['rounds']} "
+        f"--connections {s['connections']} --tools {','.join(s['tools'])} "
+        f"--scaling-workers {listed(s['scaling_workers'])} "
+        f"--scaling-connections {listed(s['scaling_connections'])} "
+        f"--scaling-rounds {s['scaling_rounds']} {shapes}"
+        f"--warmup {s['warmup_s']} --loop {s['loop']}"
+    )

@@ -1,14 +1,20 @@
 """pyload's own speed: pyload, wrk and locust against one local nginx, in one run.
 
-    python -m benchmarks.selfbench [--duration 3] [--rounds 5] [--out DIR]
+    python -m benchmarks.selfbench [--duration 3] [--rounds 5] [--shape-duration 3]
+                                   [--shape-rounds 3] [--out DIR]
 
 Each tool runs with one worker (one wrk thread, one pyload worker process, one locust process),
 pinned to the same core while nginx (one worker) is pinned to another. Every round runs each
 tool once, the order rotating between rounds; the report takes the median of the rounds.
 Measured per run: requests/s and the client's CPU per request, both for the whole process tree
 (start-up included) and, for pyload, for the load phase alone (its workers' ``cpu_s``). Then
-pyload and wrk with 1 and 2 workers and 10, 100 and 1000 connections. Writes
-``selfbench-<date>.json`` and ``.md`` into benchmarks/results/ and prints the tables.
+pyload and wrk with 1 and 2 workers and 10, 100 and 1000 connections. Then the shapes: wrk and
+pyload at ``-t1 -c100`` and ``-t20 -c2000``, each on nginx's small response and on a 25,000-byte
+static file, every client pinned to the client CPU, the tools alternating within each round;
+besides requests/s and CPU per request, each run's start-up (launch to the first request nginx
+counts) and the peak total PSS of the client's process tree (benchmarks.watch). Every run is
+observed that way. Writes ``selfbench-<date>.json`` and ``.md`` (benchmarks.report) into
+benchmarks/results/ (``--out``) and prints the tables.
 """
 
 from __future__ import annotations
@@ -27,16 +33,20 @@ from typing import Any
 
 from benchmarks import RESULTS_DIR, sigterm_as_ctrl_c
 from benchmarks.clients import (
+    REFERENCE_TOOL,
     ClientError,
     ClientRun,
+    Watch,
     locust_available,
     run_locust,
     run_pyload,
     run_wrk,
     wrk_available,
 )
-from benchmarks.machine import machine_info, machine_markdown
-from benchmarks.nginx import NginxError, running_nginx
+from benchmarks.machine import machine_info
+from benchmarks.nginx import LARGE_PATH, LARGE_SIZE, STATUS_PATH, NginxError, running_nginx
+from benchmarks.report import selfbench_markdown
+from benchmarks.watch import RequestCounter
 
 __all__ = ["main", "plan_cpus", "run_selfbench", "summarise", "write_outputs"]
 
@@ -49,9 +59,17 @@ SCALING_CONNECTIONS = (10, 100, 1000)
 SCALING_ROUNDS = 1
 TIMEOUT_S = 2  # wrk's default; nginx answers in microseconds
 TOOLS = ("wrk", "pyload", "locust")
-REFERENCE = "wrk"
+REFERENCE = REFERENCE_TOOL
 TARGET_CPU_RATIO = 1.5  # the issue's goal: pyload's client CPU per request <= 1.5x wrk's
-SCHEMA = "pyload.selfbench/1"
+#: The shapes table: (threads, connections) as wrk's -t and -c, times the response bodies.
+SHAPES = ((1, 100), (20, 2000))
+BODIES = ("small", "25k")
+SHAPE_DURATION_S = 3
+SHAPE_ROUNDS = 3
+#: Response bodies by name: the path under nginx's URL and the body's size in bytes.
+BODY_PATHS = {"small": ("", len("hello\n")), "25k": (LARGE_PATH, LARGE_SIZE)}
+BODY_LABELS = {"small": "small", "25k": "25 KB"}
+SCHEMA = "pyload.selfbench/2"
 
 
 def plan_cpus(cpus: Sequence[int]) -> tuple[int | None, int | None]:
@@ -91,6 +109,7 @@ def _runner(
     threads: int,
     cpus: list[int] | None,
     loop: str,
+    watch: Watch | None = None,
 ) -> Callable[[], ClientRun]:
     if tool in ("wrk", "pyload"):
         run = run_wrk if tool == "wrk" else functools.partial(run_pyload, loop=loop)
@@ -101,9 +120,12 @@ def _runner(
             threads=threads,
             timeout_s=TIMEOUT_S,
             cpus=cpus,
+            watch=watch,
         )
     if tool == "locust":
-        return lambda: run_locust(url, connections=connections, duration_s=duration, cpus=cpus)
+        return lambda: run_locust(
+            url, connections=connections, duration_s=duration, cpus=cpus, watch=watch
+        )
     raise ValueError(f"unknown tool {tool!r}")
 
 
@@ -118,19 +140,31 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Medians over the runs of one tool (``ClientRun.to_dict()`` dicts)."""
+
+    def median(key: str) -> float | None:
+        return _median([r.get(key) for r in runs])
+
+    pss = median("peak_pss_bytes")
     return {
         "runs": len(runs),
-        "requests_per_s": _median([r["requests_per_s"] for r in runs]),
-        "cpu_us_per_request": _median([r["cpu_us_per_request"] for r in runs]),
-        "load_cpu_us_per_request": _median([r["load_cpu_us_per_request"] for r in runs]),
-        "p50_us": _median([r["p50_us"] for r in runs]),
-        "p99_us": _median([r["p99_us"] for r in runs]),
-        "requests": _median([r["requests"] for r in runs]),
+        "requests_per_s": median("requests_per_s"),
+        "cpu_us_per_request": median("cpu_us_per_request"),
+        "load_cpu_us_per_request": median("load_cpu_us_per_request"),
+        "p50_us": median("p50_us"),
+        "p99_us": median("p99_us"),
+        "requests": median("requests"),
+        "startup_s": median("startup_s"),
+        "peak_pss_mb": pss / 1e6 if pss is not None else None,
+        "wall_s": median("wall_s"),
+        "wall_beyond_run_s": median("wall_beyond_run_s"),
+        "processes": median("processes"),
+        "errors": _median([sum(r["errors"].values()) for r in runs]),
     }
 
 
 def _ratios(medians: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    """Each tool's medians divided by wrk's (requests/s, CPU per request)."""
+    """Each tool's medians divided by wrk's (requests/s, CPU per request, start-up, PSS), and
+    its median wall time less wrk's, in seconds."""
     ref = medians.get(REFERENCE)
     out: dict[str, dict[str, float | None]] = {}
     if ref is None:
@@ -145,8 +179,51 @@ def _ratios(medians: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | N
             "load_cpu_us_per_request": _ratio(
                 m["load_cpu_us_per_request"], ref["cpu_us_per_request"]
             ),
+            "startup_s": _ratio(m.get("startup_s"), ref.get("startup_s")),
+            "peak_pss_mb": _ratio(m.get("peak_pss_mb"), ref.get("peak_pss_mb")),
+            "wall_s_minus_wrk": (
+                m["wall_s"] - ref["wall_s"]
+                if m.get("wall_s") is not None and ref.get("wall_s") is not None
+                else None
+            ),
         }
     return out
+
+
+def _one_round(
+    label: str,
+    tools: Sequence[str],
+    make: Callable[[str], Callable[[], ClientRun]],
+    round_index: int,
+    rounds: int,
+    shift: int,
+    runs: dict[str, list[dict[str, Any]]],
+    skipped: dict[str, str],
+) -> None:
+    """Each tool once, starting ``shift`` tools in; failures are recorded."""
+    shift %= len(tools)
+    for tool in list(tools[shift:]) + list(tools[:shift]):
+        try:
+            run = make(tool)()
+        except ClientError as exc:
+            _log(f"  {label} round {round_index + 1}: {tool} failed: {exc}")
+            skipped.setdefault(tool, str(exc))
+            continue
+        runs[tool].append(run.to_dict())
+        cpu = run.cpu_us_per_request
+        cpu_text = f"{cpu:7.2f} us CPU/req" if cpu is not None else "no requests"
+        extra = ""
+        if run.startup_s is not None:
+            extra += f"  start {run.startup_s * 1000:6.0f} ms"
+        if run.peak_pss_bytes is not None:
+            extra += f"  PSS {run.peak_pss_bytes / 1e6:6.1f} MB"
+        errors = sum(run.errors.values())
+        if errors:
+            extra += f"  {errors} errors"
+        _log(
+            f"  {label} round {round_index + 1}/{rounds} {tool:7s}"
+            f" {run.requests_per_s:10.0f} req/s  {cpu_text}{extra}"
+        )
 
 
 def _measure(
@@ -159,22 +236,94 @@ def _measure(
     """``rounds`` rounds, each tool once per round, the order rotating; failures are recorded."""
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in tools}
     for round_index in range(rounds):
-        shift = round_index % len(tools)
-        for tool in list(tools[shift:]) + list(tools[:shift]):
-            try:
-                run = make(tool)()
-            except ClientError as exc:
-                _log(f"  {label} round {round_index + 1}: {tool} failed: {exc}")
-                skipped.setdefault(tool, str(exc))
-                continue
-            runs[tool].append(run.to_dict())
-            cpu = run.cpu_us_per_request
-            cpu_text = f"{cpu:7.2f} us CPU/req" if cpu is not None else "no requests"
-            _log(
-                f"  {label} round {round_index + 1}/{rounds} {tool:7s}"
-                f" {run.requests_per_s:10.0f} req/s  {cpu_text}"
-            )
+        _one_round(label, tools, make, round_index, rounds, round_index, runs, skipped)
     return runs
+
+
+def shape_label(threads: int, connections: int, body: str) -> str:
+    """``-t20 -c2000 25 KB``: a row of the shapes table."""
+    return f"-t{threads} -c{connections} {BODY_LABELS.get(body, body)}"
+
+
+def _measure_shapes(
+    url: str,
+    tools: Sequence[str],
+    shapes: Sequence[tuple[int, int]],
+    bodies: Sequence[str],
+    duration: float,
+    rounds: int,
+    cpus: list[int] | None,
+    loop: str,
+    watch: Watch,
+    skipped: dict[str, str],
+) -> list[dict[str, Any]]:
+    """Each round runs every shape once per tool, the tools' order alternating from shape to
+    shape and round to round; every client on ``cpus``. One entry per shape, with medians."""
+    table: list[dict[str, Any]] = [
+        {
+            "shape": shape_label(threads, conns, body),
+            "threads": threads,
+            "connections": conns,
+            "body": body,
+            "path": "/" + BODY_PATHS[body][0],
+            "response_body_bytes": BODY_PATHS[body][1],
+            "cpus": cpus,
+            "runs": {t: [] for t in tools},
+        }
+        for threads, conns in shapes
+        for body in bodies
+    ]
+    for round_index in range(rounds):
+        for index, row in enumerate(table):
+
+            def make(tool: str, row: dict[str, Any] = row) -> Callable[[], ClientRun]:
+                return _runner(
+                    tool,
+                    url + BODY_PATHS[row["body"]][0],
+                    row["connections"],
+                    duration,
+                    row["threads"],
+                    cpus,
+                    loop,
+                    watch,
+                )
+
+            _one_round(
+                row["shape"], tools, make, round_index, rounds, round_index + index,
+                row["runs"], skipped,
+            )  # fmt: skip
+    for row in table:
+        row["medians"] = {t: summarise(r) for t, r in row["runs"].items() if r}
+        row["ratios"] = _ratios(row["medians"])
+    return table
+
+
+def _shape_targets(shapes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 8's targets that this run's shapes measure (ratios are pyload / wrk)."""
+    by_key = {(r["threads"], r["connections"], r["body"]): r for r in shapes}
+    wanted = [
+        ((20, 2000, "small"), "requests_per_s", ">=", 1.0, "requests/s vs wrk"),
+        ((20, 2000, "small"), "cpu_us_per_request", "<=", 1.0, "CPU/request (tree) vs wrk"),
+        ((1, 100, "small"), "cpu_us_per_request", "<=", 1.05, "CPU/request (tree) vs wrk"),
+        ((1, 100, "25k"), "cpu_us_per_request", "<=", 1.0, "CPU/request (tree) vs wrk"),
+        ((20, 2000, "small"), "wall_s_minus_wrk", "<=", 0.3, "wall time - wrk's, s"),
+        ((20, 2000, "small"), "peak_pss_mb", "<=", 100.0, "peak PSS, MB"),
+    ]
+    out = []
+    for key, metric, op, limit, what in wanted:
+        row = by_key.get(key)
+        if row is None:
+            continue
+        if metric == "peak_pss_mb":
+            value = row["medians"].get("pyload", {}).get(metric)
+        else:
+            value = row["ratios"].get("pyload", {}).get(metric)
+        met = None if value is None else (value >= limit if op == ">=" else value <= limit)
+        out.append(
+            {"shape": row["shape"], "metric": metric, "what": what, "op": op,
+             "limit": limit, "value": value, "met": met}
+        )  # fmt: skip
+    return out
 
 
 def run_selfbench(
@@ -186,6 +335,10 @@ def run_selfbench(
     scaling_workers: Sequence[int] = SCALING_WORKERS,
     scaling_connections: Sequence[int] = SCALING_CONNECTIONS,
     scaling_rounds: int = SCALING_ROUNDS,
+    shapes: Sequence[tuple[int, int]] = SHAPES,
+    bodies: Sequence[str] = BODIES,
+    shape_duration: float = SHAPE_DURATION_S,
+    shape_rounds: int = SHAPE_ROUNDS,
     warmup: float = WARMUP_S,
     loop: str = "auto",
 ) -> dict[str, Any]:
@@ -201,20 +354,21 @@ def run_selfbench(
         tools.remove("wrk")
     client, server = plan_cpus(_available_cpus())
     one = _client_cpus(1, client, server)
-    with running_nginx(cpu=server) as url:
+    with running_nginx(cpu=server) as url, RequestCounter(url + STATUS_PATH) as counter:
+        watch = Watch(requests=counter, cpu=server)
         _log(
             f"selfbench: nginx at {url} on CPU {server}, clients on CPU {client}; "
             f"tools {', '.join(tools)}" + "".join(f"; {t}: {why}" for t, why in skipped.items())
         )
         for tool in tools:  # warm-up: page cache, Python bytecode, nginx's first accepts
             try:
-                _runner(tool, url, connections, warmup, 1, one, loop)()
+                _runner(tool, url, connections, warmup, 1, one, loop, watch)()
             except ClientError as exc:
                 _log(f"  warm-up: {tool} failed: {exc}")
         head = _measure(
             f"c{connections}",
             tools,
-            lambda t: _runner(t, url, connections, duration, 1, one, loop),
+            lambda t: _runner(t, url, connections, duration, 1, one, loop, watch),
             rounds,
             skipped,
         )
@@ -227,7 +381,7 @@ def run_selfbench(
                 def make(
                     tool: str, w: int = workers, c: int = conns, p: list[int] | None = cpus
                 ) -> Callable[[], ClientRun]:
-                    return _runner(tool, url, c, duration, w, p, loop)
+                    return _runner(tool, url, c, duration, w, p, loop, watch)
 
                 runs = _measure(f"t{workers} c{conns}", scale_tools, make, scaling_rounds, skipped)
                 medians = {t: summarise(r) for t, r in runs.items() if r}
@@ -241,6 +395,18 @@ def run_selfbench(
                         "runs": runs,
                     }
                 )
+        shape_table = _measure_shapes(
+            url,
+            scale_tools,
+            shapes,
+            bodies,
+            shape_duration,
+            shape_rounds,
+            one,
+            loop,
+            watch,
+            skipped,
+        )
     medians = {t: summarise(r) for t, r in head.items() if r}
     ratios = _ratios(medians)
     pyload_ratio = ratios.get("pyload", {})
@@ -262,6 +428,12 @@ def run_selfbench(
             "scaling_workers": list(scaling_workers),
             "scaling_connections": list(scaling_connections),
             "scaling_rounds": scaling_rounds,
+            "shapes": [list(s) for s in shapes],
+            "bodies": list(bodies),
+            "shape_duration_s": shape_duration,
+            "shape_rounds": shape_rounds,
+            "pss_interval_s": watch.pss_interval_s,
+            "startup_poll_s": watch.startup_poll_s,
             "target_cpu_ratio": TARGET_CPU_RATIO,
             "server": "nginx, 1 worker, return 200",
         },
@@ -276,120 +448,9 @@ def run_selfbench(
         },
         "runs": head,
         "scaling": scaling,
+        "shapes": shape_table,
+        "shape_targets": _shape_targets(shape_table),
     }
-
-
-def _f(value: float | None, fmt: str = "{:.2f}", none: str = "-") -> str:
-    return none if value is None else fmt.format(value)
-
-
-def _ms(us: float | None) -> str:
-    return "-" if us is None else f"{us / 1000:.2f} ms"
-
-
-def markdown(result: dict[str, Any]) -> str:
-    """The selfbench report (also printed)."""
-    s = result["settings"]
-    lines = [
-        f"# pyload selfbench, {result['date']}",
-        "",
-        f"Server: {s['server']} on CPU {s['server_cpu']}; each client with one worker on CPU "
-        f"{s['client_cpu']}; {s['connections']} connections; {s['duration_s']} s per run, "
-        f"median of {s['rounds']} rounds (order rotating), after a {s['warmup_s']} s warm-up "
-        f"per tool. Total wall time {result['wall_s']} s.",
-        "",
-        "Client CPU is user+sys of the client's whole process tree (start-up included); "
-        "load-phase CPU is pyload's worker processes while loading (`--json` workers[].cpu_s).",
-        "",
-        "| tool | requests/s | CPU µs/request (tree) | CPU µs/request (load phase) | p50 | p99 "
-        "| runs |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for tool, m in result["medians"].items():
-        load = m["load_cpu_us_per_request"]
-        if tool == REFERENCE:
-            load = m["cpu_us_per_request"]
-        lines.append(
-            f"| {tool} | {_f(m['requests_per_s'], '{:.0f}')} | {_f(m['cpu_us_per_request'])} "
-            f"| {_f(load)} | {_ms(m['p50_us'])} | {_ms(m['p99_us'])} | {m['runs']} |"
-        )
-    lines += [
-        "",
-        "Ratios to wrk (median / wrk's median):",
-        "",
-        "| tool | requests/s | CPU/request (tree) | CPU/request (load phase) |",
-        "|---|---:|---:|---:|",
-    ]
-    for tool, r in result["ratios_to_wrk"].items():
-        lines.append(
-            f"| {tool} | {_f(r['requests_per_s'], '{:.2f}x')} "
-            f"| {_f(r['cpu_us_per_request'], '{:.2f}x')} "
-            f"| {_f(r['load_cpu_us_per_request'], '{:.2f}x')} |"
-        )
-    target = result["target"]
-    if target["cpu_ratio"] is not None:
-
-        def verdict(x: float | None) -> str:
-            if x is None:
-                return "not measured"
-            return f"{x:.2f}x, {'met' if x <= target['limit'] else 'NOT met'}"
-
-        lines += [
-            "",
-            f"Target: pyload's client CPU per request at most {target['limit']}x "
-            f"wrk's. Whole process tree: {verdict(target['cpu_ratio'])}; "
-            f"load phase: {verdict(target['load_cpu_ratio'])}.",
-        ]
-    for tool, why in result["skipped"].items():
-        lines += ["", f"{tool}: {why}"]
-    if result["scaling"]:
-        lines += [
-            "",
-            f"## Scaling (pyload vs wrk, median of {s['scaling_rounds']} run(s) each)",
-            "",
-            "| workers | connections | client CPUs | pyload req/s | wrk req/s | ratio "
-            "| pyload CPU µs/req (tree / load) | wrk CPU µs/req | ratio (tree / load) |",
-            "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        for row in result["scaling"]:
-            p = row["medians"].get("pyload", {})
-            w = row["medians"].get(REFERENCE, {})
-            r = row["ratios"].get("pyload", {})
-            lines.append(
-                f"| {row['workers']} | {row['connections']} | {row['cpus']} "
-                f"| {_f(p.get('requests_per_s'), '{:.0f}')} "
-                f"| {_f(w.get('requests_per_s'), '{:.0f}')} "
-                f"| {_f(r.get('requests_per_s'), '{:.2f}x')} "
-                f"| {_f(p.get('cpu_us_per_request'))} / {_f(p.get('load_cpu_us_per_request'))} "
-                f"| {_f(w.get('cpu_us_per_request'))} "
-                f"| {_f(r.get('cpu_us_per_request'), '{:.2f}x')} / "
-                f"{_f(r.get('load_cpu_us_per_request'), '{:.2f}x')} |"
-            )
-    lines += [
-        "",
-        "## Machine",
-        "",
-        machine_markdown(result["machine"]).rstrip(),
-        "",
-        f"Reproduce: `{reproduce_command(s)}`",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def reproduce_command(s: dict[str, Any]) -> str:
-    """The command line that repeats a run with the same settings."""
-
-    def ints(values: list[int]) -> str:
-        return ",".join(str(v) for v in values) or "''"
-
-    return (
-        f"python -m benchmarks.selfbench --duration {s['duration_s']} --rounds {s['rounds']} "
-        f"--connections {s['connections']} --tools {','.join(s['tools'])} "
-        f"--scaling-workers {ints(s['scaling_workers'])} "
-        f"--scaling-connections {ints(s['scaling_connections'])} "
-        f"--scaling-rounds {s['scaling_rounds']} --warmup {s['warmup_s']} --loop {s['loop']}"
-    )
 
 
 def write_outputs(result: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
@@ -399,12 +460,33 @@ def write_outputs(result: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     json_path = out_dir / f"selfbench-{stamp}.json"
     md_path = out_dir / f"selfbench-{stamp}.md"
     json_path.write_text(json.dumps(result, indent=2) + "\n")
-    md_path.write_text(markdown(result))
+    md_path.write_text(selfbench_markdown(result))
     return json_path, md_path
 
 
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
+
+
+def _shapes(text: str) -> list[tuple[int, int]]:
+    """``1x100,20x2000`` -> [(1, 100), (20, 2000)]: threads x connections."""
+    out = []
+    for item in (x for x in text.split(",") if x):
+        threads, sep, conns = item.lower().partition("x")
+        if not sep or not threads.isdigit() or not conns.isdigit():
+            raise argparse.ArgumentTypeError(f"{item!r} is not THREADSxCONNECTIONS")
+        if not 1 <= int(threads) <= int(conns):
+            raise argparse.ArgumentTypeError(f"{item!r}: 1 <= threads <= connections")
+        out.append((int(threads), int(conns)))
+    return out
+
+
+def _bodies(text: str) -> list[str]:
+    bodies = [x for x in text.split(",") if x]
+    unknown = [b for b in bodies if b not in BODY_PATHS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown bodies {unknown}: {','.join(BODY_PATHS)}")
+    return bodies
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -434,6 +516,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated connection counts for the scaling table",
     )
     add("--scaling-rounds", type=int, default=SCALING_ROUNDS)
+    add(
+        "--shapes",
+        type=_shapes,
+        default=list(SHAPES),
+        help="THREADSxCONNECTIONS of the shapes table, comma-separated ('' skips it)",
+    )
+    add(
+        "--shape-bodies",
+        type=_bodies,
+        default=list(BODIES),
+        help=f"comma-separated responses of the shapes table ({','.join(BODIES)})",
+    )
+    add(
+        "--shape-duration",
+        type=int,
+        default=SHAPE_DURATION_S,
+        help=f"seconds per shape run ({SHAPE_DURATION_S})",
+    )
+    add(
+        "--shape-rounds",
+        type=int,
+        default=SHAPE_ROUNDS,
+        help=f"rounds of the shapes table ({SHAPE_ROUNDS})",
+    )
     add("--warmup", type=int, default=WARMUP_S, help=f"warm-up seconds per tool ({WARMUP_S})")
     add("--loop", choices=("auto", "uvloop", "asyncio"), default="auto", help="pyload's loop")
     add("--out", type=Path, default=RESULTS_DIR, help="output directory (benchmarks/results)")
@@ -445,7 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     tools = [t for t in ns.tools.split(",") if t]
     unknown = set(tools) - set(TOOLS)
-    if unknown or ns.duration < 1 or ns.rounds < 1 or ns.scaling_rounds < 1 or ns.warmup < 1:
+    counts = (ns.duration, ns.rounds, ns.scaling_rounds, ns.warmup, ns.shape_duration)
+    if unknown or min(counts) < 1 or ns.shape_rounds < 1:
         print(
             f"selfbench: bad arguments (tools {sorted(unknown)}; durations and rounds >= 1)",
             file=sys.stderr,
@@ -460,6 +567,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             scaling_workers=ns.scaling_workers,
             scaling_connections=ns.scaling_connections,
             scaling_rounds=ns.scaling_rounds,
+            shapes=ns.shapes,
+            bodies=ns.shape_bodies,
+            shape_duration=ns.shape_duration,
+            shape_rounds=ns.shape_rounds,
             warmup=ns.warmup,
             loop=ns.loop,
         )
@@ -467,7 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"selfbench: {exc}", file=sys.stderr)
         return 1
     json_path, md_path = write_outputs(result, ns.out)
-    print(markdown(result))
+    print(selfbench_markdown(result))
     print(f"wrote {json_path} and {md_path}", file=sys.stderr)
     return 0
 

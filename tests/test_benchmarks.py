@@ -1,31 +1,46 @@
 """The benchmark scripts: wrk-text parsing, the pyload-vs-wrk tolerance, profiles and plans, a
-real (tiny) matrix run checked file against file, failing cells, and a selfbench smoke run."""
+real (tiny) matrix run with ``--repeat 2`` checked file against file, the report of an
+interrupted run, failing cells, and a selfbench smoke run."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import math
+import os
 import re
 import shutil
-from collections.abc import Iterator
+import statistics
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import pyload
-from benchmarks import cli, matrix, selfbench
+from benchmarks import cli, matrix, selfbench, stacks
+from benchmarks.charts import write_charts
 from benchmarks.clients import wrk_seconds
 from benchmarks.compare import RPS_ABS_TOL, RPS_REL_TOL, compare_cell, within
+from benchmarks.formatting import fmt_latency, fmt_rate
 from benchmarks.interpret import interpret
-from benchmarks.numbers import cell_numbers, fmt_latency, fmt_rate
 from benchmarks.profiles import QUICK, REFERENCE_DURATION_S, SEED, resolve_profile
-from benchmarks.report import SUMMARY_HEADER
+from benchmarks.report import SUMMARY_HEADER, render_report
+from benchmarks.results import (
+    NOT_RUN,
+    OK,
+    SCHEMA,
+    CellResult,
+    CellRun,
+    MatrixResult,
+    PyloadResult,
+)
 from benchmarks.wrkparse import WrkParseError, parse_time_us, parse_wrk
-from django_target import StartupError
+from django_target import ServerConfig, StartupError
 from tests.conftest import IN_CI
 from tests.target_server import running
+
+REFERENCE_RUNS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+DASH = "\N{EN DASH}"
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -176,15 +191,30 @@ def test_parse_rejects_other_text() -> None:
 # -- tolerance, profiles, plans ----------------------------------------------------------------
 
 
-def _pyload_dict(
-    rps: float, requests: int, timeouts: int, p50: int, p99: int, count: int
-) -> dict[str, Any]:
-    return {
-        "requests_per_s": rps,
-        "requests": requests,
-        "errors": {"connect": 0, "read": 0, "write": 0, "timeout": timeouts, "status": 0},
-        "latency_us": {"count": count, "percentiles": {"50": p50, "99": p99}},
-    }
+def _pyload(
+    rps: float,
+    requests: int,
+    timeouts: int,
+    p50: int,
+    p99: int,
+    count: int,
+    *,
+    runtime_s: float = 1.0,
+    interrupted: bool = False,
+    wrk_text: str = "",
+) -> PyloadResult:
+    """A pyload result as results.json keeps it, with the keys the benchmark reads."""
+    return PyloadResult.from_dict(
+        {
+            "requests_per_s": rps,
+            "requests": requests,
+            "runtime_us": int(runtime_s * 1e6),
+            "errors": {"connect": 0, "read": 0, "write": 0, "timeout": timeouts, "status": 0},
+            "latency_us": {"count": count, "max": p99, "percentiles": {"50": p50, "99": p99}},
+            "interrupted": interrupted,
+            "wrk_text": wrk_text,
+        }
+    )
 
 
 def test_within_tolerance() -> None:
@@ -195,25 +225,23 @@ def test_within_tolerance() -> None:
 
 
 def test_compare_cell_same_timeout() -> None:
-    wrk = parse_wrk(EXAMPLE_B).to_dict()
-    same = compare_cell(_pyload_dict(0.66, 4, 4, 0, 0, 0), wrk, timeout_s=2, wrk_timeout_s=2)
-    assert same["agree"] and same["metrics"]["timeouts"]["agree"] is True
-    far = compare_cell(
-        _pyload_dict(50.0, 300, 0, 1000, 2000, 300), wrk, timeout_s=2, wrk_timeout_s=2
-    )
-    assert not far["agree"]
-    assert set(far["disagreements"]) >= {"requests_per_s", "timeouts"}
+    wrk = parse_wrk(EXAMPLE_B)
+    same = compare_cell(_pyload(0.66, 4, 4, 0, 0, 0), wrk, timeout_s=2, wrk_timeout_s=2)
+    assert same.agree and same.metrics["timeouts"].agree is True
+    far = compare_cell(_pyload(50.0, 300, 0, 1000, 2000, 300), wrk, timeout_s=2, wrk_timeout_s=2)
+    assert not far.agree
+    assert set(far.disagreements) >= {"requests_per_s", "timeouts"}
 
 
 def test_compare_cell_fractional_timeout_is_not_comparable() -> None:
-    wrk = parse_wrk(EXAMPLE_A).to_dict()
+    wrk = parse_wrk(EXAMPLE_A)
     result = compare_cell(
-        _pyload_dict(57000.0, 177000, 10, 150, 1700, 176990), wrk, timeout_s=0.4, wrk_timeout_s=1
+        _pyload(57000.0, 177000, 10, 150, 1700, 176990), wrk, timeout_s=0.4, wrk_timeout_s=1
     )
-    assert result["metrics"]["p50_us"]["agree"] is None
-    assert result["metrics"]["timeouts"]["agree"] is None
-    assert "whole seconds" in result["metrics"]["timeouts"]["note"]
-    assert result["agree"] and result["metrics"]["requests_per_s"]["agree"] is True
+    assert result.metrics["p50_us"].agree is None
+    assert result.metrics["timeouts"].agree is None
+    assert "whole seconds" in result.metrics["timeouts"].note
+    assert result.agree and result.metrics["requests_per_s"].agree is True
 
 
 def test_profiles_keep_the_experiment_shape() -> None:
@@ -227,6 +255,13 @@ def test_profiles_keep_the_experiment_shape() -> None:
     with pytest.raises(ValueError):
         resolve_profile("quick", connections=1, threads=2)
     assert wrk_seconds(0.4) == 1 and wrk_seconds(4.4) == 5 and wrk_seconds(2.0) == 2
+    cells = matrix.plan(["gunicorn-gevent"])
+    once, twice = matrix.estimate_s(QUICK, cells), matrix.estimate_s(QUICK, cells, repeat=2)
+    assert once > len(cells) * QUICK.duration_s and twice > once + len(cells) * QUICK.duration_s
+    assert cli.build_parser().parse_args(["--repeat", "3"]).repeat == 3
+    for bad in ("0", "two"):
+        with pytest.raises(SystemExit):
+            cli.build_parser().parse_args(["--repeat", bad])
 
 
 def test_plan_serves_async_only_on_asgi() -> None:
@@ -268,9 +303,11 @@ def _table(report: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def matrix_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], str]:
-    """One stack, two endpoints, scale 0.05: gateway_1s waits 50 ms (well inside the 100 ms
-    timeout), gateway_3s 150 ms (every response a timeout). wrk too when it is installed."""
+def matrix_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dict[str, Any], MatrixResult, str]:
+    """One stack, two endpoints, each run twice, scale 0.05: gateway_1s waits 50 ms (well inside
+    the 100 ms timeout), gateway_3s 150 ms (every response a timeout). wrk too when installed."""
     with_wrk = shutil.which("wrk") is not None or IN_CI
     out = tmp_path_factory.mktemp("matrix")
     argv = [
@@ -290,55 +327,87 @@ def matrix_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
         "1",
         "--warmup",
         "0.3",
+        "--repeat",
+        "2",
         "--out",
         str(out),
     ]
     assert cli.main(argv + (["--with-wrk"] if with_wrk else [])) == 0
-    doc = json.loads((out / "results.json").read_text())
-    return out, doc, (out / "report.md").read_text()
+    text = (out / "results.json").read_text()
+    return out, json.loads(text), MatrixResult.from_json(text), (out / "report.md").read_text()
 
 
-def test_matrix_writes_consistent_files(matrix_run: tuple[Path, dict[str, Any], str]) -> None:
-    _, doc, report = matrix_run
-    assert doc["schema"] == matrix.SCHEMA
-    assert [(c["server"], c["label"], c["status"]) for c in doc["cells"]] == [
+def _spread_text(values: list[float], fmt: Any) -> str:
+    """What the tables print for a number over two or more runs: median (min-max)."""
+    return f"{fmt(statistics.median(values))} ({fmt(min(values))}{DASH}{fmt(max(values))})"
+
+
+def test_matrix_writes_consistent_files(
+    matrix_run: tuple[Path, dict[str, Any], MatrixResult, str],
+) -> None:
+    """results.json holds two runs per cell; report.md's tables give each cell's median and
+    min-max over them, computed here from the JSON's own numbers."""
+    _, raw, doc, report = matrix_run
+    assert raw["schema"] == SCHEMA == "pyload.benchmarks/2"
+    assert raw["repeat"] == 2 and doc.repeat == 2
+    assert [(c["server"], c["label"], c["status"]) for c in raw["cells"]] == [
         ("gunicorn-uvicorn", "sync/gateway_1s", "ok"),
         ("gunicorn-uvicorn", "async/gateway_3s", "ok"),
     ]
-    assert doc["profile"]["timeout_s"] == pytest.approx(0.1)
-    assert doc["machine"]["cores"] >= 1 and doc["machine"]["packages"]["django"]
+    for cell in raw["cells"]:
+        assert [(r["run"], r["status"], r["interrupted"]) for r in cell["runs"]] == [
+            (1, "ok", False),
+            (2, "ok", False),
+        ]
+    assert raw["profile"]["timeout_s"] == pytest.approx(0.1)
+    assert raw["machine"]["cores"] >= 1 and raw["machine"]["packages"]["django"]
+    assert doc.to_json() == (matrix_run[0] / "results.json").read_text()  # read back exactly
     rows = _table(report)
     assert [(r["endpoint"], r["server"]) for r in rows] == [
-        (c["label"], c["server"]) for c in doc["cells"]
+        (c["label"], c["server"]) for c in raw["cells"]
     ]
-    for row, cell in zip(rows, doc["cells"], strict=True):
-        data = cell["pyload"]
-        assert data["schema"] == "pyload.result/2"
-        assert int(row["requests"]) == data["requests"] > 0
-        assert float(row["req/s"]) == pytest.approx(data["requests_per_s"], abs=0.005)
-        assert int(row["timeouts"]) == data["errors"]["timeout"]
-        errors = sum(data["errors"][k] for k in ("connect", "read", "write", "status"))
-        assert int(row["errors"]) == errors
+    for row, cell in zip(rows, raw["cells"], strict=True):
+        runs = [r["pyload"] for r in cell["runs"]]
+        assert all(data["schema"] == "pyload.result/2" and data["requests"] > 0 for data in runs)
+        rates = [data["requests_per_s"] for data in runs]
+        assert row["req/s"] == _spread_text(rates, fmt_rate)
+        assert f"| {cell['label']} | {_spread_text(rates, fmt_rate)}" in report  # req/s table
+        assert int(row["requests"]) == min(data["requests"] for data in runs)  # lower median
+        assert int(row["timeouts"]) == min(data["errors"]["timeout"] for data in runs)
+        assert int(row["errors"]) == min(
+            sum(data["errors"][k] for k in ("connect", "read", "write", "status")) for data in runs
+        )
         for p in ("50", "99"):
-            if data["latency_us"]["count"]:
-                printed = parse_time_us(row[f"p{p}"])
-                assert printed == pytest.approx(data["latency_us"]["percentiles"][p], rel=0.01)
+            if all(data["latency_us"]["count"] for data in runs):
+                values = [data["latency_us"]["percentiles"][p] for data in runs]
+                assert row[f"p{p}"] == _spread_text(values, fmt_latency)
             else:
                 assert row[f"p{p}"] == "-"
-        # the wrk-style text in the report is pyload's, and says the same as the JSON
-        assert "```\n" + data["wrk_text"].rstrip("\n") + "\n```" in report
-        parsed = parse_wrk(data["wrk_text"])
-        assert (parsed.requests, parsed.timeouts) == (data["requests"], data["errors"]["timeout"])
+        assert cell["summary"]["runs"] == 2
+        assert cell["summary"]["requests_per_s"] == {
+            "median": statistics.median(rates),
+            "min": min(rates),
+            "max": max(rates),
+        }
+        # each run's wrk-style text is in the report, and says the same as the JSON
+        for data in runs:
+            assert "```\n" + data["wrk_text"].rstrip("\n") + "\n```" in report
+            parsed = parse_wrk(data["wrk_text"])
+            assert (parsed.requests, parsed.timeouts) == (
+                data["requests"],
+                data["errors"]["timeout"],
+            )
+    assert report.count("Run 1 of 2:") == report.count("Run 2 of 2:") == 2
 
 
 def test_matrix_report_layout_and_interpretation(
-    matrix_run: tuple[Path, dict[str, Any], str],
+    matrix_run: tuple[Path, dict[str, Any], MatrixResult, str],
 ) -> None:
-    _, doc, report = matrix_run
-    fast, slow = (cell_numbers(c) for c in doc["cells"])
+    _, _, doc, report = matrix_run
+    fast, slow = (c.summary for c in doc.cells)
     assert fast is not None and slow is not None
     assert fast.p50_us is not None and fast.timeouts == 0  # 50 ms wait, 100 ms timeout
-    assert slow.requests > 0 and slow.timeouts == slow.requests  # 150 ms wait: all late
+    assert slow.requests > 0 and slow.all_timeouts  # 150 ms wait: all late
     headings = [line for line in report.splitlines() if line.startswith("#")]
     i = headings.index("## gunicorn-uvicorn")
     assert headings[i + 1 : i + 5] == [
@@ -351,18 +420,24 @@ def test_matrix_report_layout_and_interpretation(
     bullets = interpret(doc)
     assert any("1 of 1 cells are all timeouts" in b for b in bullets)
     assert any("closed-loop ceiling is 4 ÷ 50 ms = 80 req/s" in b for b in bullets)
-    assert f"| sync/gateway_1s | {fmt_rate(fast.requests_per_s)} |" in report
+    assert any(b.startswith("**Spread over the 2 runs**") for b in bullets)
+    assert "each cell run 2 times (`--repeat 2`)" in report
     assert fmt_latency(fast.p50_us) in report
     assert "python -m benchmarks --profile quick --servers gunicorn-uvicorn" in report
+    assert "--repeat 2" in report.split("## Reproduce")[1]
+    # 1 s cells: wrk's header ("Running 1s test") is the cell's length, nothing to explain
+    assert "rounded to whole seconds" not in report
 
 
-def test_matrix_charts_are_pngs(matrix_run: tuple[Path, dict[str, Any], str]) -> None:
+def test_matrix_charts_are_pngs(
+    matrix_run: tuple[Path, dict[str, Any], MatrixResult, str],
+) -> None:
     import matplotlib.image
 
-    out, doc, report = matrix_run
+    out, _, doc, report = matrix_run
     referenced = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", report)
     expected = {"requests_per_s.png", "latency_gateway_1s.png", "latency_gateway_3s.png"}
-    if doc["with_wrk"]:
+    if doc.with_wrk:
         expected.add("pyload_vs_wrk.png")
     assert set(referenced) == expected
     assert {p.name for p in out.glob("*.png")} == expected
@@ -373,32 +448,167 @@ def test_matrix_charts_are_pngs(matrix_run: tuple[Path, dict[str, Any], str]) ->
         assert height > 200 and width > 300
 
 
-def test_matrix_with_wrk_side_by_side(matrix_run: tuple[Path, dict[str, Any], str]) -> None:
-    _, doc, report = matrix_run
-    if not doc["with_wrk"]:
+def test_matrix_with_wrk_side_by_side(
+    matrix_run: tuple[Path, dict[str, Any], MatrixResult, str],
+) -> None:
+    _, _, doc, report = matrix_run
+    if not doc.with_wrk:
         pytest.skip("wrk is not installed")
-    assert doc["wrk_timeout_s"] == 1  # 100 ms cannot be said to wrk
-    for cell in doc["cells"]:
-        wrk = cell["wrk"]
-        assert wrk["error"] is None, wrk["error"]
-        assert wrk["argv"][1:5] == ["-t1", "-c4", "-d1s", "--timeout"]
-        assert wrk["parsed"]["requests"] > 0
-        comparison = wrk["comparison"]
-        rps = comparison["metrics"]["requests_per_s"]
-        # always compared, on the two tools' own numbers, with the documented tolerance
-        assert (rps["pyload"], rps["wrk"]) == (
-            cell["pyload"]["requests_per_s"],
-            wrk["parsed"]["requests_per_s"],
-        )
-        assert rps["pyload"] > 0 and rps["wrk"] > 0
-        assert rps["agree"] is within(rps["pyload"], rps["wrk"], RPS_REL_TOL, RPS_ABS_TOL)
-        assert ("requests_per_s" in comparison["disagreements"]) is not rps["agree"]
-    slow = doc["cells"][1]["wrk"]["comparison"]["metrics"]
-    assert slow["timeouts"]["agree"] is None  # pyload timed out at 100 ms, wrk at 1 s
+    assert doc.wrk_timeout_s == 1  # 100 ms cannot be said to wrk
+    orders = []
+    for cell in doc.cells:
+        for run in cell.runs:
+            wrk, result = run.wrk, run.pyload
+            assert wrk is not None and result is not None
+            assert wrk.error is None, wrk.error
+            assert wrk.argv[1:5] == ["-t1", "-c4", "-d1s", "--timeout"]
+            assert wrk.parsed is not None and wrk.parsed.requests > 0
+            assert wrk.comparison is not None
+            rps = wrk.comparison.metrics["requests_per_s"]
+            # always compared, on the two tools' own numbers, with the documented tolerance
+            assert (rps.pyload, rps.wrk) == (result.requests_per_s, wrk.parsed.requests_per_s)
+            assert rps.pyload and rps.pyload > 0 and rps.wrk and rps.wrk > 0
+            assert rps.agree is within(rps.pyload, rps.wrk, RPS_REL_TOL, RPS_ABS_TOL)
+            assert ("requests_per_s" in wrk.comparison.disagreements) is not rps.agree
+            orders.append((run.index, run.order))
+    # round 1 runs both cells, then round 2: the tools alternate from run to run
+    assert [order for _, order in sorted(orders, key=lambda x: x[0])] == [
+        ["pyload", "wrk"],
+        ["wrk", "pyload"],
+        ["pyload", "wrk"],
+        ["wrk", "pyload"],
+    ]
+    slow = doc.cells[1].runs[0].wrk
+    assert slow is not None and slow.comparison is not None
+    assert slow.comparison.metrics["timeouts"].agree is None  # pyload 100 ms, wrk 1 s
     assert "## pyload vs wrk" in report and "n/c" in report
+    assert "| sync/gateway_1s (run 2) | gunicorn-uvicorn |" in report
+
+
+# -- the report of an interrupted run, and of the reference runs ------------------------------
+
+
+def _interrupted_run() -> MatrixResult:
+    """Ctrl-C during the second cell of a quick-profile run: the first cell complete, the
+    second cut short after 2.31 s of its 6.6 s, the third not run."""
+
+    def cell(kind: str, scenario: str, wait: float, run: CellRun) -> CellResult:
+        return CellResult(
+            "gunicorn-uvicorn", f"/myapp/{kind}/{scenario}", kind, scenario, wait, [run]
+        )
+
+    full = _pyload(300.0, 1980, 0, 301_000, 305_000, 1980, runtime_s=6.6, wrk_text=EXAMPLE_A)
+    cut = _pyload(
+        290.0, 670, 0, 302_000, 306_000, 670, runtime_s=2.31, interrupted=True, wrk_text=EXAMPLE_A
+    )
+    return MatrixResult(
+        profile=QUICK,
+        cells=[
+            cell("sync", "gateway_1s", 0.3, CellRun(status=OK, pyload=full)),
+            cell("async", "gateway_1s", 0.3, CellRun(status=OK, pyload=cut, interrupted=True)),
+            cell("sync", "gateway_3s", 0.9, CellRun.not_run(1, "interrupted")),
+        ],
+        interrupted=True,
+        machine=MatrixResult.from_json(
+            (REFERENCE_RUNS / "reference-quick" / "results.json").read_text()
+        ).machine,
+    )
+
+
+def test_an_interrupted_cell_is_marked_in_every_table(tmp_path: Path) -> None:
+    """The report is a pure function of the document: no run needed."""
+    doc = _interrupted_run()
+    report = render_report(doc)
+    rows = {row["endpoint"]: row for row in _table(report)}
+    # the per-cell table: the cut-short cell says so, the cell not reached says it once
+    assert "**interrupted** after 2.31 s of the 6.6 s cell" in rows["async/gateway_1s"]["notes"]
+    assert "interrupted" not in rows["sync/gateway_1s"]["notes"]
+    assert rows["sync/gateway_3s"]["notes"] == "**not run**: interrupted"
+    assert "not run: not run" not in report
+    # the requests/s table
+    assert "| async/gateway_1s | 290.00 **interrupted** |" in report
+    assert "| sync/gateway_1s | 300.00 |" in report
+    assert "| sync/gateway_3s | not run |" in report
+    # the interpretation: named in a sentence of its own, left out of the others
+    bullets = interpret(doc)
+    (cut,) = [b for b in bullets if b.startswith("**Interrupted**")]
+    assert "gunicorn-uvicorn async/gateway_1s after 2.31 s of the 6.6 s cell" in cut
+    (gateway,) = [b for b in bullets if b.startswith("**gateway_1s**")]
+    assert "1 of 1 cells" in gateway and "async/gateway_1s" not in gateway
+    assert "**Failed or not run** (1): gunicorn-uvicorn sync/gateway_3s: not run: interrupted." in (
+        bullets
+    )
+    assert "\n- **Interrupted** (Ctrl-C or SIGTERM) while loading" in report
+    # the cell's own block, and the run as a whole
+    assert "**Interrupted** (Ctrl-C or SIGTERM) after 2.31 s of the 6.6 s cell" in report
+    assert "- **interrupted** (Ctrl-C or SIGTERM)" in report
+    # the document keeps it all, and the charts draw it
+    again = MatrixResult.from_json(doc.to_json())
+    assert render_report(again) == report
+    assert [c.interrupted for c in again.cells] == [False, True, False]
+    assert [c.status for c in again.cells] == [OK, OK, NOT_RUN]
+    assert "requests_per_s.png" in write_charts(again, tmp_path)
+    # schema 1 said "not run: not run: interrupted": read, it says it once too
+    old = CellResult.from_dict(
+        {
+            "server": "gunicorn-uvicorn",
+            "path": "/myapp/async/httpx",
+            "kind": "async",
+            "scenario": "httpx",
+            "label": "async/httpx",
+            "gateway_wait_s": None,
+            "status": "not run",
+            "error": "not run: interrupted",
+            "pyload": None,
+            "wrk": None,
+        }
+    )
+    assert (old.status, old.error, len(old.runs)) == (NOT_RUN, "interrupted", 1)
+
+
+def test_wrk_headers_rounding_is_explained() -> None:
+    """pyload prints wrk's header, "Running 7s test", for a 6.6 s cell: the report says why."""
+    doc = _interrupted_run()
+    text = doc.cells[0].runs[0].pyload
+    assert text is not None
+    doc.cells[0].runs[0].pyload = PyloadResult.from_dict(
+        {**text.to_dict(), "wrk_text": EXAMPLE_A.replace("Running 3s", "Running 7s")}
+    )
+    report = render_report(doc)
+    assert "`Running 7s test @ URL`" in report
+    assert "`7s` stands for the 6.6 s cell" in report
+
+
+@pytest.mark.parametrize("run", ["reference-quick", "reference-seed"])
+def test_reference_runs_render_as_committed(run: str) -> None:
+    """The committed runs (schema pyload.benchmarks/1) are read and give their report.md."""
+    folder = REFERENCE_RUNS / run
+    doc = MatrixResult.from_json((folder / "results.json").read_text())
+    report = (folder / "report.md").read_text()
+    charts = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", report)
+    assert render_report(doc, charts) == report
+    assert doc.repeat == 1 and all(len(c.runs) == 1 for c in doc.cells)
+    assert MatrixResult.from_json(doc.to_json()).to_json() == doc.to_json()
 
 
 # -- failing cells -------------------------------------------------------------------------
+
+
+class _FakeStack:
+    """Stands in for django_target's Stack: a real test server's URL, "exited" once closed."""
+
+    def __init__(self, url: str, close: Any = None) -> None:
+        self.url = url
+        self._close = close
+        self.closed = False
+
+    def exited(self) -> str | None:
+        return "fake stack exited unexpectedly" if self.closed else None
+
+    def stop(self) -> None:
+        if self._close is not None:
+            self._close()
+        self.closed = True
 
 
 def test_failing_cells_are_recorded_and_the_run_goes_on(
@@ -409,18 +619,17 @@ def test_failing_cells_are_recorded_and_the_run_goes_on(
 
     with running() as target:
 
-        @contextlib.contextmanager
-        def fake_serve(server: str, **options: Any) -> Iterator[str]:
-            if server == "gunicorn-gevent":
+        def fake_start(config: ServerConfig) -> _FakeStack:
+            if config.server == "gunicorn-gevent":
                 raise StartupError("gunicorn exited with status 3")
-            yield target.url
+            return _FakeStack(target.url)
 
         def flaky_run(url: str, **kwargs: Any) -> pyload.RunResult:
             if url.endswith("/async/gateway_1s"):
                 raise pyload.ConnectError("unable to connect to 127.0.0.1:1 Connection refused")
             return real_run(url, **kwargs)
 
-        monkeypatch.setattr(matrix, "serve", fake_serve)
+        monkeypatch.setattr(stacks, "start", fake_start)
         monkeypatch.setattr(pyload, "run", flaky_run)
         argv = [
             "--servers",
@@ -447,7 +656,8 @@ def test_failing_cells_are_recorded_and_the_run_goes_on(
     assert "ConnectError" in status[("hypercorn-asyncio", "async/gateway_1s")][1]
     ok = [c for c in doc["cells"] if c["status"] == "ok"]
     assert [(c["server"], c["label"]) for c in ok] == [("hypercorn-asyncio", "sync/gateway_1s")]
-    assert ok[0]["pyload"]["errors"]["status"] == ok[0]["pyload"]["requests"] > 0  # 404s
+    (result,) = [r["pyload"] for r in ok[0]["runs"]]
+    assert result["errors"]["status"] == result["requests"] > 0  # 404s
     report = (tmp_path / "report.md").read_text()
     assert "**failed**: stack did not start: StartupError: gunicorn exited" in report
     assert "Failed or not run** (2)" in report
@@ -457,21 +667,21 @@ def test_a_stack_that_dies_is_restarted_for_the_next_cell(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_run = pyload.run
-    stacks: list[contextlib.ExitStack] = []
+    started: list[_FakeStack] = []
 
-    @contextlib.contextmanager
-    def fake_serve(server: str, **options: Any) -> Iterator[str]:
-        with contextlib.ExitStack() as stack:
-            stacks.append(stack)
-            yield stack.enter_context(running()).url
+    def fake_start(config: ServerConfig) -> _FakeStack:
+        servers = contextlib.ExitStack()
+        stack = _FakeStack(servers.enter_context(running()).url, servers.close)
+        started.append(stack)
+        return stack
 
     def run_then_crash(url: str, **kwargs: Any) -> pyload.RunResult:
         result = real_run(url, **kwargs)
         if url.endswith("/sync/gateway_1s"):
-            stacks[-1].close()  # the stack dies after its first cell: nothing listens any more
+            started[-1].stop()  # the stack dies after its first cell: nothing listens any more
         return result
 
-    monkeypatch.setattr(matrix, "serve", fake_serve)
+    monkeypatch.setattr(stacks, "start", fake_start)
     monkeypatch.setattr(pyload, "run", run_then_crash)
     argv = [
         "--servers",
@@ -491,15 +701,19 @@ def test_a_stack_that_dies_is_restarted_for_the_next_cell(
         "--out",
         str(tmp_path),
     ]
-    assert cli.main(argv) == 0
-    doc = json.loads((tmp_path / "results.json").read_text())
-    assert [(c["label"], c["status"]) for c in doc["cells"]] == [
+    try:
+        assert cli.main(argv) == 0
+    finally:
+        for stack in started:
+            stack.stop()
+    doc = MatrixResult.from_json((tmp_path / "results.json").read_text())
+    assert [(c.label, c.status) for c in doc.cells] == [
         ("sync/gateway_1s", "ok"),
         ("async/gateway_1s", "ok"),
     ]
-    assert doc["cells"][1].get("restarted") is True
-    assert [s["ok"] for s in doc["stacks"][0]["starts"]] == [True, True]
-    assert len(stacks) == 2
+    assert doc.cells[1].runs[0].restarted is True
+    assert [s.ok for s in doc.stacks[0].starts] == [True, True]
+    assert len(started) == 2
     assert "stack restarted before this cell" in (tmp_path / "report.md").read_text()
 
 
@@ -507,7 +721,9 @@ def test_a_stack_that_dies_is_restarted_for_the_next_cell(
 
 
 def test_selfbench_smoke(tmp_path: Path) -> None:
-    """nginx + wrk + pyload, one round of 1 s, the smallest scaling table."""
+    """nginx + wrk + pyload, one round of 1 s, the smallest scaling table, and the shapes table
+    shrunk to ``-t1 -c10`` and ``-t4 -c40`` (small and 25 KB responses) with every column
+    filled for both tools."""
     for tool in ("nginx", "wrk"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             if IN_CI:
@@ -528,10 +744,18 @@ def test_selfbench_smoke(tmp_path: Path) -> None:
         "1",
         "--scaling-connections",
         "10",
+        "--shapes",
+        "1x10,4x40",
+        "--shape-duration",
+        "1",
+        "--shape-rounds",
+        "1",
         "--out",
         str(tmp_path),
     ]
+    cpus = os.sched_getaffinity(0)
     assert selfbench.main(argv) == 0
+    assert os.sched_getaffinity(0) == cpus  # pinned next to nginx while watching, not after
     (json_path,) = tmp_path.glob("selfbench-*.json")
     (md_path,) = tmp_path.glob("selfbench-*.md")
     result = json.loads(json_path.read_text())
@@ -562,6 +786,61 @@ def test_selfbench_smoke(tmp_path: Path) -> None:
     md = md_path.read_text()
     assert "| pyload |" in md and "| wrk |" in md and "Ratios to wrk" in md
     assert f"{ratios['cpu_us_per_request']:.2f}x" in md
+    _check_shapes(result, md)
+    # the report's own command line asks for the same run
+    command = md.rsplit("Reproduce: `", 1)[1].split("`", 1)[0].split()[3:]
+    again = selfbench.build_parser().parse_args([a.strip("'") for a in command])
+    assert (again.shapes, again.shape_bodies) == ([(1, 10), (4, 40)], ["small", "25k"])
+    assert (again.shape_duration, again.shape_rounds) == (1, 1)
+
+
+def _check_shapes(result: dict[str, Any], md: str) -> None:
+    """The shapes table: (shape x body) x (wrk, pyload), every figure measured."""
+    shapes = result["shapes"]
+    assert [row["shape"] for row in shapes] == [
+        "-t1 -c10 small",
+        "-t1 -c10 25 KB",
+        "-t4 -c40 small",
+        "-t4 -c40 25 KB",
+    ]
+    client = result["settings"]["client_cpu"]
+    for row in shapes:
+        assert row["cpus"] == ([client] if client is not None else None)
+        assert set(row["medians"]) == {"wrk", "pyload"}
+        for tool in ("wrk", "pyload"):
+            m = row["medians"][tool]
+            (run,) = row["runs"][tool]
+            assert m["runs"] == 1 and run["errors"] == {k: 0 for k in run["errors"]}
+            assert f"-t{row['threads']}" in run["argv"] and f"-c{row['connections']}" in run["argv"]
+            assert run["argv"][-1].endswith(row["path"])
+            for key in ("requests_per_s", "cpu_us_per_request", "startup_s", "peak_pss_mb"):
+                assert m[key] is not None and m[key] > 0, (row["shape"], tool, key)
+            assert 0 < m["startup_s"] < m["wall_s"]  # the first request came within the run
+            assert m["processes"] >= 1 and m["wall_beyond_run_s"] is not None
+        pyload_run = row["runs"]["pyload"][0]
+        assert pyload_run["load_cpu_s"] == pyload_run["detail"]["json"]["cpu_s"] > 0
+        assert pyload_run["detail"]["json"]["threads"] == row["threads"]
+        # the response really is the body the row names (a 404 would be counted as an error)
+        per_response = pyload_run["detail"]["json"]["bytes_read"] / pyload_run["requests"]
+        assert row["response_body_bytes"] < per_response < row["response_body_bytes"] + 400
+        r = row["ratios"]["pyload"]
+        p, w = row["medians"]["pyload"], row["medians"]["wrk"]
+        assert r["peak_pss_mb"] == pytest.approx(p["peak_pss_mb"] / w["peak_pss_mb"])
+        assert r["startup_s"] == pytest.approx(p["startup_s"] / w["startup_s"])
+        for tool, m in row["medians"].items():
+            (cells,) = _md_rows(md, f"| {row['shape']} | {tool} |")
+            assert len(cells) == 11 and "-" not in cells, cells  # every column filled
+            assert cells[6] == f"{m['peak_pss_mb']:.1f}"
+        (ratio_cells,) = [c for c in _md_rows(md, f"| {row['shape']} | ") if len(c) == 7]
+        assert "-" not in ratio_cells and ratio_cells[5] == f"{r['peak_pss_mb']:.1f}x"
+    assert "## Shapes" in md and "Ratios to wrk per shape" in md
+    assert result["shape_targets"] == []  # issue 8's targets name -t1 -c100 and -t20 -c2000
+
+
+def _md_rows(md: str, prefix: str) -> list[list[str]]:
+    """The cells of each Markdown table row that starts with ``prefix``."""
+    lines = [line for line in md.splitlines() if line.startswith(prefix)]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
 
 
 def test_sigterm_stops_the_matrix_and_its_stack(tmp_path: Path) -> None:
@@ -586,4 +865,8 @@ def test_sigterm_stops_the_matrix_and_its_stack(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert not [pid for pid in stack if Path(f"/proc/{pid}").exists()]
-    assert (tmp_path / "report.md").exists()  # interrupted, the run still wrote its report
+    report = (tmp_path / "report.md").read_text()  # interrupted, the run still wrote its report
+    (row,) = _table(report)
+    assert "interrupted" in row["notes"]
+    (cell,) = MatrixResult.from_json((tmp_path / "results.json").read_text()).cells
+    assert cell.interrupted

@@ -1,0 +1,163 @@
+"""One run of one cell: let the stack settle, then pyload on the endpoint; with ``--with-wrk``
+a warm-up first, then pyload and wrk, the order alternating from run to run so neither tool
+always meets the colder (or warmer) server. Returns a ``CellRun``; never raises for a failure of
+the cell (a stack that did not start, a pyload error, Ctrl-C): the run records it."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+
+import pyload
+from benchmarks.clients import ClientError, run_wrk, wrk_seconds
+from benchmarks.compare import compare_cell
+from benchmarks.plan import Cell
+from benchmarks.profiles import Profile
+from benchmarks.progress import Progress
+from benchmarks.results import NOT_RUN, OK, CellRun, PyloadResult, WrkRun
+from benchmarks.stacks import StackRunner
+from benchmarks.wrkparse import WrkParseError, parse_wrk
+
+__all__ = ["CELL_WARMUP_S", "now", "run_cell"]
+
+CELL_WARMUP_S = 1.0  # with --with-wrk: unrecorded load on each cell before the two tools
+
+
+def now() -> str:
+    return dt.datetime.now().isoformat(timespec="seconds")
+
+
+def run_cell(
+    cell: Cell,
+    runner: StackRunner,
+    profile: Profile,
+    *,
+    previous: Cell | None,
+    with_wrk: bool,
+    progress: Progress,
+    index: int = 0,
+    run: int = 1,
+    repeat: int = 1,
+) -> CellRun:
+    """Run ``cell`` once (its run number ``run`` of ``repeat``); ``index`` counts the runs of the
+    whole matrix (wrk goes first on odd ones). ``previous`` is the cell that ran before on this
+    stack, whose slow views may still be draining."""
+    record = CellRun(index=run)
+    label = f"{cell.server} {cell.label}" + (f" (run {run}/{repeat})" if repeat > 1 else "")
+    t0 = progress.cell(label)
+    record.started_at = now()
+    try:
+        if runner.gave_up is not None:
+            record.error = f"stack did not start: {runner.gave_up}"
+            progress.finished(t0, f"FAILED: {record.error}")
+            return record
+        drain = previous.drain_s(profile) if previous is not None else 0.0
+        answering, settle_s, why = runner.settle(drain)
+        if not answering:
+            progress.note(f"    stack not answering ({why}); restarting it")
+            if runner.restart() is None:
+                record.error = f"stack stopped answering and did not restart: {runner.gave_up}"
+                progress.finished(t0, f"FAILED: {record.error}")
+                return record
+            record.restarted = True
+        record.settle_s = round(settle_s, 3)
+        url = (runner.url or "") + cell.endpoint.path
+        record.url = url
+        wrk_first = with_wrk and index % 2 == 1
+        if with_wrk:
+            record.order = ["wrk", "pyload"] if wrk_first else ["pyload", "wrk"]
+            _cell_warm_up(url, profile)
+            runner.settle(cell.drain_s(profile))
+        if wrk_first:
+            record.wrk = _run_wrk(url, profile)
+            runner.settle(cell.drain_s(profile))
+        try:
+            result = pyload.run(
+                url,
+                connections=profile.connections,
+                duration=profile.duration_s,
+                threads=profile.threads,
+                timeout=profile.timeout_s,
+                print_latency=True,
+            )
+        except pyload.PyloadError as exc:
+            record.error = f"pyload: {type(exc).__name__}: {exc}"
+            progress.finished(t0, f"FAILED: {record.error}")
+            return record
+        data = PyloadResult.from_run(result)
+        record.pyload, record.status = data, OK
+        if result.worker_failures:
+            record.error = "; ".join(result.worker_failures)
+        record.interrupted = result.interrupted
+        summary = _summary_line(data)
+        if result.interrupted:
+            summary += f"  (interrupted after {data.runtime_s:.2f} s)"
+        if with_wrk and not result.interrupted:
+            if not wrk_first:
+                runner.settle(cell.drain_s(profile))
+                record.wrk = _run_wrk(url, profile)
+            summary += _compare(record.wrk, data, profile)
+        progress.finished(t0, summary)
+    except KeyboardInterrupt:
+        record.interrupted = True
+        if record.pyload is None:
+            record.status, record.error = NOT_RUN, "interrupted"
+        else:  # pyload's result is whole; wrk (--with-wrk) was cut short
+            record.error = "interrupted before wrk completed"
+        progress.finished(t0, "interrupted")
+    record.wall_s = round(time.monotonic() - t0, 2)
+    return record
+
+
+def _summary_line(result: PyloadResult) -> str:
+    def ms(us: float | None) -> str:
+        return "-" if us is None else f"{us / 1000:.1f}ms"
+
+    return (
+        f"{result.requests_per_s:9.1f} req/s  p50 {ms(result.p50_us)}  p99 {ms(result.p99_us)}"
+        f"  timeouts {result.timeouts}  errors {result.other_errors}"
+    )
+
+
+def _run_wrk(url: str, profile: Profile) -> WrkRun:
+    try:
+        run = run_wrk(
+            url,
+            connections=profile.connections,
+            duration_s=profile.duration_s,
+            threads=profile.threads,
+            timeout_s=profile.timeout_s,
+        )
+        parsed = parse_wrk(run.text)
+    except (ClientError, WrkParseError) as exc:
+        return WrkRun(error=str(exc))
+    return WrkRun(argv=run.argv, text=run.text, parsed=parsed, cpu_s=run.cpu_s)
+
+
+def _cell_warm_up(url: str, profile: Profile) -> None:
+    """Unrecorded load on the cell itself, at its concurrency (client pools grow, caches fill)."""
+    with contextlib.suppress(pyload.PyloadError):
+        pyload.run(
+            url,
+            connections=profile.connections,
+            duration=CELL_WARMUP_S,
+            threads=profile.threads,
+            timeout=profile.timeout_s,
+        )
+
+
+def _compare(wrk: WrkRun | None, result: PyloadResult, profile: Profile) -> str:
+    """Attach pyload-vs-wrk to the wrk run; return the progress line's suffix."""
+    if wrk is None or wrk.parsed is None:
+        return f"  | wrk failed: {wrk.error if wrk is not None else 'not run'}"
+    wrk.comparison = compare_cell(
+        result,
+        wrk.parsed,
+        timeout_s=profile.timeout_s,
+        wrk_timeout_s=wrk_seconds(profile.timeout_s),
+    )
+    verdict = (
+        "agree" if wrk.comparison.agree else "DISAGREE: " + ", ".join(wrk.comparison.disagreements)
+    )
+    return f"  | wrk {wrk.parsed.requests_per_s:.1f} req/s, {verdict}"

@@ -1,0 +1,653 @@
+"""The matrix's results document (``results.json``), typed: the only module that writes and
+reads its keys. Everything else (the report, the interpretation, the charts, the comparison
+with wrk, the tests) works on these dataclasses.
+
+    MatrixResult                    the run: profile, repeat, machine, stacks, cells
+      StackRecord                   one server stack: its starts and its warm-up
+      CellResult                    one (stack, endpoint) cell and its runs
+        CellRun                     one run of the cell: pyload's result, wrk's (--with-wrk)
+          PyloadResult              pyload's ``RunResult.to_dict(raw=False)``, kept verbatim
+          WrkRun -> Comparison      wrk's text, its numbers, pyload vs wrk
+        CellSummary                 computed: the median and min-max over the cell's runs
+
+Schema ``pyload.benchmarks/2`` (docs/benchmarks.md): per cell a list of ``runs`` (``--repeat
+N``: N of them), and computed ``status``, ``error``, ``interrupted`` and ``summary`` for readers;
+``from_json`` ignores the computed keys and reads ``pyload.benchmarks/1`` too (one run per cell,
+its fields at the cell's level).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import pyload
+from benchmarks.profiles import Profile
+from benchmarks.wrkparse import WrkText
+from django_target.catalog import ENDPOINTS
+from pyload.messages import ERROR_NAMES
+
+__all__ = [
+    "FAILED",
+    "NON_TIMEOUT_ERRORS",
+    "NOT_RUN",
+    "OK",
+    "READABLE_SCHEMAS",
+    "SCHEMA",
+    "CellResult",
+    "CellRun",
+    "CellSummary",
+    "Comparison",
+    "Latency",
+    "MatrixResult",
+    "Metric",
+    "PyloadResult",
+    "ResultsError",
+    "Spread",
+    "StackRecord",
+    "StackStart",
+    "WarmUp",
+    "WrkRun",
+]
+
+SCHEMA = "pyload.benchmarks/2"
+READABLE_SCHEMAS = ("pyload.benchmarks/1", SCHEMA)
+
+#: A run's status: pyload produced a result; it failed (the reason is its error); not run.
+OK, FAILED, NOT_RUN = "ok", "failed", "not run"
+
+#: The error counters other than timeouts (the reports' "errors" column), in pyload's order.
+NON_TIMEOUT_ERRORS: tuple[str, ...] = tuple(name for name in ERROR_NAMES if name != "timeout")
+
+_ORDER = {f"{e.kind}/{e.scenario}": i for i, e in enumerate(ENDPOINTS)}
+
+
+class ResultsError(ValueError):
+    """Not a results document this version can read."""
+
+
+# -- pyload's result, as the document keeps it ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Latency:
+    """pyload's latency summary (``latency_us``): µs, by wrk's rank rule, corrected as wrk."""
+
+    count: int
+    max: int | None
+    percentiles: dict[str, int]
+
+    def at(self, p: str) -> int | None:
+        """Percentile ``p`` ("50", "99.9"; "100" is the maximum); None when none was recorded."""
+        if not self.count:
+            return None
+        return self.max if p == "100" else self.percentiles.get(p)
+
+
+@dataclass(frozen=True)
+class PyloadResult:
+    """One pyload run as results.json keeps it: ``RunResult.to_dict(raw=False)`` (docs/json.md),
+    verbatim in ``document``, and the fields the benchmark reads from it."""
+
+    requests: int
+    requests_per_s: float
+    runtime_us: int
+    errors: dict[str, int]
+    latency: Latency
+    in_flight_at_end: int
+    interrupted: bool
+    worker_failures: tuple[str, ...]
+    wrk_text: str
+    workers_cpu_s: float | None
+    document: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_run(cls, result: pyload.RunResult) -> PyloadResult:
+        """Without the exact counts, which would make results.json huge."""
+        return cls.from_dict(result.to_dict(raw=False))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PyloadResult:
+        """Read ``pyload.result/1`` or ``/2`` (the keys read here are the same in both)."""
+        latency = data["latency_us"]
+        workers = data.get("workers")
+        return cls(
+            requests=int(data["requests"]),
+            requests_per_s=float(data["requests_per_s"]),
+            runtime_us=int(data["runtime_us"]),
+            errors={name: int(data["errors"].get(name, 0)) for name in ERROR_NAMES},
+            latency=Latency(
+                count=int(latency["count"]),
+                max=latency.get("max"),
+                percentiles=dict(latency.get("percentiles") or {}),
+            ),
+            in_flight_at_end=int(data.get("in_flight_at_end", 0)),
+            interrupted=bool(data.get("interrupted", False)),
+            worker_failures=tuple(data.get("worker_failures") or ()),
+            wrk_text=str(data.get("wrk_text", "")),
+            workers_cpu_s=(
+                sum(float(w["cpu_s"]) for w in workers) if workers is not None else None
+            ),
+            document=dict(data),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.document
+
+    @property
+    def timeouts(self) -> int:
+        return self.errors["timeout"]
+
+    @property
+    def breakdown(self) -> dict[str, int]:
+        """The non-timeout error counters by name."""
+        return {name: self.errors[name] for name in NON_TIMEOUT_ERRORS}
+
+    @property
+    def other_errors(self) -> int:
+        """connect + read + write + status (non-2xx)."""
+        return sum(self.breakdown.values())
+
+    @property
+    def p50_us(self) -> int | None:
+        return self.latency.at("50")
+
+    @property
+    def p99_us(self) -> int | None:
+        return self.latency.at("99")
+
+    @property
+    def runtime_s(self) -> float:
+        return self.runtime_us / 1e6
+
+    @property
+    def all_timeouts(self) -> bool:
+        return bool(self.requests) and self.timeouts == self.requests
+
+
+# -- wrk, and pyload against it --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One compared number. ``agree`` None: not comparable (``note`` says why)."""
+
+    pyload: float | None
+    wrk: float | None
+    agree: bool | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """pyload vs wrk on one run of a cell (benchmarks.compare)."""
+
+    metrics: dict[str, Metric]
+    agree: bool
+    disagreements: list[str]
+    same_timeout: bool
+    wrk_timeout_s: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metrics": {
+                name: {"pyload": m.pyload, "wrk": m.wrk, "agree": m.agree, "note": m.note}
+                for name, m in self.metrics.items()
+            },
+            "agree": self.agree,
+            "disagreements": list(self.disagreements),
+            "same_timeout": self.same_timeout,
+            "wrk_timeout_s": self.wrk_timeout_s,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Comparison:
+        return cls(
+            metrics={
+                name: Metric(m["pyload"], m["wrk"], m["agree"], m.get("note", ""))
+                for name, m in data["metrics"].items()
+            },
+            agree=bool(data["agree"]),
+            disagreements=list(data["disagreements"]),
+            same_timeout=bool(data.get("same_timeout", False)),
+            wrk_timeout_s=int(data.get("wrk_timeout_s", 0)),
+        )
+
+
+_WRK_FIELDS = tuple(f.name for f in fields(WrkText))
+
+
+def _wrk_text_from_dict(data: Mapping[str, Any]) -> WrkText:
+    return WrkText(**{name: data[name] for name in _WRK_FIELDS if name in data})
+
+
+@dataclass
+class WrkRun:
+    """wrk on the same cell (``--with-wrk``): its command, text and numbers, or its error."""
+
+    error: str | None = None
+    argv: list[str] = field(default_factory=list)
+    text: str = ""
+    parsed: WrkText | None = None
+    cpu_s: float | None = None
+    comparison: Comparison | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error": self.error,
+            "argv": list(self.argv),
+            "text": self.text,
+            "parsed": self.parsed.to_dict() if self.parsed is not None else None,
+            "cpu_s": self.cpu_s,
+            "comparison": self.comparison.to_dict() if self.comparison is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WrkRun:
+        parsed, comparison = data.get("parsed"), data.get("comparison")
+        return cls(
+            error=data.get("error"),
+            argv=list(data.get("argv") or []),
+            text=data.get("text") or "",
+            parsed=_wrk_text_from_dict(parsed) if parsed else None,
+            cpu_s=data.get("cpu_s"),
+            comparison=Comparison.from_dict(comparison) if comparison else None,
+        )
+
+
+# -- a cell and its runs ---------------------------------------------------------------------
+
+
+@dataclass
+class CellRun:
+    """One run of a cell. ``status`` is OK when pyload produced a result (``pyload``), FAILED
+    with the reason in ``error``, or NOT_RUN (``error`` says why). ``interrupted``: Ctrl-C or
+    SIGTERM cut this run short; ``partial``: during pyload's load, whose result then covers only
+    part of the cell (later, pyload's result is whole and only wrk's is missing)."""
+
+    index: int = 1
+    status: str = FAILED
+    error: str | None = None
+    interrupted: bool = False
+    started_at: str | None = None
+    wall_s: float | None = None
+    settle_s: float | None = None
+    restarted: bool = False
+    url: str | None = None
+    order: list[str] | None = None
+    pyload: PyloadResult | None = None
+    wrk: WrkRun | None = None
+
+    @classmethod
+    def not_run(cls, index: int, reason: str) -> CellRun:
+        return cls(index=index, status=NOT_RUN, error=reason)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK and self.pyload is not None
+
+    @property
+    def partial(self) -> bool:
+        """pyload's result covers only part of the cell: Ctrl-C or SIGTERM cut its load short."""
+        return self.pyload is not None and self.pyload.interrupted
+
+    @property
+    def complete(self) -> bool:
+        """A result of the whole cell: ok and not cut short."""
+        return self.ok and not self.partial
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.index,
+            "status": self.status,
+            "error": self.error,
+            "interrupted": self.interrupted,
+            "started_at": self.started_at,
+            "wall_s": self.wall_s,
+            "settle_s": self.settle_s,
+            "restarted": self.restarted,
+            "url": self.url,
+            "order": self.order,
+            "pyload": self.pyload.to_dict() if self.pyload is not None else None,
+            "wrk": self.wrk.to_dict() if self.wrk is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], index: int = 1) -> CellRun:
+        """A run (schema 2) or a whole cell of schema 1, which held its one run's fields."""
+        result = PyloadResult.from_dict(data["pyload"]) if data.get("pyload") else None
+        interrupted = bool(data.get("interrupted")) or bool(result and result.interrupted)
+        status, error = data.get("status", FAILED), data.get("error")
+        if status == NOT_RUN and error and error.startswith("not run: "):
+            error = error.removeprefix("not run: ")  # schema 1 said it twice
+        if status == FAILED and result is None and interrupted:
+            status = NOT_RUN  # schema 1: Ctrl-C before pyload's result was "failed"
+        return cls(
+            index=int(data.get("run", index)),
+            status=status,
+            error=error,
+            interrupted=interrupted,
+            started_at=data.get("started_at"),
+            wall_s=data.get("wall_s"),
+            settle_s=data.get("settle_s"),
+            restarted=bool(data.get("restarted", False)),
+            url=data.get("url"),
+            order=data.get("order"),
+            pyload=result,
+            wrk=WrkRun.from_dict(data["wrk"]) if data.get("wrk") else None,
+        )
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A number over a cell's runs: the median and the min-max range."""
+
+    median: float
+    low: float
+    high: float
+    runs: int
+
+    @classmethod
+    def of(cls, values: Iterable[float | None]) -> Spread | None:
+        present = [v for v in values if v is not None]
+        if not present:
+            return None
+        return cls(statistics.median(present), min(present), max(present), len(present))
+
+    def to_dict(self) -> dict[str, float]:
+        return {"median": self.median, "min": self.low, "max": self.high}
+
+
+@dataclass(frozen=True)
+class CellSummary:
+    """A cell's headline numbers over its counted runs (``CellResult.counted``): req/s and the
+    latencies as median with min-max, the counts as the lower median (one run's own count).
+    With one run, that run's numbers. p50/p99 are None when no run recorded a latency."""
+
+    runs: int
+    rate: Spread
+    p50: Spread | None
+    p99: Spread | None
+    requests: int
+    timeouts: int
+    errors: int
+    breakdown: dict[str, int]
+    in_flight: int
+    runtime_s: float
+    all_timeouts: bool
+    partial: bool  # the counted runs were cut short: Ctrl-C or SIGTERM
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.rate.median
+
+    @property
+    def p50_us(self) -> float | None:
+        return self.p50.median if self.p50 is not None else None
+
+    @property
+    def p99_us(self) -> float | None:
+        return self.p99.median if self.p99 is not None else None
+
+    @classmethod
+    def of(cls, results: Sequence[PyloadResult], partial: bool) -> CellSummary:
+        def low(values: Iterable[int]) -> int:
+            return int(statistics.median_low(list(values)))
+
+        rate = Spread.of(r.requests_per_s for r in results)
+        assert rate is not None
+        return cls(
+            runs=len(results),
+            rate=rate,
+            p50=Spread.of(r.p50_us for r in results),
+            p99=Spread.of(r.p99_us for r in results),
+            requests=low(r.requests for r in results),
+            timeouts=low(r.timeouts for r in results),
+            errors=low(r.other_errors for r in results),
+            breakdown={k: low(r.breakdown[k] for r in results) for k in NON_TIMEOUT_ERRORS},
+            in_flight=low(r.in_flight_at_end for r in results),
+            runtime_s=statistics.median(r.runtime_s for r in results),
+            all_timeouts=all(r.all_timeouts for r in results),
+            partial=partial,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runs": self.runs,
+            "requests_per_s": self.rate.to_dict(),
+            "p50_us": self.p50.to_dict() if self.p50 is not None else None,
+            "p99_us": self.p99.to_dict() if self.p99 is not None else None,
+            "requests": self.requests,
+            "timeouts": self.timeouts,
+            "errors": self.errors,
+            "partial": self.partial,
+        }
+
+
+@dataclass
+class CellResult:
+    """One cell (a stack and one of its endpoints) and its runs, in the order they ran."""
+
+    server: str
+    path: str
+    kind: str
+    scenario: str
+    gateway_wait_s: float | None = None
+    runs: list[CellRun] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """``sync/gateway_1s``: the endpoint as the reference experiment names it."""
+        return f"{self.kind}/{self.scenario}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.server} {self.label}"
+
+    @property
+    def status(self) -> str:
+        """OK when a run produced a result, else FAILED when one failed, else NOT_RUN."""
+        statuses = {r.status for r in self.runs}
+        if any(r.ok for r in self.runs):
+            return OK
+        return FAILED if FAILED in statuses else NOT_RUN
+
+    @property
+    def error(self) -> str | None:
+        """The distinct reasons of the runs, in order (for an ok cell: worker failures)."""
+        reasons = list(dict.fromkeys(r.error for r in self.runs if r.error))
+        return "; ".join(reasons) if reasons else None
+
+    @property
+    def interrupted(self) -> bool:
+        """Ctrl-C or SIGTERM cut a run of this cell short."""
+        return any(r.interrupted for r in self.runs)
+
+    @property
+    def counted(self) -> list[CellRun]:
+        """The runs the summary is made of: the complete ones, or, when Ctrl-C left none, the
+        runs cut short (then the summary is ``partial``)."""
+        complete = [r for r in self.runs if r.complete]
+        return complete or [r for r in self.runs if r.ok]
+
+    @property
+    def summary(self) -> CellSummary | None:
+        """The headline numbers, None when no run produced a result."""
+        counted = self.counted
+        results = [r.pyload for r in counted if r.pyload is not None]
+        if not results:
+            return None
+        return CellSummary.of(results, partial=all(r.partial for r in counted))
+
+    def latency_spread(self, p: str) -> Spread | None:
+        """Percentile ``p`` ("100": the maximum) over the counted runs."""
+        return Spread.of(r.pyload.latency.at(p) for r in self.counted if r.pyload is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        summary = self.summary
+        return {
+            "server": self.server,
+            "path": self.path,
+            "kind": self.kind,
+            "scenario": self.scenario,
+            "label": self.label,
+            "gateway_wait_s": self.gateway_wait_s,
+            "status": self.status,
+            "error": self.error,
+            "interrupted": self.interrupted,
+            "summary": summary.to_dict() if summary is not None else None,
+            "runs": [r.to_dict() for r in self.runs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CellResult:
+        runs = (
+            [CellRun.from_dict(r, i) for i, r in enumerate(data["runs"], 1)]
+            if "runs" in data
+            else [CellRun.from_dict(data)]  # schema 1: the cell was its one run
+        )
+        return cls(
+            server=data["server"],
+            path=data["path"],
+            kind=data["kind"],
+            scenario=data["scenario"],
+            gateway_wait_s=data.get("gateway_wait_s"),
+            runs=runs,
+        )
+
+
+# -- the stacks ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackStart:
+    ok: bool
+    seconds: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class WarmUp:
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StackRecord:
+    """One server stack's life in the run: its start attempts and its warm-up."""
+
+    server: str
+    workers: int
+    warm_up: WarmUp | None = None
+    starts: list[StackStart] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"server": self.server, "workers": self.workers}
+        if self.warm_up is not None:
+            data["warm_up"] = {"seconds": self.warm_up.seconds, "notes": list(self.warm_up.notes)}
+        data["starts"] = [{"ok": s.ok, "seconds": s.seconds, "error": s.error} for s in self.starts]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StackRecord:
+        warm = data.get("warm_up")
+        return cls(
+            server=data["server"],
+            workers=int(data["workers"]),
+            warm_up=WarmUp(warm["seconds"], list(warm.get("notes", []))) if warm else None,
+            starts=[StackStart(s["ok"], s["seconds"], s.get("error")) for s in data["starts"]],
+        )
+
+
+# -- the document ----------------------------------------------------------------------------
+
+
+@dataclass
+class MatrixResult:
+    """The whole run: what results.json holds and every output is made from."""
+
+    profile: Profile
+    cells: list[CellResult]
+    stacks: list[StackRecord] = field(default_factory=list)
+    repeat: int = 1
+    with_wrk: bool = False
+    wrk_timeout_s: int | None = None
+    argv: list[str] = field(default_factory=list)
+    command: str | None = None
+    started_at: str = ""
+    finished_at: str = ""
+    wall_s: float = 0.0
+    interrupted: bool = False
+    machine: dict[str, Any] = field(default_factory=dict)
+
+    def labels(self) -> list[str]:
+        """The cells' endpoint labels in the reference order (sync before async per scenario)."""
+        return sorted(dict.fromkeys(c.label for c in self.cells), key=lambda x: _ORDER.get(x, 99))
+
+    def servers(self) -> list[str]:
+        """The cells' server stacks in run order."""
+        return list(dict.fromkeys(c.server for c in self.cells))
+
+    def cell(self, server: str, label: str) -> CellResult | None:
+        return next((c for c in self.cells if c.server == server and c.label == label), None)
+
+    def ok_cells(self) -> list[CellResult]:
+        return [c for c in self.cells if c.status == OK]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "profile": self.profile.to_dict(),
+            "repeat": self.repeat,
+            "with_wrk": self.with_wrk,
+            "wrk_timeout_s": self.wrk_timeout_s,
+            "argv": list(self.argv),
+            "command": self.command,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "wall_s": self.wall_s,
+            "interrupted": self.interrupted,
+            "machine": self.machine,
+            "stacks": [s.to_dict() for s in self.stacks],
+            "cells": [c.to_dict() for c in self.cells],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MatrixResult:
+        schema = data.get("schema")
+        if schema not in READABLE_SCHEMAS:
+            raise ResultsError(
+                f"not a benchmark results document: schema {schema!r}, expected one of "
+                + ", ".join(READABLE_SCHEMAS)
+            )
+        return cls(
+            profile=Profile(**data["profile"]),
+            cells=[CellResult.from_dict(c) for c in data["cells"]],
+            stacks=[StackRecord.from_dict(s) for s in data.get("stacks", [])],
+            repeat=int(data.get("repeat", 1)),
+            with_wrk=bool(data.get("with_wrk", False)),
+            wrk_timeout_s=data.get("wrk_timeout_s"),
+            argv=list(data.get("argv", [])),
+            command=data.get("command"),
+            started_at=data.get("started_at", ""),
+            finished_at=data.get("finished_at", ""),
+            wall_s=float(data.get("wall_s", 0.0)),
+            interrupted=bool(data.get("interrupted", False)),
+            machine=dict(data.get("machine", {})),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> MatrixResult:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ResultsError(f"not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ResultsError("not a benchmark results document: not a JSON object")
+        return cls.from_dict(data)
