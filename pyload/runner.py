@@ -20,6 +20,7 @@ Processes start by fork where that is safe, else from a forkserver (``_context``
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import resource
@@ -288,6 +289,10 @@ def _workers(
         # so it is set while they start; a blocked mask would not do: fork_exec delivers
         # pending signals. The parent ignores Ctrl-C for those moments.
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Forked workers inherit every object of this process: frozen, the collector of a
+        # worker never walks them (CPU, and copy-on-write pages it would touch). Unfrozen here
+        # right after, so the caller's own objects are collected as before.
+        gc.freeze()
         try:
             for process_index, threads in hosted.items():
                 reader, writer = ctx.Pipe(duplex=False)
@@ -307,6 +312,7 @@ def _workers(
                 pipes[process_index] = reader
                 processes.append(process)
         finally:
+            gc.unfreeze()
             signal.signal(signal.SIGINT, previous)
         _wait_ready(pipes)
         yield start_event, stop_event, pipes, {p: [t.index for t in ts] for p, ts in hosted.items()}
