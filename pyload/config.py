@@ -1,8 +1,9 @@
 """The one frozen Config of a run: defaults, the target URL, validation (no I/O).
 
-The CLI maps argv onto it, ``pyload.run()`` builds it from keyword arguments, and it is pickled
-as-is into every worker process. Everything derived from it (request bytes, the split of
-connections across workers) is computed from it, never stored beside it.
+Each field is an option, declared once (``pyload.options``): the command line, the keyword
+arguments of ``pyload.run()`` and the JSON ``config`` block are derived from the fields. It is
+pickled as-is into every worker process. Everything derived from it (request bytes, the split
+of connections across threads) is computed from it, never stored beside it.
 """
 
 from __future__ import annotations
@@ -319,7 +320,7 @@ class Config:
         return round(self.timeout * 1_000_000)
 
     def connections_per_worker(self) -> list[int]:
-        """Split the connections across workers.
+        """Split the connections across the threads (a "worker" is one of wrk's threads).
 
         wrk gives every thread ``c // t`` and silently drops the remainder (wg/wrk#157);
         pyload spreads the remainder over the first workers, so all ``c`` connections open.

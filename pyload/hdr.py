@@ -1,8 +1,8 @@
 """The portable latency histogram: HdrHistogram (1 µs .. 24 h, 3 significant figures).
 
-Workers encode their latencies in this form and the parent merges the encodings exactly; the
-same encoding is what the JSON result carries, so runs on other machines merge the same way.
-Deliberately free of numpy, so worker processes start fast.
+The parent builds it from the exact latency counts (``RunResult.latency_hdr``) for
+HdrHistogram's own tools; its encoding is in the JSON result. ``merge_encoded_hdr`` adds up
+encodings exactly, for histograms that come from elsewhere. Free of numpy.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ Owns the worker processes and the run's wall-clock bounds. Call chain:
       prepare(config)                                   setup errors raise (errors.py)
         check_script, read_body, resolve, probe_connect
         ensure_fd_limit                                 soft limit raised to the hard one
-        request source, pacing -> one WorkerSpec per worker
-      spawn workers (worker.worker_main), wait Ready    a worker failing here raises WorkerError
+        request source, pacing -> one WorkerSpec per thread, each with its host process
+      start worker processes (worker.worker_main)       fork, else forkserver (_context); a
+        wait for each one's Ready                       process failing here raises WorkerError
       start_event.set(); _collect messages              Progress -> on_progress; Result; Failed
                                                         Ctrl-C sets stop_event
       RunResult(config, runtime, worker results)        counters summed, histograms merged
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import multiprocessing
 import os
 import resource
@@ -100,7 +102,7 @@ def run_config(
 
 
 def prepare(config: Config) -> list[WorkerSpec]:
-    """Every check and computation before the load, in order; one WorkerSpec per worker.
+    """Every check and computation before the load, in order; one WorkerSpec per thread.
 
     Raises ScriptError, UsageError (body file), ResolveError, ConnectError or ResourceError;
     nothing has been sent to the target when it returns or raises.
@@ -110,7 +112,7 @@ def prepare(config: Config) -> list[WorkerSpec]:
     family, address = probe_connect(config.target, resolve(config.target))
     shares = config.connections_per_worker()
     hosts = threads_per_process(config.threads, processes_for(config))
-    firsts = [sum(shares[:i]) for i in range(len(shares))]
+    firsts = [0, *itertools.accumulate(shares)]  # each thread's first connection slot
     per_process = [sum(shares[t] for t in threads) for threads in hosts]
     ensure_fd_limit(max(per_process) + FDS_RESERVED_PER_WORKER)
     requests = StaticRequest(build_request(config.target, config.headers, config.method, body))
@@ -257,10 +259,9 @@ def _context() -> Any:
     single-threaded process, started once per caller with pyload's engine imported, that
     forks the workers. Neither re-runs the caller's script in every worker as spawn does.
     """
-    methods = multiprocessing.get_all_start_methods()
     if sys.platform == "linux" and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
-    if "forkserver" in methods:
+    if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["pyload.worker"])
         return ctx

@@ -5,7 +5,7 @@ samples) below a limit. Its mean, sample stdev, "+/- Stdev" and percentiles repr
 results exactly (stats.c stats_mean(), stats_stdev(), stats_within_stdev(), stats_percentile()),
 including the long-double arithmetic and the summation order, and ``corrected()`` is wrk's
 post-run coordinated-omission correction with its quirks (stats.c stats_correct()).
-The portable HdrHistogram form the workers ship to the parent lives in ``hdr.py``.
+The HdrHistogram form, built from the same counts for HdrHistogram's tools, lives in ``hdr.py``.
 """
 
 from __future__ import annotations

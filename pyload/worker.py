@@ -70,8 +70,7 @@ __all__ = [
     "worker_main",
 ]
 
-RATE_SAMPLE_INTERVAL_S = 0.1  # wrk's RECORD_INTERVAL_MS
-TICK_NS = 100_000_000
+TICK_NS = 100_000_000  # the Req/Sec sampling interval: wrk's RECORD_INTERVAL_MS
 TICKS_PER_PROGRESS = 10  # a Progress message every 10 samples: every second
 CONNECT_RETRY_DELAY_S = 0.01  # after a failed connect; wrk abandons the slot instead
 START_WAIT_S = 300.0  # a worker whose start never comes gives up
@@ -229,7 +228,7 @@ class Worker:
         self.deadline_ns = start_ns + round(spec.config.duration * 1e9)
         self.next_tick_ns = start_ns + TICK_NS
         self.due_ns = min(self.next_tick_ns, self.deadline_ns)
-        self.timer = loop.call_later(RATE_SAMPLE_INTERVAL_S, self.on_timer)
+        self.timer = loop.call_later(TICK_NS / 1e9, self.on_timer)
         slots = [
             loop.create_task(
                 self.keep_connected(
@@ -270,7 +269,8 @@ class Worker:
             self.next_tick_ns = now + TICK_NS  # wrk re-arms its timer 100 ms after it fired
         if now >= self.deadline_ns:
             self.stop(now)
-        self.due_ns = min(self.next_tick_ns, self.deadline_ns)
+        if not self.stopping:  # once stopped, due_ns stays 0: see stop()
+            self.due_ns = min(self.next_tick_ns, self.deadline_ns)
 
     async def keep_connected(self, schedule: Schedule | None) -> None:
         """One connection slot: connect, let the protocol run requests, reconnect when closed.
