@@ -8,6 +8,7 @@ of connections across threads) is computed from it, never stored beside it.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, dataclass, field
@@ -23,6 +24,7 @@ __all__ = [
     "DEFAULT_CONNECTIONS",
     "DEFAULT_DURATION_S",
     "DEFAULT_METHOD",
+    "DEFAULT_PERCENTILES",
     "DEFAULT_THREADS",
     "DEFAULT_TIMEOUT_S",
     "LOOPS",
@@ -36,6 +38,7 @@ DEFAULT_DURATION_S = 10.0
 DEFAULT_THREADS = 2
 DEFAULT_TIMEOUT_S = 2.0
 DEFAULT_METHOD = "GET"
+DEFAULT_PERCENTILES = (50.0, 75.0, 90.0, 99.0)  # wrk's distribution block (wrk.c print_stats)
 LOOPS = ("auto", "uvloop", "asyncio")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -141,6 +144,52 @@ def _time_s(text: str) -> int:
 
 def _seconds_shown(value: float) -> str:
     return f"{value:g}s"
+
+
+def _rate(text: str) -> float:
+    """wrk2's -R: a number with an SI unit (1k), or a fraction (0.5: one request every 2 s)."""
+    try:
+        return float(_metric(text))
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"invalid rate: {text!r} (requests/s, e.g. 500, 2k or 0.5)") from None
+    return value
+
+
+def _check_rate(value: object) -> object:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"rate must be a finite number of requests/s, not {value!r}")
+    if value <= 0:
+        raise ValueError(f"rate must be > 0 requests/s, not {value:g}")
+    return float(value)
+
+
+def _percentile_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"invalid percentiles: {text!r} (comma-separated numbers, e.g. 50,90,99,99.9)"
+        ) from None
+
+
+def _check_percentiles(value: object) -> tuple[float, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ValueError(f"percentiles must be a list of numbers, not {value!r}")
+    values = tuple(value)
+    if not values:
+        raise ValueError("percentiles must name at least one percentile")
+    for p in values:
+        if isinstance(p, bool) or not isinstance(p, int | float):
+            raise ValueError(f"percentiles must be numbers in (0, 100], not {p!r}")
+        if not 0 < p <= 100:
+            raise ValueError(f"percentiles must be numbers in (0, 100], not {p:g}")
+    return tuple(float(p) for p in values)
 
 
 def _check_threads(value: object) -> object:
@@ -299,6 +348,65 @@ class Config:
         flags=("--loop",),
         choices=LOOPS,
         check=_check_loop,
+    )
+    rate: float | None = option(
+        None,
+        "Constant rate: total requests/s across all connections, latency measured from each"
+        " request's intended send time (wrk2's -R; default: closed loop, as wrk)",
+        flags=("-R", "--rate"),
+        metavar="N",
+        parse=_rate,
+        check=_check_rate,
+    )
+    u_latency: bool = option(
+        False,
+        "Print the uncorrected latency distribution too (implies --latency)",
+        flags=("-U", "--u_latency", "--u-latency"),
+        action="store_true",
+        check=_check_bool("u_latency"),
+    )
+    requests: int | None = option(
+        None,
+        "Stop after N responses in total, across all threads (still bounded by -d)",
+        flags=("-n", "--requests"),
+        metavar="N",
+        parse=_metric,
+        check=check_count("requests", optional=True),
+    )
+    keepalive: bool = option(
+        True,
+        "Keep connections open between requests (--no-keepalive: one request per connection,"
+        " sent with 'Connection: close')",
+        flags=("--no-keepalive",),
+        action="store_false",
+        check=_check_bool("keepalive"),
+    )
+    percentiles: tuple[float, ...] = option(
+        DEFAULT_PERCENTILES,
+        "Percentiles of the latency distribution block (default {default})",
+        flags=("--percentiles",),
+        metavar="P,P,...",
+        parse=_percentile_list,
+        check=_check_percentiles,
+        show=lambda ps: ",".join(f"{p:g}" for p in ps),
+        to_json=list,
+    )
+    warmup: float = option(
+        0.0,
+        "Send load for this long before the measured duration, recording nothing (default 0)",
+        flags=("--warmup",),
+        metavar="T",
+        parse=_time_s,
+        check=check_seconds("warmup", allow_zero=True),
+        show=_seconds_shown,
+    )
+    dask: str | None = option(
+        None,
+        "Spread the run over a Dask cluster: a scheduler address (tcp://host:8786) or"
+        " local:N for a local cluster of N workers",
+        flags=("--dask",),
+        metavar="ADDRESS",
+        check=_check_optional_text("dask"),
     )
     target: Target = field(init=False, repr=False, compare=False)
 

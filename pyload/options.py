@@ -53,7 +53,7 @@ class Option:
     metavar: str | None = None
     parse: Callable[[str], Any] | None = None
     check: Callable[[Any], Any] | None = None
-    action: str | None = None  # argparse's "store_true" or "append"
+    action: str | None = None  # argparse's "store_true", "store_false" or "append"
     choices: tuple[str, ...] | None = None
     positional: bool = False
     show: Callable[[Any], str] = str
@@ -104,8 +104,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         if spec.positional:
             parser.add_argument(f.name, nargs="?", default=default, **kwargs)
             continue
-        if spec.action == "store_true":
-            kwargs["action"] = "store_true"
+        if spec.action in ("store_true", "store_false"):
+            kwargs["action"] = spec.action
         else:
             kwargs["type"] = _argparse_type(spec)
             kwargs["metavar"] = spec.metavar
