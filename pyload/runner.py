@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from multiprocessing.connection import Connection as Pipe
 from multiprocessing.connection import wait
 from time import perf_counter_ns
@@ -56,14 +57,14 @@ from pyload.messages import (
     RunProgress,
     WorkerResult,
 )
-from pyload.pacing import pacing_for
+from pyload.pacing import Pacing, pacing_for
 from pyload.sources import StaticRequest
 from pyload.worker import WorkerSpec, worker_main
 
 if TYPE_CHECKING:
     from pyload.result import RunResult
 
-__all__ = ["prepare", "probe_connect", "read_body", "resolve", "run_config"]
+__all__ = ["Share", "prepare", "probe_connect", "read_body", "resolve", "run_config"]
 
 FDS_RESERVED_PER_WORKER = 64  # per process: stdio, pipes, the loop's own descriptors, imports
 PROBE_TIMEOUT_S = 5.0
@@ -76,6 +77,7 @@ def run_config(
     config: Config,
     on_start: Callable[[], None] | None = None,
     on_progress: Callable[[RunProgress], None] | None = None,
+    share: Share | None = None,
 ) -> RunResult:
     """Run the load described by ``config`` and return its result.
 
@@ -83,9 +85,10 @@ def run_config(
     wrk's two header lines there, as wrk does, and so loads its report code then: after the
     workers have forked, and not during the load, where it would take CPU from them).
     ``on_progress`` is called about once a second during the load with the counters so far
-    (a ``RunProgress``), in the calling thread.
+    (a ``RunProgress``), in the calling thread. ``share`` makes this run one part of a larger
+    one (see ``Share``).
     """
-    specs = prepare(config)
+    specs = prepare(config, share)
     with _workers(specs) as (start_event, stop_event, pipes, hosted):
         if on_start is not None:
             on_start()
@@ -101,7 +104,17 @@ def run_config(
     return RunResult.from_workers(config, runtime_us, results, failures, interrupted)
 
 
-def prepare(config: Config) -> list[WorkerSpec]:
+@dataclass(frozen=True)
+class Share:
+    """This run as one part of a larger one (a distributed run's agent): its connection slots
+    are numbered from ``first_slot`` in the whole run, and paced by the whole run's ``pacing``
+    (so that the parts' constant-rate grids interleave instead of coinciding)."""
+
+    first_slot: int
+    pacing: Pacing
+
+
+def prepare(config: Config, share: Share | None = None) -> list[WorkerSpec]:
     """Every check and computation before the load, in order; one WorkerSpec per thread.
 
     Raises ScriptError, UsageError (body file), ResolveError, ConnectError or ResourceError;
@@ -112,11 +125,12 @@ def prepare(config: Config) -> list[WorkerSpec]:
     family, address = probe_connect(config.target, resolve(config.target))
     shares = config.connections_per_worker()
     hosts = threads_per_process(config.threads, processes_for(config))
-    firsts = [0, *itertools.accumulate(shares)]  # each thread's first connection slot
+    offset = share.first_slot if share is not None else 0
+    firsts = [offset + first for first in [0, *itertools.accumulate(shares)]]  # slot numbers
     per_process = [sum(shares[t] for t in threads) for threads in hosts]
     ensure_fd_limit(max(per_process) + FDS_RESERVED_PER_WORKER)
     requests = StaticRequest(build_request(config.target, config.headers, config.method, body))
-    pacing = pacing_for(config)
+    pacing = share.pacing if share is not None else pacing_for(config)
     return [
         WorkerSpec(t, config, shares[t], firsts[t], family, address, requests, pacing, process)
         for process, threads in enumerate(hosts)

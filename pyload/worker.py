@@ -232,7 +232,7 @@ class Worker:
         slots = [
             loop.create_task(
                 self.keep_connected(
-                    spec.pacing.schedule(spec.first_slot + i, spec.config.connections, start_ns)
+                    spec.pacing.schedule(spec.first_slot + i, start_ns)
                 )
             )
             for i in range(spec.connections)

@@ -167,7 +167,7 @@ class EveryGap:
     gap_ns: int
     post_run_correction = False
 
-    def schedule(self, slot: int, slots: int, start_ns: int) -> Schedule:
+    def schedule(self, slot: int, start_ns: int) -> Schedule:
         return GapSchedule(start_ns, self.gap_ns)
 
 
