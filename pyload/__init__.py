@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pyload.config import Config
 from pyload.errors import (
     ConnectError,
+    HookError,
     PyloadError,
     ResolveError,
     ResourceError,
@@ -24,6 +25,7 @@ from pyload.errors import (
     UsageError,
     WorkerError,
 )
+from pyload.hooks import format  # -s scripts build requests with it (wrk.format)
 from pyload.messages import Counters, RunProgress
 from pyload.options import keyword_signature, options_of
 
@@ -34,6 +36,7 @@ __all__ = [
     "Config",
     "ConnectError",
     "Counters",
+    "HookError",
     "PyloadError",
     "ResolveError",
     "ResourceError",
@@ -43,6 +46,7 @@ __all__ = [
     "UsageError",
     "WorkerError",
     "__version__",
+    "format",
     "run",
 ]
 
@@ -67,10 +71,20 @@ def run(url: str | Config, **options: Any) -> RunResult:
     mapping, ``(name, value)`` pairs or ``"Name: value"`` strings), ``print_latency``,
     ``method``, ``body`` or ``body_file``, ``loop``. Pass a :class:`Config` instead of a URL to
     reuse one. ``on_progress`` (a keyword too) is called about once a second during the load
-    with a :class:`RunProgress`. Ctrl-C during the load ends it early: the partial result is
-    returned with ``interrupted=True``.
+    with a :class:`RunProgress`. ``latency_intervals=True`` (a keyword too) keeps each
+    second's latencies as an HdrHistogram in ``result.intervals`` (for an interval log:
+    ``pyload.hdrlog.write_hdr_log``). Ctrl-C during the load ends it early: the partial result
+    is returned with ``interrupted=True``.
+
+    ``script`` (``-s``) runs a hook script as the command line does, its ``done()`` after the
+    run included; ``script_args`` are what its ``init(args)`` gets (docs/hooks.md).
+
+    ``dask="tcp://scheduler:8786"`` (or ``"local:N"``) spreads the run over a Dask cluster's
+    workers and returns their results merged exactly, with ``result.agents`` saying what each
+    did (docs/distributed.md; needs the ``dask`` extra).
     """
     on_progress = options.pop("on_progress", None)
+    latency_intervals = bool(options.pop("latency_intervals", False))
     if isinstance(url, Config):
         if options:
             raise UsageError(f"options given beside a Config: {', '.join(sorted(options))}")
@@ -84,7 +98,17 @@ def run(url: str | Config, **options: Any) -> RunResult:
         config = Config(url, **options)
     from pyload.runner import run_config
 
-    return run_config(config, on_progress=on_progress)
+    script = None
+    if config.script is not None:  # -s: loaded here, for its done() after the run (hooks.py)
+        from pyload.hooks import MainScript
+
+        script = MainScript(config)
+    result = run_config(
+        config, on_progress=on_progress, keep_latency_intervals=latency_intervals, script=script
+    )
+    if script is not None:
+        script.done(result)
+    return result
 
 
 _OPTION_NAMES = tuple(f.name for f, _ in options_of(Config) if f.name != "url")

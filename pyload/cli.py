@@ -1,29 +1,47 @@
 """The command line: wrk's grammar mapped onto one Config; the only place that prints and exits.
 
 Exit status as wrk: 0 for a completed run (socket and status errors included, Ctrl-C included),
-1 for a usage or setup error (one line on stderr, never a traceback). pyload also exits 1 when a
-worker process died during the run (its counters are missing from the report; wrk has no such
-case), and 130 when Ctrl-C comes before the load started (``__main__`` handles that). A
-``--json`` path that cannot be written is a setup error too, found before the load starts.
+1 for a usage or setup error (one line on stderr, never a traceback). pyload also exits
+EXIT_PARTIAL (3) when a worker process was lost during the run: the report is printed, with a
+"Partial result" line per lost process, but their counters are missing (wrk has no such case);
+and 130 when Ctrl-C comes before the load started (``__main__`` handles that). An output path
+(``--json``, ``--hdr-log``, ``--plot``) that cannot be written is a setup error too, found
+before the load starts.
+
+While the load runs, a progress line on stderr is redrawn every second when stderr is a
+terminal (``--no-progress`` turns it off); it is cleared before the report, and stdout only
+ever carries the report.
+
+``pyload merge FILE... [--json PATH]`` (``pyload.merge``) prints the merged report of runs'
+JSON results, with the same exit statuses (3: one of them was partial).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
+import io
 import os
 import platform
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from pyload import __version__
 from pyload.config import Config
-from pyload.errors import PyloadError, UsageError
+from pyload.errors import HookError, PyloadError, UsageError
+from pyload.messages import RunProgress
 from pyload.options import add_arguments, values_from_args
 from pyload.runner import run_config
 
-__all__ = ["build_parser", "config_from_args", "main"]
+if TYPE_CHECKING:
+    from pyload.hooks import MainScript
+    from pyload.result import RunResult
+
+__all__ = ["EXIT_PARTIAL", "build_parser", "config_from_args", "main"]
+
+EXIT_PARTIAL = 3  # the run ended, but a worker process was lost: its counters are missing
 
 EPILOG = """\
 Numeric arguments may include a SI unit (1k, 1M, 1G)
@@ -49,7 +67,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", metavar="PATH", help="Write the full result as JSON to PATH ('-': stdout)"
     )
-    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--hdr-log",
+        metavar="FILE",
+        help="Write an HdrHistogram interval log (one histogram per second) to FILE",
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="Draw the latency percentile curve and requests/s over time into FILE.png",
+    )
+    parser.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="No live progress line on stderr (shown only when stderr is a terminal)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="With -s: print the whole traceback of a hook that raised, not just its line",
+    )
     return parser
 
 
@@ -71,8 +109,11 @@ def version_line() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["merge"]:  # pyload merge a.json b.json ... (pyload.merge)
+        return _merge(args[1:])
     try:
-        ns = build_parser().parse_args(argv)
+        ns = build_parser().parse_args(args)
         if ns.version:
             print(version_line())
             if ns.url is None:  # wrk prints the usage and exits 1 here
@@ -83,22 +124,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # With --json -, stdout carries only the JSON and the wrk text goes to stderr.
     text_out = sys.stderr if ns.json == "-" else sys.stdout
-    json_out: _JsonFile | None = None
-    if ns.json is not None and ns.json != "-":
-        try:
-            json_out = _JsonFile(ns.json)  # before the load: a bad path costs no run
-        except OSError as exc:
-            return _fail(f"cannot write {ns.json}: {exc.strerror}")
+    outputs: dict[str, _OutputFile] = {}
     try:
-        return _run(config, ns.json, text_out, json_out)
+        if ns.plot is not None and importlib.util.find_spec("matplotlib") is None:
+            return _fail("--plot needs matplotlib: pip install 'pyload-wrk[plot]'")
+        for name, path in (("json", ns.json), ("hdr_log", ns.hdr_log), ("plot", ns.plot)):
+            if path is not None and not (name == "json" and path == "-"):
+                try:
+                    outputs[name] = _OutputFile(path)  # before the load: a bad path costs no run
+                except OSError as exc:
+                    return _fail(f"cannot write {path}: {exc.strerror}")
+        progress = _ProgressLine(sys.stderr, config) if ns.progress else None
+        return _run(config, ns.json == "-", text_out, outputs, progress, ns.debug)
     finally:
-        if json_out is not None:
-            json_out.close()
+        for output in outputs.values():
+            output.close()
 
 
-def _run(config: Config, json_path: str | None, text_out: TextIO,
-         json_out: _JsonFile | None) -> int:
-    """Run the load, print wrk's report, write the JSON; the exit status."""
+def _run(
+    config: Config,
+    json_to_stdout: bool,
+    text_out: TextIO,
+    outputs: dict[str, _OutputFile],
+    progress: _ProgressLine | None,
+    debug: bool = False,
+) -> int:
+    """Run the load, print wrk's report, write the outputs, call the -s script's done() (its
+    output after the report, as wrk's); the exit status."""
 
     def print_header() -> None:
         from pyload.report import wrk_header  # numpy: after the fork, before the load
@@ -106,31 +158,154 @@ def _run(config: Config, json_path: str | None, text_out: TextIO,
         text_out.write(wrk_header(config))
         text_out.flush()
 
+    on_progress = progress.show if progress is not None and progress.visible else None
+    script: MainScript | None = None
     try:
-        result = run_config(config, on_start=print_header)
+        if config.script is not None:  # -s: loaded here, for its done() after the report
+            from pyload.hooks import MainScript
+
+            script = MainScript(config)
+        result = run_config(
+            config,
+            on_start=print_header,
+            on_progress=on_progress,
+            script=script,
+            keep_latency_intervals="hdr_log" in outputs,
+        )
     except PyloadError as exc:
-        return _fail(str(exc))
+        return _fail_error(exc, debug)
+    finally:
+        if progress is not None:
+            progress.clear()
 
     from pyload.report import wrk_body
 
     text_out.write(wrk_body(result))
     text_out.flush()
-    if json_path == "-":
+    if json_to_stdout:
         sys.stdout.write(result.to_json())
-    elif json_out is not None:
+    for name, output in outputs.items():
         try:
-            json_out.write(result.to_json())
+            output.write(_render(name, result))
         except OSError as exc:
-            return _fail(f"cannot write {json_path}: {exc.strerror}")
-    for failure in result.worker_failures:
-        print(f"pyload: {failure}; its counters are missing from the report", file=sys.stderr)
-    return 1 if result.worker_failures else 0
+            return _fail(f"cannot write {output.path}: {exc.strerror}")
+    if script is not None:
+        try:
+            with contextlib.redirect_stdout(text_out):
+                script.done(result)
+        except PyloadError as exc:
+            return _fail_error(exc, debug)
+    return _partial(result)
 
 
-class _JsonFile:
-    """The ``--json`` file, opened for writing before the load without truncating it (an
-    existing file keeps its content until the result replaces it). A file created here and
-    never written (the run failed or was interrupted) is removed again on close."""
+def _fail_error(exc: PyloadError, debug: bool) -> int:
+    """One line for an error; with ``--debug``, a failing hook's whole traceback first."""
+    if debug and isinstance(exc, HookError) and exc.traceback:
+        print(exc.traceback, end="", file=sys.stderr)
+    return _fail(str(exc))
+
+
+def _partial(result: RunResult) -> int:
+    """EXIT_PARTIAL, with one line on stderr, when a worker process or an agent was lost."""
+    if not result.lost_workers:
+        return 0
+    agents = sum(1 for lost in result.lost_workers if lost.process < 0 and lost.agent)
+    processes = len(result.lost_workers) - agents
+    parts = [f"{processes} worker process{'es' if processes > 1 else ''}"] if processes else []
+    parts += [f"{agents} agent{'s' if agents > 1 else ''}"] if agents else []
+    print(
+        f"pyload: partial result: {' and '.join(parts)} lost (see the report's last lines)",
+        file=sys.stderr,
+    )
+    return EXIT_PARTIAL
+
+
+def _merge(argv: list[str]) -> int:
+    """``pyload merge FILE... [--json PATH]``: the merged report of runs' JSON results
+    (pyload.merge), printed as a run's: wrk's text on stdout (stderr with ``--json -``)."""
+    from pyload.merge import build_parser as merge_parser
+    from pyload.merge import merge_files
+
+    try:
+        ns = merge_parser().parse_args(argv)
+        result = merge_files(ns.files)
+    except PyloadError as exc:
+        return _fail(str(exc))
+    (sys.stderr if ns.json == "-" else sys.stdout).write(result.to_wrk_text())
+    if ns.json == "-":
+        sys.stdout.write(result.to_json())
+    elif ns.json is not None:
+        try:
+            output = _OutputFile(ns.json)
+            try:
+                output.write(result.to_json().encode("utf-8"))
+            finally:
+                output.close()
+        except OSError as exc:
+            return _fail(f"cannot write {ns.json}: {exc.strerror}")
+    return _partial(result)
+
+
+def _render(name: str, result: RunResult) -> bytes:
+    """The bytes of output ``name`` (json, hdr_log, plot) for ``result``."""
+    if name == "json":
+        return result.to_json().encode("utf-8")
+    if name == "hdr_log":
+        from pyload.hdrlog import write_hdr_log
+
+        text = io.StringIO()
+        write_hdr_log(text, result.intervals, comment=f"pyload {result.config.url}")
+        return text.getvalue().encode("ascii")
+    from pyload.plot import plot_run
+
+    image = io.BytesIO()
+    plot_run(result, image)
+    return image.getvalue()
+
+
+class _ProgressLine:
+    """The live progress line on a terminal: elapsed / total, the last second's requests/s,
+    errors so far and the p99 so far, redrawn in place; cleared before the report."""
+
+    def __init__(self, stream: TextIO, config: Config) -> None:
+        self.stream = stream
+        self.total = config.duration
+        self.visible = _is_terminal(stream)
+        self.shown = False
+
+    def show(self, progress: RunProgress) -> None:
+        from pyload.units import format_time_us  # numpy: loaded with the report's header
+
+        errors = sum(progress.counters.errors.values())
+        p99 = "-" if progress.p99_us is None else format_time_us(progress.p99_us)
+        line = (
+            f"  {progress.elapsed_s:5.1f}s / {self.total:g}s  "
+            f"{progress.last_second_requests:>9,} req/s  {progress.counters.requests:>11,} "
+            f"requests  errors {errors:,}  p99 {p99}"
+        )
+        self.stream.write("\r" + line + "\x1b[K")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _OutputFile:
+    """An output file (``--json``, ``--hdr-log``, ``--plot``), opened for writing before the
+    load without truncating it (an existing file keeps its content until the result replaces
+    it). A file created here and never written (the run failed or was interrupted before the
+    report) is removed again on close."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -140,8 +315,7 @@ class _JsonFile:
         self.created = not existed
         self.written = False
 
-    def write(self, text: str) -> None:
-        data = text.encode("utf-8")
+    def write(self, data: bytes) -> None:
         with contextlib.suppress(OSError):  # a FIFO or a terminal cannot be truncated
             os.ftruncate(self.fd, 0)
         view = memoryview(data)

@@ -78,7 +78,9 @@ class Target:
         string (query and fragment included), and a URL without a path requests ``/``.
         Unlike wrk, only ``http`` and ``https`` are accepted (wrk sends plain HTTP to any scheme).
         """
-        invalid = UsageError(f"invalid URL: {url}")
+        # As wrk prints it; escaped if it would not print as one line (tests/test_properties.py)
+        shown = url if not isinstance(url, str) or url.isprintable() else repr(url)[1:-1]
+        invalid = UsageError(f"invalid URL: {shown}")
         if not isinstance(url, str):
             raise invalid
         try:
@@ -192,6 +194,15 @@ def _check_percentiles(value: object) -> tuple[float, ...]:
     return tuple(float(p) for p in values)
 
 
+def _check_script_args(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ValueError(f"script_args must be a list of strings, not {value!r}")
+    values = tuple(value)
+    if not all(isinstance(arg, str) for arg in values):
+        raise ValueError(f"script_args must be strings, not {values!r}")
+    return values
+
+
 def _check_threads(value: object) -> object:
     if not _is_count(value) or value < 1:  # type: ignore[operator]
         raise ValueError(f"number of threads must be >= 1: {value!r}")
@@ -240,6 +251,11 @@ def _check_headers(value: object) -> tuple[tuple[str, str], ...]:
         return _as_header_pairs(value)  # type: ignore[arg-type]
     except UsageError as exc:
         raise ValueError(str(exc)) from None
+    except (TypeError, ValueError):  # not a mapping, strings or pairs (tests/test_properties.py)
+        raise ValueError(
+            "headers must be a mapping, 'Name: value' strings or (name, value) pairs,"
+            f" not {value!r}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -282,10 +298,18 @@ class Config:
     )
     script: str | None = option(
         None,
-        "Load Python hook script (not supported yet)",
+        "Load Python hook script (wrk's Lua hooks, in Python: docs/hooks.md)",
         flags=("-s", "--script"),
         metavar="S",
         check=_check_optional_text("script"),
+    )
+    script_args: tuple[str, ...] = option(
+        (),
+        "Arguments after the URL: the script's init(args) gets them, as wrk's",
+        positional=True,
+        action="append",
+        check=_check_script_args,
+        to_json=list,
     )
     headers: tuple[tuple[str, str], ...] = option(
         (),

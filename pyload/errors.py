@@ -3,6 +3,7 @@
     PyloadError                 base class; ``str(exc)`` is the one-line message the CLI prints
     ├── UsageError              bad arguments: numbers, URL, connections < threads, flags
     ├── ScriptError             a script that is missing or that pyload cannot use
+    │   └── HookError           a hook of the script raised (``.traceback``: the whole of it)
     ├── ResolveError            ``unable to resolve <host>:<service> <reason>`` (as wrk)
     ├── ConnectError            ``unable to connect to <host>:<service> <reason>`` (as wrk)
     ├── ResourceError           too few file descriptors, or processes that cannot be started
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConnectError",
+    "HookError",
     "PyloadError",
     "ResolveError",
     "ResourceError",
@@ -35,6 +37,18 @@ class UsageError(PyloadError):
 
 class ScriptError(PyloadError):
     """The ``-s`` script is missing or cannot be used."""
+
+
+class HookError(ScriptError):
+    """A hook of the ``-s`` script raised: the message names the file, the line and the hook;
+    ``traceback`` holds the whole traceback (printed with ``--debug``)."""
+
+    def __init__(self, message: str, traceback: str = "") -> None:
+        super().__init__(message)
+        self.traceback = traceback
+
+    def __reduce__(self) -> tuple[type[HookError], tuple[str, str]]:
+        return type(self), (str(self), self.traceback)  # the traceback survives pickling
 
 
 class ResolveError(PyloadError):

@@ -1,23 +1,41 @@
 """HTTP/1.1 without I/O: the request bytes, and a response parser that reports completed responses.
 
 Owns framing. The parser takes bytes (``feed``) and the end of the stream (``feed_eof``) and calls
-``on_response(status, keep_alive)`` once per completed response; it imports neither asyncio nor
-socket, so it is tested by feeding every split of a byte stream. Parsing is done by httptools
+``on_response(status, keep_alive)`` once per completed *final* response; it imports neither asyncio
+nor socket, so it is tested by feeding every split of a byte stream. Parsing is done by httptools
 (llhttp, the successor of the http-parser that wrk embeds).
 
-State: the chunks of the current response up to the end of its head (empty between
-responses). httptools cannot be told about the end of the stream, so ``feed_eof`` reads that
-head to decide whether the response was one whose body ends with the connection. A caller that
-wants headers and bodies uses ``FullResponseParser``; HEAD requests use ``HeadResponseParser``.
+Rules, in the order a response goes through them:
+
+- ``feed`` raises ResponseError, and nothing else, for bytes that are not an HTTP/1.x response
+  (an exception raised by ``on_response`` itself propagates unchanged: it is the caller's bug).
+- 1xx interim responses (``100 Continue``, ``102 Processing``, ``103 Early Hints``) are skipped:
+  the final response to the same request follows them, and only it is counted. wrk counts each
+  interim response as a request of its own (its http-parser reports each as a complete message,
+  and ``response_complete`` counts every one); see the README's differences from wrk.
+- ``101 Switching Protocols`` is a final response: the request got its answer, and what follows
+  is another protocol that a load generator does not speak. It is reported with
+  ``keep_alive=False`` (the caller closes the connection and opens a new one), and every byte
+  after it is ignored. wrk counts it and sends its next request on the same connection.
+- A body delimited by the end of the connection (no Content-Length, not chunked) is complete at
+  ``feed_eof``; any other response that the end of the stream cuts short is not.
+
+State: the chunks of the current response up to the end of its head (empty between responses),
+and the chunk in which the previous response ended: httptools cannot be told about the end of the
+stream, so ``feed_eof`` reads that head to decide whether the response was one whose body ends
+with the connection, and a response that begins in the same chunk as the end of the one before it
+is found there. A caller that wants headers and bodies uses ``FullResponseParser``; HEAD requests
+use ``HeadResponseParser``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import httptools
 
 from pyload.config import Target
+from pyload.errors import UsageError
 
 __all__ = [
     "FullResponseParser",
@@ -32,9 +50,11 @@ __all__ = [
 
 def build_request(
     target: Target,
-    headers: tuple[tuple[str, str], ...] = (),
+    headers: Iterable[tuple[str, str]] = (),
     method: str = "GET",
     body: bytes = b"",
+    path: str | None = None,
+    close: bool = False,
 ) -> bytes:
     """The bytes of one request, built once before the load starts (wrk's ``wrk.format``).
 
@@ -42,6 +62,10 @@ def build_request(
     ``-H`` overrides it and repeated names keep the last value; ``Content-Length`` is set from
     the body and dropped when there is none. Unlike wrk (whose Lua table is case-sensitive and
     hash-ordered), names are matched case-insensitively and kept in the order given.
+    ``path`` replaces the URL's (a hook script's ``pyload.format``); ``close`` adds
+    ``Connection: close`` (``--no-keepalive``), replacing any Connection header given.
+    Text is sent as UTF-8, as wrk sends its arguments' bytes (``surrogateescape`` gives back
+    the very bytes of a command-line argument that was not UTF-8).
     """
     fields: dict[str, tuple[str, str]] = {"host": ("Host", target.host_header)}
     for name, value in headers:
@@ -49,9 +73,16 @@ def build_request(
     fields.pop("content-length", None)
     if body:
         fields["content-length"] = ("Content-Length", str(len(body)))
-    lines = [f"{method} {target.path} HTTP/1.1"]
+    if close:
+        fields.pop("connection", None)
+        fields["connection"] = ("Connection", "close")
+    lines = [f"{method} {target.path if path is None else path} HTTP/1.1"]
     lines += [f"{name}: {value}" for name, value in fields.values()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    head = "\r\n".join(lines) + "\r\n\r\n"
+    try:
+        return head.encode("utf-8", "surrogateescape") + body
+    except UnicodeEncodeError as exc:  # a lone surrogate that no argument byte gives
+        raise UsageError(f"cannot send {exc.object[exc.start : exc.end]!r} in a request") from None
 
 
 class ResponseError(Exception):
@@ -62,29 +93,50 @@ class _HeadOnly(Exception):
     """Raised from ``on_headers_complete`` to stop llhttp at the end of a HEAD response's head."""
 
 
-class ResponseParser:
-    """Frames responses on one connection; calls ``on_response(status, keep_alive)`` for each.
+SWITCHING_PROTOCOLS = 101
 
-    Keeps no body: only the chunks up to the end of the current response's head, which
-    ``feed_eof`` needs (8 connections fetching 100 MB bodies hold a few chunks, not the bodies).
+
+def _parse_error(exc: Exception, switched: bool) -> None:
+    """Map an exception out of llhttp: the callback's own exception, if one raised; nothing
+    after a 101 (the rest is another protocol); else ResponseError."""
+    context = exc.__context__
+    if isinstance(exc, httptools.HttpParserCallbackError) and context is not None:
+        raise context
+    if not switched:
+        raise ResponseError(str(exc) or type(exc).__name__) from None
+
+
+class ResponseParser:
+    """Frames responses on one connection; calls ``on_response(status, keep_alive)`` for each
+    final response (1xx interim responses are skipped; 101 ends the HTTP stream).
+
+    Keeps no body: only the chunks up to the end of the current response's head and the chunk
+    in which the previous response ended, which ``feed_eof`` needs (8 connections fetching
+    100 MB bodies hold a few chunks each, not the bodies).
     """
 
-    __slots__ = ("_head", "_head_done", "_on_response", "_parser")
+    __slots__ = ("_chunk", "_head", "_head_done", "_on_response", "_parser", "_switched", "_tail")
 
     def __init__(self, on_response: Callable[[int, bool], None]) -> None:
         self._on_response = on_response
         self._parser = httptools.HttpResponseParser(self)
         self._head: list[bytes] = []  # chunks of the current response, until its head is done
         self._head_done = False
+        self._chunk = b""  # the chunk being parsed
+        self._tail = b""  # the chunk in which the previous response ended
+        self._switched = False  # a 101 was received: the rest is not HTTP
 
     def feed(self, data: bytes) -> None:
         """Parse a chunk; raise ResponseError if it is not HTTP."""
+        if self._switched:
+            return
+        self._chunk = data
         if not self._head_done:
             self._head.append(data)
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            raise ResponseError(str(exc) or type(exc).__name__) from None
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            _parse_error(exc, self._switched)
 
     def feed_eof(self) -> bool:
         """The peer closed the stream. Return True if that completed a response.
@@ -93,21 +145,33 @@ class ResponseParser:
         complete at EOF. wrk counts such a response as a request *and* a read error (its parser
         is not in the "message done" state); pyload counts it as a request only.
         """
-        if self._head_done and _delimited_by_eof(b"".join(self._head)):
-            self.on_message_complete()
-            return True
-        return False
+        if self._switched or not self._head_done:
+            return False
+        status = self._parser.get_status_code()
+        head = _current_head(self._tail, b"".join(self._head), status)
+        if head is None or not _delimited_by_eof(status, head.headers):
+            return False
+        self.on_message_complete()
+        return True
 
     def on_headers_complete(self) -> None:
         """httptools' callback: the head is complete; stop keeping chunks."""
         self._head_done = True
 
     def on_message_complete(self) -> None:
-        """httptools' callback: a response is complete."""
+        """httptools' callback: a response is complete. Only final responses are reported."""
         self._head.clear()
         self._head_done = False
+        self._tail = self._chunk
         parser = self._parser
-        self._on_response(parser.get_status_code(), parser.should_keep_alive())
+        status = parser.get_status_code()
+        if status < 200:
+            if status != SWITCHING_PROTOCOLS:
+                return  # interim: the final response follows
+            self._switched = True
+            self._on_response(status, False)
+            return
+        self._on_response(status, parser.should_keep_alive())
 
 
 class FullResponseParser(ResponseParser):
@@ -143,20 +207,25 @@ class FullResponseParser(ResponseParser):
 class HeadResponseParser(ResponseParser):
     """For HEAD requests: a response ends with its head, whatever its Content-Length says
     (RFC 9110, 9.3.2). llhttp cannot be told the request's method, so the parse stops at the
-    end of the head (``_HeadOnly``) and a fresh parser takes the bytes after it.
+    end of the head (``_HeadOnly``) and a fresh parser takes the bytes after it. Interim and
+    101 responses follow the rules of ResponseParser.
     """
 
     __slots__ = ()
 
     def feed(self, data: bytes) -> None:
+        if self._switched:
+            return
         self._head.append(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
             if not isinstance(exc.__context__, _HeadOnly):
-                raise ResponseError(str(exc) or type(exc).__name__) from None
-        except httptools.HttpParserError as exc:
-            raise ResponseError(str(exc) or type(exc).__name__) from None
+                _parse_error(exc, self._switched)
+                return
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            _parse_error(exc, self._switched)
+            return
         else:
             return
         self._complete_head()  # outside the handler: a nested raise would hide _HeadOnly
@@ -171,7 +240,13 @@ class HeadResponseParser(ResponseParser):
         status, keep_alive = parser.get_status_code(), parser.should_keep_alive()
         self._parser = httptools.HttpResponseParser(self)
         self._head.clear()
-        self._on_response(status, keep_alive)
+        if status < 200:
+            if status == SWITCHING_PROTOCOLS:
+                self._switched = True
+                self._on_response(status, False)
+                return
+        else:
+            self._on_response(status, keep_alive)
         if rest:
             self.feed(rest)
 
@@ -194,20 +269,66 @@ def parser_class(method: str, keep_responses: bool) -> type[ResponseParser]:
     return FullResponseParser if keep_responses else ResponseParser
 
 
-def _delimited_by_eof(data: bytes) -> bool:
-    """True if ``data`` holds a complete head that declares neither Content-Length nor chunking."""
-    head, complete, _ = data.partition(b"\r\n\r\n")
-    if not complete:
+class _HeadCheck:
+    """A throwaway parser's protocol: the head llhttp read, and whether a whole response was."""
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head = False
+        self.complete = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self.head = True
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+def _unfinished_response(data: bytes, status: int) -> _HeadCheck | None:
+    """The head of ``data`` if it is a complete head with this status, followed by a body that
+    has not ended; else None."""
+    check = _HeadCheck()
+    parser = httptools.HttpResponseParser(check)
+    try:
+        parser.feed_data(data)
+    except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+        return None
+    if check.head and not check.complete and parser.get_status_code() == status:
+        return check
+    return None
+
+
+def _current_head(tail: bytes, head: bytes, status: int) -> _HeadCheck | None:
+    """The current response's head, given the chunks kept since the previous response ended
+    (``head``) and the chunk it ended in (``tail``); None if it is not there.
+
+    The common case: the response began with a chunk of its own (``head`` starts with it). Else
+    it began in ``tail``, after the previous response (an interim response, or a server that
+    sent more than it was asked): llhttp does not say where, so the first status line there
+    that starts a complete head with the status llhttp read, and no whole response, is taken.
+    A body that itself held such a status line could mislead this; it is only asked at EOF.
+    """
+    found = _unfinished_response(head, status)
+    if found is not None:
+        return found
+    data = tail + head
+    start = data.find(b"HTTP/")
+    while start != -1 and found is None:
+        found = _unfinished_response(data[start:], status)
+        start = data.find(b"HTTP/", start + 1)
+    return found
+
+
+def _delimited_by_eof(status: int, headers: list[tuple[bytes, bytes]]) -> bool:
+    """True if a response's body ends with the connection (RFC 9112, 6.3): it may have a body
+    (not 1xx, 204 or 304), and declares neither chunked as its final coding nor a length. A
+    Transfer-Encoding that does not end in chunked is read until the close, as llhttp does."""
+    if status < 200 or status in (204, 304):
         return False
-    status_line, *header_lines = head.split(b"\r\n")
-    status = status_line.split(b" ", 2)[1:2]
-    if (status and status[0] in (b"204", b"304")) or (status[0:1] and status[0].startswith(b"1")):
-        return False
-    for line in header_lines:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            return False
-        if name == b"transfer-encoding" and b"chunked" in value.lower():
-            return False
-    return True
+    codings = b",".join(value for name, value in headers if name == b"transfer-encoding")
+    if codings:
+        return codings.rsplit(b",", 1)[-1].strip().lower() != b"chunked"
+    return all(name != b"content-length" for name, _ in headers)

@@ -5,10 +5,14 @@ the parent and the JSON form read them. The messages follow h11's events: one sm
 kind, and the parent dispatches on the type in one place (``runner._collect``).
 
     process -> parent   Ready       the process's loop exists; it waits for the common start
-                        Progress    every second, per thread: the counters so far
+                        Progress    every second, per thread: the counters so far and the
+                                    latencies recorded in that second (then one last one, for
+                                    the part-second before the end)
                         Result      per thread, at the end: counters, exact latency counts,
                                     Req/Sec samples
                         Failed      the process could not start or crashed (one line)
+                        HookFailed  a hook of the -s script raised (hooks.py): the parent
+                                    stops the run and reports it as a HookError
 
 A thread is one of wrk's threads: a group of connections with its own counters and Req/Sec
 sampler. A worker process hosts one or more threads on one event loop.
@@ -24,6 +28,8 @@ __all__ = [
     "ERROR_NAMES",
     "Counters",
     "Failed",
+    "HookFailed",
+    "LostWorker",
     "Progress",
     "Ready",
     "Result",
@@ -64,6 +70,11 @@ class Counters:
         """A copy of just the counters (a snapshot while the run goes on)."""
         return Counters(*(getattr(self, f.name) for f in fields(Counters)))
 
+    def clear_counts(self) -> None:
+        """Every counter back to 0 (the end of a warm-up)."""
+        for f in fields(Counters):
+            setattr(self, f.name, 0)
+
     def add(self, other: Counters) -> None:
         for f in fields(Counters):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
@@ -100,6 +111,7 @@ class WorkerStats(Counters):
     runtime_us: int = 0
     all_connected_us: int | None = None  # from the start until every slot had connected once
     cpu_s: float = 0.0  # its process's CPU time during the load, on the process's first thread
+    unsent_at_end: int = 0  # constant rate: requests due by the end that were never sent
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +126,7 @@ class WorkerStats(Counters):
                 None if self.all_connected_us is None else self.all_connected_us / 1000
             ),
             "runtime_us": self.runtime_us,
+            "unsent_at_end": self.unsent_at_end,
         }
 
     @classmethod
@@ -129,16 +142,25 @@ class WorkerStats(Counters):
             cpu_s=float(data["cpu_s"]),
             all_connected_us=None if connected is None else round(connected * 1000),
             runtime_us=int(data["runtime_us"]),
+            unsent_at_end=int(data.get("unsent_at_end", 0)),
         )
 
 
 @dataclass(slots=True)
 class WorkerResult:
-    """A worker's whole measurement: its stats, exact latency counts and Req/Sec samples."""
+    """A worker's whole measurement: its stats, exact latency counts and Req/Sec samples.
+
+    ``latency_counts`` holds the latencies as measured, from each request's send (wrk's);
+    ``intended_counts``, at a constant rate only, from each request's intended send time
+    (wrk2's corrected latency), timeouts included.
+    """
 
     stats: WorkerStats
     latency_counts: dict[int, int] = field(default_factory=dict)  # µs -> count, <= timeout
     rate_samples: list[int] = field(default_factory=list)  # 100 ms Req/Sec samples
+    intended_counts: dict[int, int] = field(default_factory=dict)  # µs -> count
+    # -s: the thread's script globals after the load, for thread.get() in done() (hooks.py)
+    script_values: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +170,15 @@ class Ready:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
+    """One thread's second: its counters so far and the latencies recorded since its last
+    Progress (µs -> count: from the intended send times at a constant rate, else as measured).
+    ``final`` marks the last one, sent at the end for the part-second before it."""
+
     index: int  # the thread's
-    elapsed_ns: int  # since the common start
+    elapsed_ns: int  # since the thread's start of measurement
     counters: Counters
+    latency_counts: dict[int, int] = field(default_factory=dict)
+    final: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +192,75 @@ class Failed:
     error: str  # one line: "ExceptionType: message"
 
 
-WorkerMessage = Ready | Progress | Result | Failed
+@dataclass(frozen=True, slots=True)
+class HookFailed:
+    """A hook of the -s script raised (hooks.py): ``error`` is the one line (file, line,
+    hook), ``traceback`` the whole of it (printed with --debug)."""
+
+    process: int
+    error: str
+    traceback: str
+
+
+WorkerMessage = Ready | Progress | Result | Failed | HookFailed
+
+
+@dataclass(frozen=True, slots=True)
+class LostWorker:
+    """A worker process whose result never came: its threads' counters are missing from the
+    run's; ``last_progress`` is what they had done by their last Progress messages (None: they
+    sent none), ``last_progress_s`` when."""
+
+    process: int
+    threads: tuple[int, ...]
+    reason: str  # "died before sending its result", "failed: ...", "sent no result within ..."
+    last_progress: Counters | None = None
+    last_progress_s: float | None = None
+    # A distributed run (pyload.distributed): the agent that hosted it ("1 at tcp://host:port");
+    # process -1 with an agent: the whole agent was lost.
+    agent: str | None = None
+
+    def __str__(self) -> str:
+        """``worker process 1 (threads 10-19) died before sending its result (by 2.0 s:
+        5000 requests, 0 errors)``; ``agent 1 at tcp://...`` for a lost agent."""
+        if self.last_progress is None:
+            done = "it sent no progress"
+        else:
+            errors = sum(self.last_progress.errors.values())
+            done = (
+                f"by {self.last_progress_s or 0.0:.1f} s: {self.last_progress.requests} "
+                f"requests, {errors} errors"
+            )
+        who = f"worker process {self.process}"
+        if self.agent is not None:  # pyload.distributed
+            who = f"agent {self.agent}" if self.process < 0 else f"{who} of agent {self.agent}"
+        return f"{who} ({_threads(self.threads)}) {self.reason} ({done})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "process": self.process,
+            "threads": list(self.threads),
+            "reason": self.reason,
+            "last_progress_s": self.last_progress_s,
+            "last_progress": (
+                None if self.last_progress is None else self.last_progress.counters_json()
+            ),
+            "agent": self.agent,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LostWorker:
+        last = data["last_progress"]
+        return cls(
+            process=int(data["process"]),
+            threads=tuple(int(t) for t in data["threads"]),
+            reason=str(data["reason"]),
+            last_progress=None if last is None else Counters(**Counters.counters_from_json(last)),
+            last_progress_s=None if data["last_progress_s"] is None else float(
+                data["last_progress_s"]
+            ),
+            agent=None if data.get("agent") is None else str(data["agent"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,12 +269,25 @@ class RunProgress:
 
     ``counters`` sums the latest progress of every worker that is still running (and the
     final counters of those that finished); ``workers`` is how many reported.
+    ``last_second_requests`` is how many responses the last second brought, and
+    ``p99_us`` the 99th percentile of every latency recorded so far (None: none yet).
     """
 
     elapsed_s: float
     counters: Counters
     workers: int
+    last_second_requests: int = 0
+    p99_us: int | None = None
 
     @property
     def requests_per_s(self) -> float:
         return self.counters.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def _threads(threads: tuple[int, ...]) -> str:
+    """``thread 3``, ``threads 0-9`` or ``threads 1, 4``."""
+    if len(threads) == 1:
+        return f"thread {threads[0]}"
+    if threads and list(threads) == list(range(threads[0], threads[-1] + 1)):
+        return f"threads {threads[0]}-{threads[-1]}"
+    return "threads " + ", ".join(map(str, threads))

@@ -101,8 +101,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             continue
         default = _default(f)
         kwargs: dict[str, Any] = {"help": spec.help.format(default=spec.show(default))}
-        if spec.positional:
-            parser.add_argument(f.name, nargs="?", default=default, **kwargs)
+        if spec.positional:  # one optional argument; "append": all the remaining ones
+            nargs = "*" if spec.action == "append" else "?"
+            parser.add_argument(f.name, nargs=nargs, default=default, **kwargs)
             continue
         if spec.action in ("store_true", "store_false"):
             kwargs["action"] = spec.action

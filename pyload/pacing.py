@@ -36,6 +36,14 @@ class Schedule(Protocol):
         call takes the next send time, whether or not it lies in the past."""
         ...
 
+    def overdue(self, now_ns: int) -> int:
+        """How many send times up to ``now_ns`` were never taken (requests not sent)."""
+        ...
+
+    def connect_at_ns(self) -> int:
+        """When the slot opens its first connection (shortly before its first send)."""
+        ...
+
 
 class Pacing(Protocol):
     """How a run paces its requests; pickled into every worker."""
@@ -82,6 +90,11 @@ class ConstantRate:
     response, a reconnect) sends at once until it is back on its grid, and each of those
     requests' latency counts from its intended time (wrk2 catches up at twice the rate
     instead, wrk2 wrk.c response_complete()).
+
+    A slot opens its connection CONNECT_LEAD_NS before its first send, not all at the start:
+    the connects are spread like the requests, so 2000 connections do not arrive at once and
+    overflow the server's accept queue (whose dropped SYNs come back only after the kernel's
+    1 s retransmission timeout); wrk2 likewise staggers its connects, by 5 ms each.
     """
 
     rate: float  # requests per second, the whole run
@@ -90,6 +103,9 @@ class ConstantRate:
 
     def schedule(self, slot: int, start_ns: int) -> RateSchedule:
         return RateSchedule(start_ns + slot * 1e9 / self.rate, self.slots * 1e9 / self.rate)
+
+
+CONNECT_LEAD_NS = 20_000_000  # a constant-rate slot connects this long before its first send
 
 
 class RateSchedule:
@@ -106,6 +122,15 @@ class RateSchedule:
         due = int(self.first_ns + self.taken * self.interval_ns)
         self.taken += 1
         return due
+
+    def connect_at_ns(self) -> int:
+        return int(self.first_ns) - CONNECT_LEAD_NS
+
+    def overdue(self, now_ns: int) -> int:
+        if now_ns < self.first_ns:
+            return 0
+        due = int((now_ns - self.first_ns) // self.interval_ns) + 1
+        return max(0, due - self.taken)
 
 
 def pacing_for(config: Config) -> Pacing:

@@ -1,8 +1,12 @@
 """wrk's text report (wrk.c print_stats & main): pure functions from run data to the exact text.
 
 The layout is wrk.c main()/print_stats(): header, the Thread Stats table, the optional latency
-distribution, the summary with its optional error lines, and the two rate lines. Nothing here
-does I/O; the caller prints ``wrk_header()`` before the run and ``wrk_body()`` after it.
+distribution, the summary with its optional error lines, and the two rate lines. At a constant
+rate (-R) the distribution is wrk2's instead (wrk2 wrk.c print_hdr_latency(): the HdrHistogram
+percentiles and the detailed spectrum, spectrum.py), for the latencies from the intended send
+times and, with -U, for the uncorrected ones. pyload's own notes (a rate not held, a lost
+worker) follow the Transfer/sec line, so a parser of wrk's text still finds its lines. Nothing
+here does I/O; the caller prints ``wrk_header()`` before the run and ``wrk_body()`` after it.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from pyload.config import DEFAULT_PERCENTILES
 from pyload.messages import Counters
-from pyload.stats import LATENCY_PERCENTILES, ExactHistogram, stats_row
+from pyload.spectrum import SPECTRUM_HEADER, WRK2_PERCENTILES, hdr_percentile_block, hdr_spectrum
+from pyload.stats import ExactHistogram, stats_row
 from pyload.units import (
     Real,
     format_binary,
@@ -45,10 +51,16 @@ class Reportable(Protocol):
     def rate(self) -> ExactHistogram: ...  # Req/Sec samples (per thread, 100 ms sampler)
 
     @property
+    def latency_uncorrected(self) -> ExactHistogram: ...  # as measured (printed with -U)
+
+    @property
     def counters(self) -> Counters: ...
 
     @property
     def runtime_us(self) -> int: ...
+
+    @property
+    def notes(self) -> tuple[str, ...]: ...  # pyload's lines after the summary
 
 
 def _c_int(value: int) -> str:
@@ -84,11 +96,17 @@ def wrk_body(run: Reportable) -> str:
         _stats_line("Latency", run.latency, format_time_us),
         _stats_line("Req/Sec", run.rate, format_metric),
     ]
-    if run.config.print_latency:
-        lines.append("  Latency Distribution")
-        for p in LATENCY_PERCENTILES:
-            value = run.latency.percentile(p)
-            lines.append(f"{p:7.0f}%" + print_units(value, format_time_us, 10))
+    config = run.config
+    if config.rate is not None:
+        lines += _wrk2_distributions(run)
+    elif config.print_latency or config.u_latency:
+        lines += _distribution("  Latency Distribution", run.latency, config.percentiles)
+        if config.u_latency:
+            # pyload's -U in the closed loop: the latencies as measured, before wrk's post-run
+            # correction (wrk has no -U; wrk2 has no closed loop).
+            lines += _distribution(
+                "  Uncorrected Latency Distribution", run.latency_uncorrected, config.percentiles
+            )
     lines.append(
         f"  {counters.requests} requests in {format_time_us(run.runtime_us)}, "
         f"{format_binary(counters.bytes_read)}B read"
@@ -109,7 +127,54 @@ def wrk_body(run: Reportable) -> str:
         bytes_per_s = to_longdouble(counters.bytes_read) / runtime_s
     lines.append("Requests/sec: " + format_fixed(req_per_s, 2).rjust(9))
     lines.append("Transfer/sec: " + format_binary(bytes_per_s).rjust(10) + "B")
+    lines += run.notes
     return "\n".join(lines) + "\n"
+
+
+def _distribution(title: str, latency: ExactHistogram, percentiles: tuple[float, ...]) -> list[str]:
+    """wrk's block: ``     50%  151.00us`` (``%7.0f%%``; a fractional percentile such as
+    99.9, which wrk cannot be asked for, keeps its decimals)."""
+    lines = [title]
+    for p in percentiles:
+        label = f"{p:7.0f}%" if p == int(p) else f"{p:>7g}%"
+        lines.append(label + print_units(latency.percentile(p), format_time_us, 10))
+    return lines
+
+
+def _wrk2_distributions(run: Reportable) -> list[str]:
+    """wrk2's blocks (with -L or -U): the latencies from the intended send times, then with -U
+    the uncorrected ones, each as percentiles and spectrum."""
+    config = run.config
+    if not (config.print_latency or config.u_latency):
+        return []
+    percentiles = WRK2_PERCENTILES if config.percentiles == DEFAULT_PERCENTILES else (
+        config.percentiles
+    )
+    lines = _wrk2_block("Recorded Latency", run.latency, percentiles)
+    if config.u_latency:
+        lines.append("")
+        lines += _wrk2_block(
+            "Uncorrected Latency (measured without taking delayed starts into account)",
+            run.latency_uncorrected,
+            percentiles,
+        )
+    return lines
+
+
+def _wrk2_block(title: str, latency: ExactHistogram, percentiles: tuple[float, ...]) -> list[str]:
+    def value(us: int) -> str:
+        return print_units(us, format_time_us, 10)
+
+    return [
+        f"  Latency Distribution (HdrHistogram - {title})",
+        *hdr_percentile_block(latency.counts, percentiles, value),
+        "",
+        "  Detailed Percentile spectrum:",
+        SPECTRUM_HEADER,
+        "",
+        *hdr_spectrum(latency.counts),
+        "-" * 58,
+    ]
 
 
 def wrk_report(run: Reportable) -> str:

@@ -14,7 +14,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -24,8 +24,9 @@ from pyload import __version__
 from pyload.config import Config
 from pyload.errors import UsageError
 from pyload.hdr import encode_hdr, hdr_from_counts
-from pyload.messages import Counters, WorkerResult, WorkerStats
+from pyload.messages import Counters, LostWorker, WorkerResult, WorkerStats
 from pyload.pacing import pacing_for
+from pyload.progress import Interval
 from pyload.report import wrk_report
 from pyload.stats import RATE_LIMIT, ExactHistogram, stats_row
 
@@ -35,8 +36,10 @@ __all__ = ["JSON_PERCENTILES", "SCHEMA", "RunResult"]
 JSON_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99)
 SCHEMA = "pyload.result/2"
 # Options that may differ between runs merged into one (they add up, or do not matter).
-MERGE_ADDS = ("connections", "threads")
-MERGE_IGNORES = ("loop",)
+MERGE_ADDS = ("connections", "threads", "rate")
+RATE_HELD = 0.99  # a constant-rate run that achieved less than this share of -R says so
+CPU_SATURATED = 0.9  # a worker process busy this share of its time could not do more
+MERGE_IGNORES = ("loop", "dask")  # dask: where the run ran (pyload.distributed)
 
 
 def _counter(name: str) -> property:
@@ -52,8 +55,17 @@ class RunResult:
     workers: tuple[WorkerStats, ...]  # each worker's counters and facts, in index order
     latency_uncorrected: ExactHistogram  # every latency as measured, µs, timeouts excluded
     rate: ExactHistogram  # Req/Sec samples of every worker (100 ms sampler)
-    worker_failures: tuple[str, ...] = ()
+    lost_workers: tuple[LostWorker, ...] = ()  # worker processes whose result never came
     interrupted: bool = False
+    # Constant rate only: every latency from its request's intended send time, timeouts
+    # included (wrk2's corrected latency); None in the closed loop.
+    latency_intended: ExactHistogram | None = None
+    # The run's seconds (the runner's progress tally): for --hdr-log and --plot; not in the
+    # JSON form, so a result read back or merged has none.
+    intervals: tuple[Interval, ...] = field(default=(), compare=False, repr=False)
+    # The parts of a distributed run (its agents) or of a ``pyload merge`` (its files), one
+    # JSON-ready mapping each (docs/json.md, ``agents``); () for a plain run.
+    agents: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def from_workers(
@@ -61,27 +73,34 @@ class RunResult:
         config: Config,
         runtime_us: int,
         results: Sequence[WorkerResult],
-        failures: Sequence[str] = (),
+        failures: Sequence[LostWorker] = (),
         interrupted: bool = False,
+        intervals: Sequence[Interval] = (),
     ) -> RunResult:
         """Merge the workers' results: counts added exactly, samples pooled."""
         counts: dict[int, int] = {}
+        intended: dict[int, int] = {}
         samples: dict[int, int] = {}
         for worker in results:
             for value, n in worker.latency_counts.items():
                 counts[value] = counts.get(value, 0) + n
+            for value, n in worker.intended_counts.items():
+                intended[value] = intended.get(value, 0) + n
             for sample in worker.rate_samples:
                 samples[sample] = samples.get(sample, 0) + 1
         latency = ExactHistogram.from_counts(counts, config.timeout_us + 1)
         rate = ExactHistogram.from_counts(samples, RATE_LIMIT)
+        paced = not pacing_for(config).post_run_correction
         return cls(
             config=config,
             runtime_us=runtime_us,
             workers=tuple(sorted((r.stats for r in results), key=lambda w: w.index)),
             latency_uncorrected=latency,
             rate=rate,
-            worker_failures=tuple(failures),
+            lost_workers=tuple(failures),
             interrupted=interrupted,
+            latency_intended=ExactHistogram.from_counts(intended) if paced else None,
+            intervals=tuple(intervals),
         )
 
     # -- the counters, summed over the workers ---------------------------------------------
@@ -103,6 +122,11 @@ class RunResult:
         return self.counters.errors
 
     @property
+    def worker_failures(self) -> tuple[str, ...]:
+        """One line per lost worker process (``LostWorker``): the result is partial."""
+        return tuple(str(lost) for lost in self.lost_workers)
+
+    @property
     def processes(self) -> int:
         """How many worker processes hosted the threads."""
         return len({w.process for w in self.workers})
@@ -120,8 +144,11 @@ class RunResult:
 
     @cached_property
     def latency(self) -> ExactHistogram:
-        """What wrk prints: in the closed loop, after wrk's post-run CO correction."""
+        """What is printed as the latency: at a constant rate, measured from the intended send
+        times (wrk2's); in the closed loop, after wrk's post-run CO correction."""
         if not pacing_for(self.config).post_run_correction:
+            if self.latency_intended is not None:
+                return self.latency_intended
             return self.latency_uncorrected
         return self.latency_uncorrected.corrected(
             self.runtime_us, self.requests, self.config.connections
@@ -131,6 +158,83 @@ class RunResult:
     def latency_hdr(self) -> HdrHistogram:
         """The uncorrected latencies as an HdrHistogram (1 µs .. 24 h, 3 significant figures)."""
         return hdr_from_counts(self.latency_uncorrected.counts)
+
+    @cached_property
+    def latency_recorded_hdr(self) -> HdrHistogram:
+        """The latencies as recorded during the run, as an HdrHistogram: at a constant rate
+        from the intended send times, else as measured (the sum of ``intervals``)."""
+        if self.latency_intended is not None:
+            return hdr_from_counts(self.latency_intended.counts)
+        return self.latency_hdr
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """pyload's lines after wrk's summary: a rate not held, a worker lost."""
+        notes = []
+        shortfall = self.rate_shortfall()
+        if shortfall is not None:
+            asked = self.config.rate or 0.0
+            achieved = self.requests_per_s
+            unsent = f", {self.unsent_at_end} requests due never sent" if self.unsent_at_end else ""
+            notes.append(
+                f"  Rate not held: asked {asked:.2f}/s, achieved {achieved:.2f}/s "
+                f"({achieved / asked:.1%}){unsent}: {shortfall}"
+            )
+        notes += [
+            f"  Partial result: {failure}; its counters are missing"
+            for failure in self.worker_failures
+        ]
+        return tuple(notes)
+
+    # -- constant rate ---------------------------------------------------------------------
+
+    @property
+    def unsent_at_end(self) -> int:
+        """Constant rate: requests due before the end that were never sent."""
+        return sum(w.unsent_at_end for w in self.workers)
+
+    def rate_shortfall(self) -> str | None:
+        """Why a constant-rate run fell short of its rate, or None if it held it (or is a
+        closed-loop run). Held: the requests sent (answered, or in flight at the end) came to at
+        least RATE_HELD of the rate asked; the responses then trail by the requests in flight
+        at the end, about rate x latency."""
+        asked = self.config.rate
+        if asked is None or not self.runtime_us:
+            return None
+        if (self.requests + self.in_flight) / self.runtime_s >= RATE_HELD * asked:
+            return None
+        # The mean time on the wire: the latencies as measured, and the timeouts at least the
+        # timeout each (a lower bound when there are any: they are not latencies).
+        measured = self.latency_uncorrected
+        answered = measured.count + self.timeouts
+        total_us = sum(value * n for value, n in measured.counts.items())
+        total_us += self.timeouts * self.config.timeout_us
+        mean_s = total_us / answered / 1e6 if answered else math.nan
+        connections = self.config.connections
+        if not answered:
+            return f"the server answered none of the {self.in_flight} requests sent"
+        busy = self.cpu_busy
+        socket_errors = sum(self.errors[k] for k in ("connect", "read", "write"))
+        if mean_s > 0 and connections / mean_s < asked:
+            at_least = "at least " if self.timeouts else ""
+            return (
+                f"too few connections for the server's latency ({connections} connections at "
+                f"a mean {at_least}{mean_s * 1000:.2f}ms carry at most "
+                f"{connections / mean_s:.2f} requests/s)"
+            )
+        if busy is not None and busy >= CPU_SATURATED:
+            return f"the client's CPU was saturated ({busy:.0%} busy)"
+        if socket_errors:
+            return f"{socket_errors} socket errors"
+        return "cause not identified: the server answered fewer"
+
+    @property
+    def cpu_busy(self) -> float | None:
+        """The worker processes' CPU time over their time (1.0: every process always busy)."""
+        if not self.runtime_us or not self.workers:
+            return None
+        cpu = sum(w.cpu_s for w in self.workers)
+        return cpu / (self.runtime_s * self.processes)
 
     @property
     def runtime_s(self) -> float:
@@ -190,6 +294,8 @@ class RunResult:
             "in_flight_over_timeout_at_end": self.in_flight_over_timeout,
             "interrupted": self.interrupted,
             "worker_failures": list(self.worker_failures),
+            "lost_workers": [lost.to_json() for lost in self.lost_workers],
+            "agents": [dict(agent) for agent in self.agents],
             "latency_us": _summary(self.latency),
             "latency_uncorrected_us": _summary(self.latency_uncorrected),
             "req_per_s_per_worker": _summary(self.rate, percentiles=()),
@@ -198,14 +304,30 @@ class RunResult:
                 "count": hdr.get_total_count(),
                 "percentiles": {_key(p): hdr.get_value_at_percentile(p) for p in JSON_PERCENTILES},
             },
+            "constant_rate": self._constant_rate_json(),
             "workers": [w.to_json() for w in self.workers],
             "latency_counts_us": _pairs(self.latency_uncorrected),
+            "latency_intended_counts_us": (
+                None if self.latency_intended is None else _pairs(self.latency_intended)
+            ),
             "req_per_s_samples": _pairs(self.rate),
             "wrk_text": self.to_wrk_text(),
         }
         if not raw:
             del data["latency_counts_us"], data["req_per_s_samples"]
+            del data["latency_intended_counts_us"]
         return data
+
+    def _constant_rate_json(self) -> dict[str, Any] | None:
+        if self.config.rate is None:
+            return None
+        return {
+            "asked_per_s": self.config.rate,
+            "achieved_per_s": self.requests_per_s,
+            "held": self.rate_shortfall() is None,
+            "shortfall": self.rate_shortfall(),
+            "unsent_at_end": self.unsent_at_end,
+        }
 
     def to_json(self) -> str:
         """``to_dict()`` as JSON text: one line, compact (a long run has many exact counts;
@@ -228,6 +350,7 @@ class RunResult:
             raise UsageError(f"not a pyload result of schema {SCHEMA} (found {found!r})")
         try:
             config = Config.from_json(data["config"])
+            intended = data.get("latency_intended_counts_us")
             return cls(
                 config=config,
                 runtime_us=int(data["runtime_us"]),
@@ -236,8 +359,12 @@ class RunResult:
                     data["latency_counts_us"], config.timeout_us + 1
                 ),
                 rate=_from_pairs(data["req_per_s_samples"], RATE_LIMIT),
-                worker_failures=tuple(str(f) for f in data["worker_failures"]),
+                lost_workers=_lost_workers(data),
+                agents=tuple(dict(agent) for agent in data.get("agents", ())),
                 interrupted=bool(data["interrupted"]),
+                latency_intended=(
+                    None if intended is None else _from_pairs(intended, None)
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"malformed pyload result: {type(exc).__name__}: {exc}") from None
@@ -261,12 +388,16 @@ class RunResult:
                 if name not in MERGE_ADDS + MERGE_IGNORES and value != first[name]
             }
         )
+        rates = [run.config.rate for run in runs]
+        if None in rates and any(rate is not None for rate in rates):
+            differ.append("rate (a closed loop and a constant rate)")
         if differ:
             raise UsageError(f"cannot merge runs with different settings: {', '.join(differ)}")
         config = dataclasses.replace(
             runs[0].config,
             connections=sum(run.config.connections for run in runs),
             threads=sum(run.config.threads for run in runs),
+            rate=None if None in rates else sum(r for r in rates if r is not None),
         )
         workers, hosts = [], 0  # threads and processes are numbered on, run after run
         for run in runs:
@@ -275,17 +406,21 @@ class RunResult:
             hosts += len(numbers)
         latency = ExactHistogram(config.timeout_us + 1)
         rate = ExactHistogram(RATE_LIMIT)
+        intended = ExactHistogram() if config.rate is not None else None
         for run in runs:
             latency.merge(run.latency_uncorrected)
             rate.merge(run.rate)
+            if intended is not None and run.latency_intended is not None:
+                intended.merge(run.latency_intended)
         return cls(
             config=config,
             runtime_us=max(run.runtime_us for run in runs),
             workers=tuple(dataclasses.replace(w, index=i) for i, w in enumerate(workers)),
             latency_uncorrected=latency,
             rate=rate,
-            worker_failures=tuple(f for run in runs for f in run.worker_failures),
+            lost_workers=tuple(lost for run in runs for lost in run.lost_workers),
             interrupted=any(run.interrupted for run in runs),
+            latency_intended=intended,
         )
 
 
@@ -294,8 +429,16 @@ def _pairs(h: ExactHistogram) -> list[list[int]]:
     return sorted([value, n] for value, n in h.counts.items() if n)
 
 
-def _from_pairs(pairs: Sequence[Sequence[int]], limit: int) -> ExactHistogram:
+def _from_pairs(pairs: Sequence[Sequence[int]], limit: int | None) -> ExactHistogram:
     return ExactHistogram.from_counts({int(value): int(n) for value, n in pairs}, limit)
+
+
+def _lost_workers(data: Mapping[str, Any]) -> tuple[LostWorker, ...]:
+    """``lost_workers``; a document from before it had only the lines of ``worker_failures``,
+    kept as reasons of unknown processes (-1)."""
+    if "lost_workers" in data:
+        return tuple(LostWorker.from_json(lost) for lost in data["lost_workers"])
+    return tuple(LostWorker(-1, (), str(line)) for line in data["worker_failures"])
 
 
 def _key(p: float) -> str:

@@ -4,13 +4,16 @@ Owns the worker processes and the run's wall-clock bounds. Call chain:
 
     run_config(config)
       prepare(config)                                   setup errors raise (errors.py)
-        check_script, read_body, resolve, probe_connect
+        MainScript (-s), read_body, resolve, probe_connect
         ensure_fd_limit                                 soft limit raised to the hard one
-        request source, pacing -> one WorkerSpec per thread, each with its host process
+        request source (-s: setup(thread) in order), -n's shares, pacing -> one WorkerSpec
+        per thread, each with its host process
       start worker processes (worker.worker_main)       fork, else forkserver (_context); a
         wait for each one's Ready                       process failing here raises WorkerError
-      start_event.set(); _collect messages              Progress -> on_progress; Result; Failed
-                                                        Ctrl-C sets stop_event
+      start_event.set(); _collect messages              Progress -> on_progress; Result; Failed;
+                                                        HookFailed (-s) -> stop all, HookError
+                                                        SIGINT, SIGTERM set stop_event;
+                                                        a second one: no more waiting
       RunResult(config, runtime, worker results)        counters summed, histograms merged
 
 The run's ``threads`` (wrk's: groups of connections, each with its own sampler) are hosted by
@@ -41,16 +44,18 @@ from typing import TYPE_CHECKING, Any, cast
 from pyload.config import Config, Target
 from pyload.errors import (
     ConnectError,
+    HookError,
     ResolveError,
     ResourceError,
-    ScriptError,
     UsageError,
     WorkerError,
 )
+from pyload.hooks import Address, MainScript, read_script
 from pyload.http11 import build_request
 from pyload.messages import (
-    Counters,
     Failed,
+    HookFailed,
+    LostWorker,
     Progress,
     Ready,
     Result,
@@ -58,19 +63,32 @@ from pyload.messages import (
     WorkerResult,
 )
 from pyload.pacing import Pacing, pacing_for
+from pyload.progress import ProgressTally
 from pyload.sources import StaticRequest
 from pyload.worker import WorkerSpec, worker_main
 
 if TYPE_CHECKING:
     from pyload.result import RunResult
 
-__all__ = ["Share", "prepare", "probe_connect", "read_body", "resolve", "run_config"]
+__all__ = [
+    "Share",
+    "prepare",
+    "probe_connect",
+    "read_body",
+    "request_quotas",
+    "resolve",
+    "run_config",
+]
 
 FDS_RESERVED_PER_WORKER = 64  # per process: stdio, pipes, the loop's own descriptors, imports
 PROBE_TIMEOUT_S = 5.0
 READY_TIMEOUT_S = 120.0  # generous: 20 workers spawning on 2 busy cores
 STOP_GRACE_S = 10.0  # how long after the deadline a worker may take to send its result
 POLL_S = 0.5
+# -- signals (SIGINT, SIGTERM): docs/reliability.md --
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # the first ends the run early, the second
+INTERRUPTED_POLL_S = 0.05  # at once (how soon the parent notices the second)
+EXIT_GRACE_S = 0.5  # once the results are in (or given up), how long a worker may take to exit
 
 
 def run_config(
@@ -78,6 +96,8 @@ def run_config(
     on_start: Callable[[], None] | None = None,
     on_progress: Callable[[RunProgress], None] | None = None,
     share: Share | None = None,
+    script: MainScript | None = None,
+    keep_latency_intervals: bool = False,
 ) -> RunResult:
     """Run the load described by ``config`` and return its result.
 
@@ -86,22 +106,36 @@ def run_config(
     workers have forked, and not during the load, where it would take CPU from them).
     ``on_progress`` is called about once a second during the load with the counters so far
     (a ``RunProgress``), in the calling thread. ``share`` makes this run one part of a larger
-    one (see ``Share``).
+    one (see ``Share``). ``script``: the ``-s`` script already loaded by the caller, who calls
+    its ``done()`` after the report (hooks.py); else ``prepare`` loads it.
+    ``keep_latency_intervals`` keeps each second's latencies as an HdrHistogram in the result's
+    ``intervals`` (for ``--hdr-log``; it costs the parent CPU during the load). With
+    ``config.dask`` the run is spread over a Dask cluster (``pyload.distributed``), whose
+    agents each run their part through this function.
     """
-    specs = prepare(config, share)
+    if config.dask is not None:  # -- distributed runs (pyload.distributed) --
+        from pyload.distributed import run_distributed
+
+        return run_distributed(config, on_start, on_progress, keep_latency_intervals)
+    specs = prepare(config, share, script)
     with _workers(specs) as (start_event, stop_event, pipes, hosted):
         if on_start is not None:
             on_start()
         start_ns = perf_counter_ns()
         start_event.set()
-        results, failures, interrupted = _collect(config, pipes, hosted, stop_event, on_progress)
+        tally = ProgressTally(config.threads, on_progress, keep_latency_intervals)
+        results, failures, interrupted = _collect(config, pipes, hosted, stop_event, tally)
         waited_us = (perf_counter_ns() - start_ns) // 1000
+    if script is not None:
+        script.finish(results)  # -s: the threads' globals, for thread.get() in done()
     # The run's length is the load window the workers measured, not the time the parent took
     # to collect their results (which grows with a busy machine; Requests/sec divides by it).
     runtime_us = max((r.stats.runtime_us for r in results), default=waited_us)
     from pyload.result import RunResult  # numpy: loaded after the workers were started
 
-    return RunResult.from_workers(config, runtime_us, results, failures, interrupted)
+    return RunResult.from_workers(
+        config, runtime_us, results, failures, interrupted, intervals=tally.flush()
+    )
 
 
 @dataclass(frozen=True)
@@ -114,13 +148,18 @@ class Share:
     pacing: Pacing
 
 
-def prepare(config: Config, share: Share | None = None) -> list[WorkerSpec]:
+def prepare(
+    config: Config, share: Share | None = None, script: MainScript | None = None
+) -> list[WorkerSpec]:
     """Every check and computation before the load, in order; one WorkerSpec per thread.
 
     Raises ScriptError, UsageError (body file), ResolveError, ConnectError or ResourceError;
-    nothing has been sent to the target when it returns or raises.
+    nothing has been sent to the target when it returns or raises. With ``config.script``, the
+    script (``script``, else loaded here) runs ``setup(thread)`` for each thread in order after
+    the probe, as wrk does, and each thread gets a request source of its own (hooks.py).
     """
-    check_script(config.script)
+    if config.script is not None and script is None:
+        script = MainScript(config)  # a missing file, a syntax error: before anything else
     body = read_body(config)
     family, address = probe_connect(config.target, resolve(config.target))
     shares = config.connections_per_worker()
@@ -129,13 +168,38 @@ def prepare(config: Config, share: Share | None = None) -> list[WorkerSpec]:
     firsts = [offset + first for first in [0, *itertools.accumulate(shares)]]  # slot numbers
     per_process = [sum(shares[t] for t in threads) for threads in hosts]
     ensure_fd_limit(max(per_process) + FDS_RESERVED_PER_WORKER)
-    requests = StaticRequest(build_request(config.target, config.headers, config.method, body))
+    close = not config.keepalive  # --no-keepalive: every request says Connection: close
+    requests = StaticRequest(
+        build_request(config.target, config.headers, config.method, body, close=close)
+    )
     pacing = share.pacing if share is not None else pacing_for(config)
-    return [
-        WorkerSpec(t, config, shares[t], firsts[t], family, address, requests, pacing, process)
-        for process, threads in enumerate(hosts)
-        for t in threads
-    ]
+    quotas = request_quotas(config)
+    specs = []
+    for process, threads in enumerate(hosts):
+        for t in threads:
+            if script is None:
+                spec = WorkerSpec(
+                    t, config, shares[t], firsts[t], family, address, requests, pacing, process,
+                    quotas[t],
+                )  # fmt: skip
+            else:
+                source = script.setup(t, Address(family, address), body)  # wrk: in order
+                addr = source.thread.addr
+                spec = WorkerSpec(
+                    t, config, shares[t], firsts[t], addr.family, addr.sockaddr, source, pacing,
+                    process, quotas[t],
+                )  # fmt: skip
+            specs.append(spec)
+    return specs
+
+
+def request_quotas(config: Config) -> list[int | None]:
+    """``-n`` split over the threads as the connections are (``Config.connections_per_worker``):
+    each thread stops once it has its share; None each without ``-n``."""
+    if config.requests is None:
+        return [None] * config.threads
+    base, extra = divmod(config.requests, config.threads)
+    return [base + (1 if i < extra else 0) for i in range(config.threads)]
 
 
 def processes_for(config: Config) -> int:
@@ -180,11 +244,9 @@ def read_body(config: Config) -> bytes:
 
 
 def check_script(path: str | None) -> None:
-    if path is None:
-        return
-    if not os.path.isfile(path):
-        raise ScriptError(f"cannot open script {path}: No such file or directory")
-    raise ScriptError(f"{path}: Python hook scripts (-s) are not supported yet")
+    """ScriptError if the ``-s`` script is missing or does not compile (nothing of it runs)."""
+    if path is not None:
+        read_script(path)
 
 
 def resolve(target: Target) -> list[tuple[int, tuple[Any, ...]]]:
@@ -298,12 +360,13 @@ def _workers(
     pipes: dict[int, Pipe] = {}
     processes: list[Any] = []
     try:
-        # Children must ignore Ctrl-C from the terminal (it reaches the whole process group;
-        # the parent stops them through stop_event). SIG_IGN is the one disposition that
-        # survives fork and exec (and so reaches a forkserver started now and its children),
-        # so it is set while they start; a blocked mask would not do: fork_exec delivers
-        # pending signals. The parent ignores Ctrl-C for those moments.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Children must ignore Ctrl-C from the terminal and a SIGTERM sent to the group
+        # (both reach the whole process group; the parent stops them through stop_event and
+        # still collects their results). SIG_IGN is the one disposition that survives fork and
+        # exec (and so reaches a forkserver started now and its children), so it is set while
+        # they start; a blocked mask would not do: fork_exec delivers pending signals. The
+        # parent ignores both for those moments (only the main thread can: _ignoring_interrupts).
+        previous = _ignoring_interrupts()
         # Forked workers inherit every object of this process: frozen, the collector of a
         # worker never walks them (CPU, and copy-on-write pages it would touch). Unfrozen here
         # right after, so the caller's own objects are collected as before.
@@ -328,12 +391,16 @@ def _workers(
                 processes.append(process)
         finally:
             gc.unfreeze()
-            signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         _wait_ready(pipes)
         yield start_event, stop_event, pipes, {p: [t.index for t in ts] for p, ts in hosted.items()}
     finally:
         stop_event.set()
-        join_deadline = time.monotonic() + STOP_GRACE_S
+        # _collect has waited for every result (up to STOP_GRACE_S past the deadline, less
+        # after an interrupt): a worker that sent its result exits in milliseconds; one still
+        # here after EXIT_GRACE_S hangs (or was given up on) and is killed.
+        join_deadline = time.monotonic() + EXIT_GRACE_S
         for process in processes:
             process.join(timeout=max(0.0, join_deadline - time.monotonic()))
             if process.is_alive():
@@ -363,6 +430,8 @@ def _wait_ready(pipes: dict[int, Pipe]) -> None:
                     pass
                 case Failed(error=error):
                     raise WorkerError(f"worker process {index} failed to start: {error}")
+                case HookFailed(error=error, traceback=text):  # -s: an init() raised
+                    raise HookError(error, text)
                 case _:
                     raise WorkerError(
                         f"worker process {index} sent {type(message).__name__} too early"
@@ -374,37 +443,38 @@ def _collect(
     pipes: dict[int, Pipe],
     hosted: dict[int, list[int]],
     stop_event: Any,
-    on_progress: Callable[[RunProgress], None] | None,
-) -> tuple[list[WorkerResult], list[str], bool]:
+    progress: ProgressTally,
+) -> tuple[list[WorkerResult], list[LostWorker], bool]:
     """Receive every process's messages until each has sent its threads' results or failed.
 
     A process that dies or fails becomes a failure note (naming its threads and what they had
-    done by their last progress); progress goes to ``on_progress``.
+    done by their last progress); progress messages go to the ``progress`` tally.
     """
     waiting: dict[Pipe, int] = {reader: index for index, reader in pipes.items()}
     outstanding = {process: set(threads) for process, threads in hosted.items()}
     results: list[WorkerResult] = []
-    failures: list[str] = []
-    progress = _ProgressTally(config.threads, on_progress)
-    interrupts: list[float] = []  # when Ctrl-C came, if it did
-    hard_deadline = time.monotonic() + config.duration + STOP_GRACE_S
+    failures: list[LostWorker] = []
+    interrupts: list[float] = []  # when SIGINT or SIGTERM came, if they did
+    hook_failures: list[HookFailed] = []  # -s: a hook raised; the run is called off
+    hard_deadline = time.monotonic() + config.warmup + config.duration + STOP_GRACE_S
 
     def interrupt() -> None:
-        # Ctrl-C ends the run early; the workers stop at their next 100 ms tick and report.
+        # SIGINT (Ctrl-C) or SIGTERM ends the run early: the workers stop at their next 100 ms
+        # tick and report. A second one ends it at once: results not in yet are given up.
         interrupts.append(time.monotonic())
         stop_event.set()
 
     def lose(reader: Pipe, what: str) -> None:
         process = waiting.pop(reader)
         lost = sorted(outstanding.pop(process))
-        note = progress.last_words(lost)
+        done, when = progress.last_words(lost)
         for thread in lost:
             progress.finished(thread, None)
-        failures.append(f"worker process {process} ({_threads(lost)}) {what}{note}")
+        failures.append(LostWorker(process, tuple(lost), what, done, when))
 
-    with _on_sigint(interrupt):
+    with _on_interrupt(interrupt):
         while waiting:
-            ready = _wait(waiting, POLL_S)
+            ready = _wait(waiting, INTERRUPTED_POLL_S if interrupts else POLL_S)
             if interrupts:
                 hard_deadline = min(hard_deadline, interrupts[0] + STOP_GRACE_S)
             for reader in ready:
@@ -425,84 +495,50 @@ def _collect(
                             del outstanding[waiting.pop(reader)]
                     case Failed(error=error):
                         lose(reader, f"failed: {error}")
+                    case HookFailed():  # -s: every worker stops; the results still come
+                        hook_failures.append(message)
+                        stop_event.set()
+            if len(interrupts) > 1:  # -- a second SIGINT or SIGTERM: the run ends now --
+                for reader in list(waiting):
+                    lose(reader, "sent no result before the second interrupt")
+                break
             if not ready and time.monotonic() > hard_deadline:
                 for reader in list(waiting):
                     lose(reader, f"sent no result within {STOP_GRACE_S:.0f}s")
                 break
+    if hook_failures:
+        raise HookError(hook_failures[0].error, hook_failures[0].traceback)
     return results, failures, bool(interrupts)
 
 
-def _threads(threads: list[int]) -> str:
-    """``thread 3``, ``threads 0-9`` or ``threads 1, 4``."""
-    if len(threads) == 1:
-        return f"thread {threads[0]}"
-    if threads == list(range(threads[0], threads[-1] + 1)):
-        return f"threads {threads[0]}-{threads[-1]}"
-    return "threads " + ", ".join(map(str, threads))
-
-
-class _ProgressTally:
-    """The workers' latest progress; calls ``on_progress`` once every running worker has
-    reported its n-th second, with the counters of all workers summed."""
-
-    def __init__(self, workers: int, on_progress: Callable[[RunProgress], None] | None) -> None:
-        self.on_progress = on_progress
-        self.latest: dict[int, Progress] = {}
-        self.final: dict[int, Counters] = {}  # workers that are done: their last counters
-        self.reports: dict[int, int] = dict.fromkeys(range(workers), 0)  # running workers
-        self.reported = 0  # how many seconds were passed to on_progress
-
-    def add(self, message: Progress) -> None:
-        self.latest[message.index] = message
-        self.reports[message.index] += 1
-        self._maybe_report()
-
-    def finished(self, index: int, stats: Counters | None) -> None:
-        self.reports.pop(index, None)
-        if stats is not None:
-            self.final[index] = stats.counters()
-        elif index in self.latest:
-            self.final[index] = self.latest[index].counters
-        self._maybe_report()
-
-    def last_words(self, threads: list[int]) -> str:
-        """What lost threads had done by their last progress messages, for a failure note."""
-        last = [self.latest[t] for t in threads if t in self.latest]
-        if not last:
-            return " (it sent no progress)"
-        done = Counters.total(m.counters for m in last)
-        return (
-            f" (by {max(m.elapsed_ns for m in last) / 1e9:.1f} s: {done.requests} requests, "
-            f"{sum(done.errors.values())} errors)"
-        )
-
-    def _maybe_report(self) -> None:
-        if self.on_progress is None or not self.reports:
-            return
-        if min(self.reports.values()) <= self.reported:
-            return
-        self.reported += 1
-        running = [self.latest[i] for i in self.reports]
-        total = Counters.total([m.counters for m in running] + list(self.final.values()))
-        elapsed = max(m.elapsed_ns for m in running) / 1e9
-        self.on_progress(RunProgress(elapsed, total, len(running) + len(self.final)))
-
-
 @contextlib.contextmanager
-def _on_sigint(callback: Callable[[], None]) -> Iterator[None]:
-    """Route SIGINT to ``callback``, so no KeyboardInterrupt lands mid-recv.
+def _on_interrupt(callback: Callable[[], None]) -> Iterator[None]:
+    """Route SIGINT and SIGTERM to ``callback``: no KeyboardInterrupt lands mid-recv, and a
+    SIGTERM (``kill``, a service manager's stop) still gets the report of what was done.
 
-    Only the main thread can set a handler (and only it ever sees SIGINT); from another thread
-    the run cannot be interrupted and goes to its deadline.
+    Only the main thread can set a handler (and only it ever sees these signals); from another
+    thread the run cannot be interrupted and goes to its deadline.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: callback())
+    previous = {
+        signum: signal.signal(signum, lambda signum, frame: callback())
+        for signum in INTERRUPT_SIGNALS
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _ignoring_interrupts() -> dict[int, Any]:
+    """Ignore SIGINT and SIGTERM (in the main thread; elsewhere the dispositions cannot be
+    changed and stay as they are); the previous handlers, to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, signal.SIG_IGN) for signum in INTERRUPT_SIGNALS}
 
 
 def _wait(waiting: dict[Pipe, int], timeout: float) -> list[Pipe]:

@@ -7,13 +7,22 @@ returns ``static = None`` and answers ``next_request()``; one that reads the res
 ``wants_responses`` and the connection's parser hands it each status, headers and body (wrk
 decides the same once, in wrk.c main(): ``cfg.dynamic`` and ``script_want_response()``).
 Sources are pickled into the worker processes. No I/O.
+
+A source's life in its worker process (a hook script's, hooks.py; the others' are no-ops):
+``start()`` before the common start (the script's ``init()``: static, wants_responses and
+delays are read after it), ``bind(stop)`` when the thread's Worker exists (``stop(None)``: the
+script ends this thread's load, ``thread.stop()``; ``stop(error)``: a hook raised, and the
+source is inert from then on), ``finish()`` after the load (what goes back to the parent).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
-__all__ = ["RequestSource", "StaticRequest"]
+from pyload.errors import HookError
+
+__all__ = ["RequestSource", "SourceDefaults", "StaticRequest"]
 
 
 class RequestSource(Protocol):
@@ -37,8 +46,57 @@ class RequestSource(Protocol):
         """One complete response (called only when ``wants_responses``)."""
         ...
 
+    # -- hooks (hooks.py): delay, pipelining, the life cycle -------------------------------
 
-class StaticRequest:
+    @property
+    def delays(self) -> bool:
+        """True to wait ``delay_s()`` before each request (wrk's ``delay()`` hook)."""
+        ...
+
+    @property
+    def pipelined(self) -> int:
+        """How many requests each write carries (wrk's pipeline depth; 1 but for a script)."""
+        ...
+
+    def delay_s(self) -> float:
+        """Seconds to wait before the next request (called only when ``delays``)."""
+        ...
+
+    def start(self) -> None:
+        """In the worker process, before the common start; raises HookError."""
+        ...
+
+    def bind(self, stop: Callable[[HookError | None], None]) -> None:
+        """Give the source its thread's way to end the load (see the module's docstring)."""
+        ...
+
+    def finish(self) -> dict[str, Any]:
+        """After the load: values for the parent (a script's globals, for ``done()``)."""
+        ...
+
+
+class SourceDefaults:
+    """The hooks' part of RequestSource for a source that needs none of it: no delay, one
+    request per write, nothing to do before or after the load. Inherit it."""
+
+    __slots__ = ()
+    delays = False
+    pipelined = 1
+
+    def delay_s(self) -> float:
+        raise AssertionError(f"{type(self).__name__} does not delay")
+
+    def start(self) -> None:
+        pass
+
+    def bind(self, stop: Callable[[HookError | None], None]) -> None:
+        pass
+
+    def finish(self) -> dict[str, Any]:
+        return {}
+
+
+class StaticRequest(SourceDefaults):
     """The same request bytes for every request, built once (wrk without a script)."""
 
     __slots__ = ("static",)

@@ -19,7 +19,6 @@ import numpy as np
 from pyload.units import Real, to_longdouble
 
 __all__ = [
-    "LATENCY_PERCENTILES",
     "RATE_LIMIT",
     "ExactHistogram",
     "StatsRow",
@@ -29,7 +28,6 @@ __all__ = [
 RATE_LIMIT = 10_000_001
 """Limit of wrk's Req/Sec store (MAX_THREAD_RATE_S + 1): samples at or above it are dropped."""
 
-LATENCY_PERCENTILES = (50.0, 75.0, 90.0, 99.0)
 """The percentiles wrk prints under ``--latency``."""
 
 _EMPTY = np.zeros(0, dtype=np.int64)

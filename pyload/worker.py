@@ -4,12 +4,14 @@ Call chain, in execution order (everything a request goes through is in this fil
 
     worker_main(process, threads, pipe, start, stop)    process entry (started by runner.py)
       new_event_loop(config.loop)                       uvloop, or asyncio
+      spec.requests.start() per thread                  -s: the script's init() (hooks.py)
       pipe <- Ready; start_event.wait()                 the start barrier shared by all processes
       run_threads(threads, ...)                         gathers one run_worker per thread
       run_worker(spec, send, should_stop)               one per wrk thread, all on this loop;
         Worker.run()                                    also the in-process mode: a test awaits
                                                         it on its own loop, no process
-          one Worker.keep_connected() task per connection slot:
+          one Worker.keep_connected() task per connection slot (at a constant rate, each
+          waits until just before its first send time: pacing.ConstantRate):
             loop.create_connection(Connection)          failure -> connect error, retry
             Connection.connection_made                  send the first request
             Connection.data_received -> parser.feed     httptools (http11.py)
@@ -17,12 +19,18 @@ Call chain, in execution order (everything a request goes through is in this fil
                                                         request: at once, the static bytes (the
                                                         fast path), else after_response(): the
                                                         source's hook, the pacer's wait, close
+              Connection.on_paced_response              at a constant rate instead: latency
+                                                        from the intended and the actual send
+            Connection.send_next -> send                the schedule's next time: wait, or send
             Connection.eof_received / connection_lost   read/write error; the slot reconnects
           Worker.check_time                             on a response, or the loop's timer when
-            Worker.tick every 100 ms                    none comes: Req/Sec sample (wrk's rule),
-                                                        Progress every second, the stop request
+            Worker.begin_measuring                      none comes: the end of --warmup,
+            Worker.tick every 100 ms                    Req/Sec sample (wrk's rule),
+              Worker.send_progress every second         the second's latencies to the parent,
+                                                        the stop request
             Worker.stop at the deadline                 note requests in flight, abort them all
-      pipe <- Result(WorkerResult) per thread           counters, exact latency counts, samples
+      pipe <- Progress(final), Result(WorkerResult)     per thread: the last part-second; the
+                                                        counters, exact latency counts, samples
 
 A "worker" here is one of wrk's threads: a group of connections with its own counters and its
 own 100 ms Req/Sec sampler. A worker process hosts one or more of them on one event loop.
@@ -48,9 +56,11 @@ from time import perf_counter_ns
 from typing import Any
 
 from pyload.config import Config
+from pyload.errors import HookError
 from pyload.http11 import FullResponseParser, ResponseError, ResponseParser, parser_class
 from pyload.messages import (
     Failed,
+    HookFailed,
     Progress,
     Ready,
     Result,
@@ -75,6 +85,7 @@ TICKS_PER_PROGRESS = 10  # a Progress message every 10 samples: every second
 CONNECT_RETRY_DELAY_S = 0.01  # after a failed connect; wrk abandons the slot instead
 START_WAIT_S = 300.0  # a worker whose start never comes gives up
 START_POLL_S = 0.1  # how often a waiting worker checks whether the run was called off
+UNLIMITED = 2**62  # -n during --warmup: no limit until the measurement begins
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,7 @@ class WorkerSpec:
     requests: RequestSource
     pacing: Pacing
     process: int = 0  # the worker process that hosts this thread
+    quota: int | None = None  # -n: this thread's share of the requests (None: no limit)
 
 
 def rate_sample(done: int, elapsed_ms: int) -> int | None:
@@ -131,6 +143,8 @@ def worker_main(
 
     try:
         loop = new_event_loop(threads[0].config.loop)
+        for spec in threads:  # -s: each thread's init(), before the common start (hooks.py)
+            spec.requests.start()
         pipe.send(Ready(process))
         waited_until = time.monotonic() + START_WAIT_S
         while not start_event.wait(START_POLL_S):
@@ -142,6 +156,9 @@ def worker_main(
             loop.close()
         for result in results:
             pipe.send(Result(result))
+    except HookError as exc:  # -s: init() raised (hooks.py); the parent calls the run off
+        with contextlib.suppress(OSError):
+            pipe.send(HookFailed(process, str(exc), exc.traceback))
     except BaseException as exc:  # reported to the parent, which reports it to the user
         with contextlib.suppress(OSError):  # unless the parent is gone
             pipe.send(Failed(process, f"{type(exc).__name__}: {exc}"))
@@ -184,7 +201,9 @@ async def run_worker(
     ``send`` receives a Progress message every second. This is the whole worker but the
     process around it: tests await it on their own loop (the in-process mode).
     """
-    return await Worker(spec, asyncio.get_running_loop(), send, should_stop).run()
+    result = await Worker(spec, asyncio.get_running_loop(), send, should_stop).run()
+    result.script_values = spec.requests.finish()  # -s: the thread's globals, for done()
+    return result
 
 
 class Worker:
@@ -209,8 +228,25 @@ class Worker:
             spec.config.method, spec.requests.wants_responses
         )
         self.open: set[Connection] = set()
+        self.schedules: list[Schedule] = []  # the slots' schedules (constant rate only)
+        # The latencies recorded since the last Progress: from the intended send times at a
+        # constant rate, else as measured. Each second they go to the parent and are added to
+        # ``recorded``, the run's totals of the same.
+        self.interval_counts: dict[int, int] = {}
+        self.recorded = (
+            self.result.latency_counts
+            if spec.pacing.post_run_correction
+            else self.result.intended_counts
+        )
         self.never_connected = spec.connections
         self.stopping = False
+        # -n: how many requests this thread may still send, and how many it sent that are not
+        # answered yet (None: no limit, and no cost: the fast path stays as it is).
+        self.quota = spec.quota
+        self.unsent = (spec.quota or 0) if not spec.config.warmup else UNLIMITED  # see below
+        self.unanswered = 0
+        self.keepalive = spec.config.keepalive  # --no-keepalive: close after each response
+        spec.requests.bind(self.end_by_script)  # -s: thread.stop(), or a hook that raised
         self.ssl_context: ssl.SSLContext | None = None
         if spec.config.target.tls:
             # As wrk: TLS with SNI, no certificate verification.
@@ -225,9 +261,12 @@ class Worker:
         self.end_ns = 0
         self.finished: asyncio.Future[None] = loop.create_future()
         self.sample_start_ns, self.sampled_requests, self.ticks = start_ns, 0, 0
-        self.deadline_ns = start_ns + round(spec.config.duration * 1e9)
+        # --warmup: load from the start, measured from measure_start_ns on (begin_measuring).
+        self.measure_start_ns = start_ns + round(spec.config.warmup * 1e9)
+        self.warming = self.measure_start_ns > start_ns
+        self.deadline_ns = self.measure_start_ns + round(spec.config.duration * 1e9)
         self.next_tick_ns = start_ns + TICK_NS
-        self.due_ns = min(self.next_tick_ns, self.deadline_ns)
+        self.due_ns = min(self.next_tick_ns, self.deadline_ns, self.measure_start_ns)
         self.timer = loop.call_later(TICK_NS / 1e9, self.on_timer)
         slots = [
             loop.create_task(
@@ -245,8 +284,9 @@ class Worker:
             for slot in slots:
                 slot.cancel()
             await asyncio.gather(*slots, return_exceptions=True)
-        stats.runtime_us = (self.end_ns - start_ns) // 1000
+        stats.runtime_us = max(0, self.end_ns - self.measure_start_ns) // 1000
         stats.cpu_s = time.process_time() - cpu_start
+        self.send_progress(self.end_ns, final=True)  # the part-second before the end
         return self.result
 
     def on_timer(self) -> None:
@@ -261,9 +301,12 @@ class Worker:
             self.timer = self.loop.call_later(wait_ns / 1e9, self.on_timer)
 
     def check_time(self, now: int) -> None:
-        """Take the samples that are due, then stop at the deadline or on request."""
+        """End the warm-up, take the samples that are due, then stop at the deadline or on
+        request."""
         if self.stopping:
             return
+        if self.warming and now >= self.measure_start_ns:
+            self.begin_measuring(now)
         if now >= self.next_tick_ns:
             self.tick(now)
             self.next_tick_ns = now + TICK_NS  # wrk re-arms its timer 100 ms after it fired
@@ -271,6 +314,23 @@ class Worker:
             self.stop(now)
         if not self.stopping:  # once stopped, due_ns stays 0: see stop()
             self.due_ns = min(self.next_tick_ns, self.deadline_ns)
+            if self.warming:
+                self.due_ns = min(self.due_ns, self.measure_start_ns)
+
+    def begin_measuring(self, now: int) -> None:
+        """The end of --warmup: forget everything counted so far, measure from now. The
+        containers are emptied in place: the connections hold references to them."""
+        self.warming = False
+        self.measure_start_ns = now
+        self.stats.clear_counts()
+        self.interval_counts = {}
+        self.result.latency_counts.clear()
+        self.result.intended_counts.clear()
+        self.result.rate_samples.clear()
+        self.sample_start_ns, self.sampled_requests, self.ticks = now, 0, 0
+        self.next_tick_ns = now + TICK_NS
+        if self.quota is not None:  # -n counts measured responses: those in flight, then new
+            self.unsent = self.quota - self.unanswered  # (no limit during the warm-up)
 
     async def keep_connected(self, schedule: Schedule | None) -> None:
         """One connection slot: connect, let the protocol run requests, reconnect when closed.
@@ -281,6 +341,11 @@ class Worker:
         host, port = spec.address[0], spec.address[1]
         server_hostname = spec.config.target.host if self.ssl_context else None
         first = True
+        if schedule is not None:
+            self.schedules.append(schedule)
+            wait_s = (schedule.connect_at_ns() - perf_counter_ns()) / 1e9
+            if wait_s > 0:  # connects spread like the requests (pacing.ConstantRate)
+                await asyncio.sleep(wait_s)
         while not self.stopping:
             conn = Connection(self, schedule)
             try:
@@ -315,10 +380,62 @@ class Worker:
             self.sampled_requests += done
             self.sample_start_ns = now
         self.ticks += 1
-        if self.ticks % TICKS_PER_PROGRESS == 0:
-            self.send(Progress(stats.index, now - self.start_ns, stats.counters()))
+        if self.ticks % TICKS_PER_PROGRESS == 0 and not self.warming:
+            self.send_progress(now)
         if self.should_stop():
             self.stop(now)
+
+    def send_progress(self, now: int, final: bool = False) -> None:
+        """Send the counters so far and the latencies recorded since the last Progress (added
+        to the run's totals here, once a second, not per response)."""
+        interval, self.interval_counts = self.interval_counts, {}
+        recorded = self.recorded
+        for value, n in interval.items():
+            recorded[value] = recorded.get(value, 0) + n
+        elapsed = max(0, now - self.measure_start_ns)
+        self.send(Progress(self.stats.index, elapsed, self.stats.counters(), interval, final))
+
+    def end_by_script(self, error: HookError | None) -> None:
+        """The -s script ends this thread's load (hooks.py): ``thread.stop()``, or a hook
+        raised (``error``), which the parent hears of at once and ends the whole run for."""
+        if error is not None:
+            self.send(HookFailed(self.spec.process, str(error), error.traceback))
+        self.stop(perf_counter_ns())
+
+    def may_send(self) -> bool:
+        """-n: whether this thread's share still has requests to send; with none to send and
+        none unanswered, its load is over."""
+        if self.unsent > 0:
+            return True
+        if self.unanswered <= 0:
+            self.stop(perf_counter_ns())
+        return False
+
+    def count_sent(self, conn: Connection) -> None:
+        """-n: ``conn`` sent a batch (one request, or a script's pipelined few)."""
+        batch = conn.source.pipelined
+        self.unsent -= batch
+        self.unanswered += batch
+        conn.pending += batch
+
+    def count_answered(self, conn: Connection, now: int) -> bool:
+        """-n: a response was counted; stop once the share is answered (True: stopped)."""
+        conn.pending -= 1
+        self.unanswered -= 1
+        if self.warming:
+            return False
+        if self.stats.requests >= (self.quota or 0) or (self.unsent <= 0 and self.unanswered <= 0):
+            self.stop(now)
+            return True
+        return False
+
+    def count_lost(self, conn: Connection) -> None:
+        """-n: ``conn`` closed with requests unanswered: they are done with (ab and hey count
+        a failed request towards -n too); stop if nothing else is to come."""
+        self.unanswered -= conn.pending
+        conn.pending = 0
+        if self.unsent <= 0 and self.unanswered <= 0:
+            self.stop(perf_counter_ns())
 
     def stop(self, now: int) -> None:
         """End the run now: note the requests in flight and close every connection at once,
@@ -330,9 +447,12 @@ class Worker:
         self.due_ns = 0  # every response still delivered in this batch comes here, and stops
         stats = self.stats
         timeout_ns = self.spec.config.timeout_us * 1000
-        in_flight = [conn for conn in self.open if conn.timer is None]
+        in_flight = [  # -n: a connection whose share is sent waits idle, with none in flight
+            c for c in self.open if c.timer is None and (self.quota is None or c.pending)
+        ]
         stats.in_flight = len(in_flight)
         stats.in_flight_over_timeout = sum(1 for c in in_flight if now - c.sent_ns > timeout_ns)
+        stats.unsent_at_end = sum(schedule.overdue(now) for schedule in self.schedules)
         for conn in list(self.open):
             conn.transport.abort()
         if not self.finished.done():
@@ -347,8 +467,10 @@ class Connection(asyncio.Protocol):
         "closed",
         "error_counted",
         "feed",
+        "intended_ns",
         "latency_counts",
         "parser",
+        "pending",
         "request",
         "result",
         "schedule",
@@ -367,18 +489,24 @@ class Connection(asyncio.Protocol):
         self.source = worker.spec.requests
         self.request = self.source.static  # None: the source builds each request
         self.schedule = schedule
-        # wrk's common case, decided once: static bytes, closed loop, no response hook.
+        # wrk's common case, decided once: static bytes, closed loop, no response hook
+        # (nor delay hook, -n or --no-keepalive).
         self.at_once = (
             self.request is not None and schedule is None and not self.source.wants_responses
+            and not self.source.delays and worker.quota is None and worker.keepalive
         )
         self.timeout_us = worker.spec.config.timeout_us
-        self.parser = worker.parser_class(self.on_response)
+        self.parser = worker.parser_class(
+            self.on_response if schedule is None else self.on_paced_response
+        )
         self.feed = self.parser.feed
         self.closed: asyncio.Future[None] = worker.loop.create_future()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.timer: asyncio.TimerHandle | None = None  # set while the pacer makes it wait
         self.sent_ns = 0
+        self.intended_ns = 0  # constant rate: when the request in flight was due
         self.error_counted = False
+        self.pending = 0  # -n: requests sent on this connection and not answered yet
 
     def itself(self) -> Connection:
         """The protocol factory create_connection wants: this very connection."""
@@ -386,6 +514,11 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.worker.stopping:
+            # A connect that completes after the stop (the slots are cancelled a loop turn
+            # later) sends nothing: its request would reach the server and never be counted.
+            self.transport.abort()
+            return
         self.worker.open.add(self)
         self.send_next(perf_counter_ns())
 
@@ -412,7 +545,7 @@ class Connection(asyncio.Protocol):
             # wrk: a late response counts as a request and a timeout, not as a latency.
             result.timeouts += 1
         else:
-            counts = self.latency_counts
+            counts = worker.interval_counts
             counts[latency_us] = counts.get(latency_us, 0) + 1
         if status > 399:
             result.status_errors += 1
@@ -425,21 +558,53 @@ class Connection(asyncio.Protocol):
         else:
             self.after_response(status, keep_alive, now)
 
+    def on_paced_response(self, status: int, keep_alive: bool) -> None:
+        """One completed response at a constant rate: its latency from the intended send time
+        (recorded whatever it is) and from the actual send (wrk's rule: a timeout if late)."""
+        now = perf_counter_ns()
+        worker = self.worker
+        if now >= worker.due_ns:
+            worker.check_time(now)
+            if worker.stopping:
+                return
+        result = self.result
+        result.requests += 1
+        intended_us = (now - self.intended_ns) // 1000
+        counts = worker.interval_counts
+        counts[intended_us] = counts.get(intended_us, 0) + 1
+        latency_us = (now - self.sent_ns) // 1000
+        if latency_us > self.timeout_us:
+            result.timeouts += 1  # once, when the response comes (wrk2 recounts every 2 s)
+        else:
+            counts = self.latency_counts
+            counts[latency_us] = counts.get(latency_us, 0) + 1
+        if status > 399:
+            result.status_errors += 1
+        self.after_response(status, keep_alive, now)
+
     def after_response(self, status: int, keep_alive: bool, now: int) -> None:
         """Everything but the fast path: the response hook, the pacer, or closing."""
         if self.source.wants_responses:
             parser = self.parser
             assert isinstance(parser, FullResponseParser)
             self.source.response(status, parser.last_headers, parser.last_body)
-        if keep_alive:
+        worker = self.worker
+        if worker.stopping or (worker.quota is not None and worker.count_answered(self, now)):
+            return  # the script (thread.stop(), a hook that raised) or -n ended the load
+        if keep_alive and worker.keepalive:
             self.send_next(now)
         else:
-            self.transport.close()
+            self.transport.close()  # the server's choice, or --no-keepalive's
 
     def send_next(self, now: int) -> None:
-        """Send the next request now, or when this slot's schedule says."""
+        """Send the next request now, or when this slot's schedule says (a request that is
+        already due goes at once, and keeps its intended time)."""
+        if self.source.delays:  # -s: the script's delay() before each request (hooks.py)
+            self.timer = self.worker.loop.call_later(self.source.delay_s(), self.send)
+            return
         if self.schedule is not None:
-            wait_ns = self.schedule.next_send_ns(now) - now
+            self.intended_ns = self.schedule.next_send_ns(now)
+            wait_ns = self.intended_ns - now
             if wait_ns > 0:
                 self.timer = self.worker.loop.call_later(wait_ns / 1e9, self.send)
                 return
@@ -447,15 +612,22 @@ class Connection(asyncio.Protocol):
 
     def send(self) -> None:
         self.timer = None
+        worker = self.worker
+        if worker.quota is not None and not worker.may_send():
+            return  # -n: this thread's share is sent; the connection stays idle
         request = self.request
         if request is None:
             request = self.source.next_request()
-        self.sent_ns = perf_counter_ns()
+        if worker.quota is not None:
+            worker.count_sent(self)
+        self.sent_ns = sent = perf_counter_ns()
+        if sent < self.intended_ns:  # the loop's timer (1 ms steps) fired a little early
+            self.intended_ns = sent
         self.transport.write(request)
 
     def eof_received(self) -> bool:
-        if self.timer is not None:
-            return False  # closed while waiting for the pacer: no request was in flight
+        if self.timer is not None or (self.worker.quota is not None and not self.pending):
+            return False  # closed while waiting (pacer, delay(), -n's share sent): none in flight
         if not self.parser.feed_eof():
             # The request in flight will never be answered (wrk: EOF before "message done").
             self.fail_read()
@@ -472,6 +644,8 @@ class Connection(asyncio.Protocol):
                 self.result.write_errors += 1
             else:
                 self.result.read_errors += 1
+        if self.pending and not worker.stopping:
+            worker.count_lost(self)  # -n: its unanswered requests are done with
         if not self.closed.done():  # cancelled when the run stops
             self.closed.set_result(None)
 

@@ -8,6 +8,11 @@ Paths:
     /                 200, 13-byte body, Content-Length, keep-alive
     /status/<code>    that status, keep-alive
     /slow/<ms>        200 after <ms> milliseconds
+    /stall/<ms>       200, but every answer is held during the first <ms> of each second
+                      (seconds counted from the first request to this path)
+    /stall-once/<at>/<ms>
+                      200, but answers are held from <at> ms after the first request to
+                      this path until <ms> later
     /hang             reads the request, never answers
     /close            200 with ``Connection: close``, then closes
     /http10           HTTP/1.0 response with Content-Length, then closes
@@ -19,7 +24,10 @@ Paths:
     /garbage          a malformed status line
     /big/<n>          200 with an n-byte body
     /record           200, and the whole request (head and Content-Length body) is kept in
-                      ``recorded`` (the first RECORD_LIMIT requests)
+                      ``recorded`` (the first RECORD_LIMIT requests); /record/<anything> too
+    /token            200 with an ``X-Token: <token>`` header (``token``: this server's own)
+
+``requests_per_connection`` holds how many requests each connection carried, in order.
 
 A HEAD request to / or /record gets the head of the GET answer (its Content-Length included)
 and no body, as HTTP says.
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import secrets
 import socket
 import ssl
 import struct
@@ -66,6 +75,9 @@ class TargetServer:
         self.greeting: bytes | None = None  # sent on connect, then the server hangs up
         self.recorded: list[bytes] = []  # requests to /record, head and body
         self._watch: tuple[str, int, threading.Event] | None = None
+        self.origins: dict[str, float] = {}  # /stall paths: the loop time of their first request
+        self.token = secrets.token_hex(8)  # what /token hands out
+        self.requests_per_connection: list[int] = []  # per connection, in order of arrival
 
     @property
     def url(self) -> str:
@@ -74,6 +86,8 @@ class TargetServer:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        connection = len(self.requests_per_connection)
+        self.requests_per_connection.append(0)
         task = asyncio.current_task()
         assert task is not None
         self.tasks.add(task)
@@ -98,12 +112,14 @@ class TargetServer:
                             body = await reader.readexactly(int(value))
                         except (asyncio.IncompleteReadError, ConnectionError):
                             return
-                if path == "/record" and len(self.recorded) < RECORD_LIMIT:
+                recorded = path == "/record" or path.startswith("/record/")
+                if recorded and len(self.recorded) < RECORD_LIMIT:
                     self.recorded.append(head + body)
                 self.received[path] = self.received[path] + 1
+                self.requests_per_connection[connection] += 1
                 if self._watch and self._watch[0] == path and self.received[path] >= self._watch[1]:
                     self._watch[2].set()
-                if method == b"HEAD" and path in ("/", "/record"):
+                if method == b"HEAD" and (path == "/" or recorded):
                     writer.write(OK[: OK.index(b"\r\n\r\n") + 4])
                 elif not await self.answer(path, writer):
                     return
@@ -123,13 +139,26 @@ class TargetServer:
 
     async def answer(self, path: str, writer: asyncio.StreamWriter) -> bool:
         """Write the answer for ``path``; return False when the connection is done."""
-        if path in ("/", "/record"):
+        if path in ("/", "/record") or path.startswith("/record/"):
             writer.write(OK)
+        elif path == "/token":
+            writer.write(_response(200, BODY, b"X-Token: %s\r\n" % self.token.encode()))
         elif path.startswith("/status/"):
             code = int(path.rsplit("/", 1)[1])
             writer.write(_response(code, BODY, reason=b"Status"))
         elif path.startswith("/slow/"):
             await asyncio.sleep(int(path.rsplit("/", 1)[1]) / 1000)
+            writer.write(OK)
+        elif path.startswith(("/stall/", "/stall-once/")):
+            now = asyncio.get_running_loop().time()
+            elapsed = now - self.origins.setdefault(path, now)
+            numbers = [int(part) / 1000 for part in path.split("/")[2:]]
+            if len(numbers) == 1:  # /stall/<ms>: the first <ms> of each second
+                start, held = float(int(elapsed)), numbers[0]
+            else:  # /stall-once/<at>/<ms>
+                start, held = numbers
+            if start <= elapsed < start + held:
+                await asyncio.sleep(start + held - elapsed)
             writer.write(OK)
         elif path.startswith("/big/"):
             writer.write(_response(200, b"x" * int(path.rsplit("/", 1)[1])))
@@ -192,7 +221,7 @@ def running(
     stop: list[asyncio.Event] = []
 
     async def serve() -> None:
-        server = await asyncio.start_server(state.handle, host, 0, backlog=1024, ssl=tls)
+        server = await asyncio.start_server(state.handle, host, 0, backlog=4096, ssl=tls)
         state.port = server.sockets[0].getsockname()[1]
         state.loop = asyncio.get_running_loop()
         stop.append(asyncio.Event())

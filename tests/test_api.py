@@ -12,6 +12,7 @@ EXPECTED = [
     "Config",
     "ConnectError",
     "Counters",
+    "HookError",
     "PyloadError",
     "ResolveError",
     "ResourceError",
@@ -21,6 +22,7 @@ EXPECTED = [
     "UsageError",
     "WorkerError",
     "__version__",
+    "format",
     "run",
 ]
 

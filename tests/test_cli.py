@@ -144,12 +144,6 @@ def test_the_json_file_is_written_only_by_a_run_that_completed(tmp_path, server:
     assert json.loads(kept.read_text())["requests"] > 0
 
 
-def test_an_existing_script_is_refused_clearly_until_hooks_exist(tmp_path, server: TargetServer):
-    script = tmp_path / "hooks.py"
-    script.write_text("def request(): ...\n")
-    one_line_error(["-s", str(script), server.url], "not supported yet")
-
-
 def test_version(capsys: pytest.CaptureFixture[str]):
     assert main(["-v"]) == 0
     assert capsys.readouterr().out.startswith("pyload 0.1.0 [")

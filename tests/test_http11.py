@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from pyload.config import Target
+from pyload.errors import UsageError
 from pyload.http11 import ResponseError, ResponseParser, build_request
 
 CL = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: t\r\n\r\nhello"
@@ -186,3 +187,119 @@ def test_head_parser_still_refuses_garbage():
     parser = HeadResponseParser(lambda status, keep: None)
     with pytest.raises(ResponseError):
         parser.feed(b"HTTP/1.1 2x0 NOPE\r\n\r\n")
+
+
+# -- 1xx interim responses, 101, and responses that share a read -----------------------------
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+PROCESSING = b"HTTP/1.1 102 Processing\r\n\r\n"
+SWITCH = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("stream", "expected"),
+    [
+        (CONTINUE + CL, [(200, True)]),
+        (HINTS + PROCESSING + CONTINUE + CHUNKED, [(404, True)]),
+        (CONTINUE + CL + CONTINUE + NO_CONTENT, [(200, True), (204, True)]),
+        (CONTINUE + CLOSE, [(500, False)]),
+    ],
+    ids=["100-then-200", "103-102-100-then-chunked", "two-requests", "100-then-close"],
+)
+def test_interim_responses_are_skipped_at_every_split(
+    stream: bytes, expected: list[tuple[int, bool]]
+):
+    # wrk counts each interim response as a request of its own (tests/test_faults.py).
+    for cut in range(len(stream) + 1):
+        for second in (cut, (cut + len(stream)) // 2):
+            assert feed_split(stream, cut, second).responses == expected, (cut, second)
+
+
+@pytest.mark.parametrize("before", [CONTINUE, HINTS + CONTINUE, CL, CL + CHUNKED + NO_CONTENT])
+def test_a_body_ended_by_close_after_other_responses_in_the_same_read(before: bytes):
+    """The head of a response that begins in the read where the one before it ended is found
+    there at EOF, wherever the stream was split."""
+    stream = before + EOF_BODY
+    finals = len(feed_split(before, len(before)).responses)
+    for cut in range(len(stream) + 1):
+        rec = feed_split(stream, cut)
+        assert len(rec.responses) == finals, cut
+        assert rec.parser.feed_eof() is True, cut
+        assert rec.responses[-1] == (200, False)
+
+
+def test_switching_protocols_is_a_final_response_and_ends_the_http_stream():
+    for head in (SWITCH, b"HTTP/1.1 101 Switching Protocols\r\n\r\n"):
+        stream = CONTINUE + head + b"\x81\x05hello" + CL  # a frame of another protocol, then bytes
+        for cut in range(len(stream) + 1):
+            rec = feed_split(stream, cut)
+            # Counted once, not kept alive: the caller closes the connection; the rest is ignored.
+            assert rec.responses == [(101, False)], cut
+            rec.parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            assert rec.parser.feed_eof() is False
+            assert rec.responses == [(101, False)]
+
+
+def test_head_parser_skips_interim_responses_and_stops_at_101():
+    from pyload.http11 import HeadResponseParser
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"
+    for stream, expected in [
+        (CONTINUE + head + HINTS + NO_CONTENT, [(200, True), (204, True)]),
+        (SWITCH + head, [(101, False)]),
+    ]:
+        for cut in range(len(stream) + 1):
+            seen: list[tuple[int, bool]] = []
+            parser = HeadResponseParser(lambda status, keep, seen=seen: seen.append((status, keep)))
+            parser.feed(stream[:cut])
+            parser.feed(stream[cut:])
+            assert seen == expected, cut
+
+
+def test_full_parser_hands_over_the_final_response_not_the_interim():
+    from pyload.http11 import FullResponseParser
+
+    got: list[tuple[int, list[tuple[bytes, bytes]], bytes]] = []
+    parser = FullResponseParser(
+        lambda status, keep: got.append((status, parser.last_headers, parser.last_body))
+    )
+    parser.feed(HINTS + CL)
+    assert got == [(200, [(b"Content-Length", b"5"), (b"Server", b"t")], b"hello")]
+
+
+@pytest.mark.parametrize(
+    ("coding", "by_eof"),
+    [(b"gzip", True), (b"chunked, gzip", True), (b"gzip, chunked", False)],
+)
+def test_a_transfer_coding_not_ending_in_chunked_is_read_until_the_close(
+    coding: bytes, by_eof: bool
+):
+    stream = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: " + coding + b"\r\n\r\n"
+    rec = feed_split(stream, len(stream))
+    assert rec.parser.feed_eof() is by_eof  # the chunked one is cut short: not complete
+    assert rec.responses == ([(200, False)] if by_eof else [])
+
+
+def test_an_exception_of_the_callback_is_not_taken_for_a_bad_response():
+    from pyload.http11 import HeadResponseParser
+
+    class CallerBug(Exception):
+        pass
+
+    def on_response(status: int, keep_alive: bool) -> None:
+        raise CallerBug(status)
+
+    for parser_class in (ResponseParser, HeadResponseParser):
+        with pytest.raises(CallerBug):
+            parser_class(on_response).feed(CL)
+
+
+def test_text_beyond_latin_1_is_sent_as_utf_8_as_wrk_sends_its_arguments():
+    target = Target.parse("http://127.0.0.1:1/caf\u00e9/\u20ac")
+    request = build_request(target, (("X-Price", "10 \u20ac"), ("X-Raw", "\udcff")))
+    # \udcff: a command-line byte that was not UTF-8 (surrogateescape), sent back as that byte
+    assert request.startswith("GET /caf\u00e9/\u20ac HTTP/1.1\r\n".encode())
+    assert "X-Price: 10 \u20ac\r\n".encode() in request and b"X-Raw: \xff\r\n" in request
+    with pytest.raises(UsageError, match=r"cannot send '\\ud800' in a request"):
+        build_request(target, (("X-Bad", "\ud800"),))

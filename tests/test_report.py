@@ -28,6 +28,10 @@ class Reported:
     rate: ExactHistogram
     counters: Counters
     runtime_us: int
+    latency_uncorrected: ExactHistogram = dataclasses.field(
+        default_factory=lambda: ExactHistogram(LATENCY_LIMIT)
+    )
+    notes: tuple[str, ...] = ()
 
 
 def report_data(**overrides: object) -> Reported:

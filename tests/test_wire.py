@@ -137,3 +137,18 @@ def test_on_progress_is_called_every_second_with_the_counters_so_far(server: Tar
     assert [round(p.elapsed_s) for p in seen] == [1, 2]
     assert 0 < seen[0].counters.requests < seen[1].counters.requests <= result.requests
     assert all(p.workers == 2 and p.requests_per_s > 0 for p in seen)
+
+
+def test_constant_rate_runs_merge_their_rates_and_intended_latencies(server: TargetServer):
+    runs = [
+        round_trip(pyload.run(server.url + "/", connections=2, threads=1, duration=0.5, rate=r))
+        for r in (100.0, 50.0)
+    ]
+    assert all(run.latency_intended is not None for run in runs)
+    merged = RunResult.combine(runs)
+    assert merged.config.rate == 150.0
+    assert merged.latency_intended is not None
+    assert merged.latency.count == sum(run.latency.count for run in runs) == merged.requests
+    closed = pyload.run(server.url + "/", connections=2, threads=1, duration=0.5)
+    with pytest.raises(UsageError, match="rate \\(a closed loop and a constant rate\\)"):
+        RunResult.combine([runs[0], closed])

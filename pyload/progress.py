@@ -1,0 +1,174 @@
+"""The run's seconds, merged across threads as their Progress messages arrive. No I/O.
+
+Every thread sends a Progress message each second of its measurement (and a final one for the
+part-second before its end), with its counters so far and the latencies it recorded in that
+second. ``ProgressTally`` adds the n-th messages of all threads into the run's n-th second
+(``Interval``) once every thread has sent it or ended, and then:
+
+- calls ``on_progress`` with a ``RunProgress``: the counters so far, the last second's responses
+  and the p99 of every latency so far (the live progress line, the API's callback);
+- keeps the second as an ``Interval``: its responses and errors (the plot's requests/s), and,
+  with ``keep_latencies``, its latencies as an encoded HdrHistogram (the ``--hdr-log`` interval
+  log), so that a long run keeps a few kilobytes per second, not every distinct latency.
+
+The parent shares the machine with the workers, so it does only what is asked for: without
+``on_progress`` no p99, without ``keep_latencies`` no histogram.
+
+A thread whose process is lost stops counting toward the seconds after its last message; what
+it had done by then is what ``last_words`` reports.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyload.hdr import encode_hdr, hdr_from_counts
+from pyload.messages import Counters, Progress, RunProgress
+
+__all__ = ["Interval", "ProgressTally", "percentile_of_counts"]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One second of the run (the last may be shorter), all threads together."""
+
+    start_s: float  # since the start of measurement
+    end_s: float
+    requests: int  # responses counted in it
+    errors: int  # errors of every kind counted in it
+    latency_count: int  # latencies recorded in it
+    latency_encoded: str  # those as a compressed HdrHistogram (hdr.encode_hdr); "" if not kept
+
+
+def percentile_of_counts(counts: dict[int, int], p: float) -> int | None:
+    """The ``p``-th percentile of ``{value: count}``: the first value whose cumulative count
+    reaches floor(p / 100 * total) + 1, wrk's rank (stats.c stats_percentile()), within the
+    counts (None: empty). For the live line: pure Python, no numpy in the parent's loop."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    rank = math.floor(p / 100 * total) + 1
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= rank:
+            return value
+    return max(counts)
+
+
+class _Second:
+    __slots__ = ("counts", "end_ns", "errors", "final_only", "latency_count", "requests")
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+        self.latency_count = 0
+        self.end_ns = 0
+        self.requests = 0
+        self.errors = 0
+        self.final_only = True  # every message in it was a thread's last (a part-second)
+
+
+class ProgressTally:
+    """The threads' Progress messages, merged second by second (see the module docstring)."""
+
+    def __init__(
+        self,
+        threads: int,
+        on_progress: Callable[[RunProgress], None] | None,
+        keep_latencies: bool = False,
+    ) -> None:
+        self.on_progress = on_progress
+        self.keep_latencies = keep_latencies
+        self.merge_latencies = keep_latencies or on_progress is not None
+        self.latest: dict[int, Progress] = {}
+        self.final: dict[int, Counters] = {}  # threads that are done: their last counters
+        self.sent: dict[int, int] = dict.fromkeys(range(threads), 0)  # messages per thread
+        self.ended: set[int] = set()  # threads that will send no more
+        self.seconds: dict[int, _Second] = {}  # the seconds not yet complete, by number
+        self.completed = 0  # how many seconds are complete
+        self.intervals: list[Interval] = []
+        self.cumulative: dict[int, int] = {}  # every latency so far (for the p99)
+
+    def add(self, message: Progress) -> None:
+        index = message.index
+        previous = self.latest.get(index)
+        self.latest[index] = message
+        self.sent[index] += 1
+        second = self.seconds.setdefault(self.sent[index], _Second())
+        second.latency_count += sum(message.latency_counts.values())
+        if self.merge_latencies:
+            counts = second.counts
+            for value, n in message.latency_counts.items():
+                counts[value] = counts.get(value, 0) + n
+        second.end_ns = max(second.end_ns, message.elapsed_ns)
+        before = previous.counters if previous is not None else Counters()
+        second.requests += message.counters.requests - before.requests
+        second.errors += sum(message.counters.errors.values()) - sum(before.errors.values())
+        if not message.final:
+            second.final_only = False
+        else:
+            self.ended.add(index)
+        self._advance()
+
+    def finished(self, index: int, stats: Counters | None) -> None:
+        """Thread ``index`` is done: its result came (``stats``), or its process was lost."""
+        self.ended.add(index)
+        if stats is not None:
+            self.final[index] = stats.counters()
+        elif index in self.latest:
+            self.final[index] = self.latest[index].counters
+        self._advance()
+
+    def flush(self) -> list[Interval]:
+        """Every thread has ended: complete the seconds left; the run's intervals."""
+        self.ended.update(self.sent)
+        self._advance()
+        return self.intervals
+
+    def last_words(self, threads: list[int]) -> tuple[Counters | None, float | None]:
+        """What lost threads had done by their last progress messages, and when (None, None:
+        they sent none)."""
+        last = [self.latest[t] for t in threads if t in self.latest]
+        if not last:
+            return None, None
+        return Counters.total(m.counters for m in last), max(m.elapsed_ns for m in last) / 1e9
+
+    def _advance(self) -> None:
+        while True:
+            number = self.completed + 1
+            second = self.seconds.get(number)
+            if second is None:
+                return
+            if any(sent < number and t not in self.ended for t, sent in self.sent.items()):
+                return  # a running thread has not sent its n-th message yet
+            del self.seconds[number]
+            self.completed = number
+            self._complete(number, second)
+
+    def _complete(self, number: int, second: _Second) -> None:
+        start_s = self.intervals[-1].end_s if self.intervals else 0.0
+        end_s = max(start_s, second.end_ns / 1e9)
+        encoded = encode_hdr(hdr_from_counts(second.counts)) if self.keep_latencies else ""
+        self.intervals.append(
+            Interval(start_s, end_s, second.requests, second.errors, second.latency_count, encoded)
+        )
+        if self.on_progress is None:
+            return
+        cumulative = self.cumulative
+        for value, n in second.counts.items():
+            cumulative[value] = cumulative.get(value, 0) + n
+        if second.final_only:
+            return
+        running = [self.latest[t] for t in self.sent if t not in self.final and t in self.latest]
+        total = Counters.total([m.counters for m in running] + list(self.final.values()))
+        self.on_progress(
+            RunProgress(
+                end_s,
+                total,
+                len(running) + len(self.final),
+                last_second_requests=second.requests,
+                p99_us=percentile_of_counts(cumulative, 99.0),
+            )
+        )

@@ -1,0 +1,76 @@
+"""The progress tally: threads' seconds merged into the run's, the live numbers, the intervals."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hdrh.histogram import HdrHistogram
+
+from pyload.messages import Counters, LostWorker, Progress, RunProgress
+from pyload.progress import ProgressTally, percentile_of_counts
+
+SECOND = 1_000_000_000
+
+
+def test_each_second_is_reported_once_every_thread_has_sent_it():
+    reports: list[RunProgress] = []
+    tally = ProgressTally(2, reports.append, keep_latencies=True)
+    tally.add(Progress(0, SECOND, Counters(requests=10), {100: 10}))
+    assert reports == []  # thread 1 has not sent its first second yet
+    tally.add(Progress(1, SECOND + 10_000_000, Counters(requests=5, read_errors=1), {300: 5}))
+    assert [(r.elapsed_s, r.counters.requests, r.workers, r.last_second_requests, r.p99_us)
+            for r in reports] == [(1.01, 15, 2, 15, 300)]
+    tally.add(Progress(0, 2 * SECOND, Counters(requests=30), {100: 19, 5000: 1}))
+    tally.finished(1, None)  # thread 1 is lost: its last progress still counts
+    assert [(r.elapsed_s, r.counters.requests, r.last_second_requests) for r in reports][1:] == [
+        (2.0, 35, 20)
+    ]
+    # The part-second at the end completes an interval but is no second of progress.
+    tally.add(Progress(0, 2 * SECOND + 400_000_000, Counters(requests=34), {90: 4}, final=True))
+    tally.finished(0, Counters(requests=34))
+    intervals = tally.flush()
+    assert len(reports) == 2
+    assert [(i.start_s, i.end_s, i.requests, i.errors, i.latency_count) for i in intervals] == [
+        (0.0, 1.01, 15, 1, 15),
+        (1.01, 2.0, 20, 0, 20),
+        (2.0, 2.4, 4, 0, 4),
+    ]
+    total = HdrHistogram(1, 86_400_000_000, 3)
+    for interval in intervals:
+        total.add(HdrHistogram.decode(interval.latency_encoded))
+    assert total.get_total_count() == 39 and total.get_max_value() == 5003  # 5000's cell
+
+
+def test_what_lost_threads_had_done():
+    tally = ProgressTally(2, None)
+    assert tally.last_words([0]) == (None, None)
+    tally.add(Progress(0, SECOND, Counters(requests=10, timeouts=2)))
+    tally.add(Progress(1, SECOND, Counters(requests=5)))
+    done, when = tally.last_words([0, 1])
+    assert (done, when) == (Counters(requests=15, timeouts=2), 1.0)
+    lost = LostWorker(1, (0, 1), "died before sending its result", done, when)
+    assert str(lost) == (
+        "worker process 1 (threads 0-1) died before sending its result "
+        "(by 1.0 s: 15 requests, 2 errors)"
+    )
+    assert LostWorker.from_json(lost.to_json()) == lost
+    assert str(dataclasses.replace(lost, threads=(3,), last_progress=None)) == (
+        "worker process 1 (thread 3) died before sending its result (it sent no progress)"
+    )
+
+
+def test_percentile_of_counts_is_wrks_rank():
+    assert percentile_of_counts({}, 99) is None
+    counts = {value: 1 for value in range(1, 101)}
+    assert percentile_of_counts(counts, 50) == 51  # rank floor(50) + 1, as stats_percentile()
+    assert percentile_of_counts(counts, 99) == 100
+    assert percentile_of_counts({7: 3}, 99.9) == 7
+
+
+def test_the_parent_merges_only_what_is_asked_for():
+    quiet = ProgressTally(1, None)  # no progress callback, no interval log
+    quiet.add(Progress(0, SECOND, Counters(requests=3), {100: 2, 200: 1}))
+    quiet.add(Progress(0, SECOND + 5, Counters(requests=3), {}, final=True))
+    (first, last) = quiet.flush()
+    assert (first.requests, first.latency_count, first.latency_encoded) == (3, 3, "")
+    assert quiet.cumulative == {} and last.requests == 0
