@@ -4,7 +4,9 @@ Each rule looks at the cells and says something only when the data shows it: whi
 cells reach the closed-loop ceiling (connections ÷ wait), which are all timeouts and why, which
 completed nothing, what blocking ``requests`` in an async view cost against the async clients,
 where sync and async views differ, which cells had errors, how much repeated runs of a cell
-vary (``--repeat``), which cells were cut short by Ctrl-C or SIGTERM, which failed.
+vary (``--repeat``), which cells were cut short by Ctrl-C or SIGTERM, which failed; and, shape by
+shape, which effects of the published experiment (its table is in reference-experiment.md) this
+run shows, and for those it does not, the numbers that say why.
 
 The rules compare medians (a cell's only run without ``--repeat``); a cell cut short is left
 out of them, since its numbers cover only part of the cell, and named in a sentence of its own.
@@ -16,15 +18,27 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from benchmarks.formatting import fmt_latency, fmt_range, fmt_rate, fmt_seconds
+from benchmarks.formatting import DASH, fmt_latency, fmt_range, fmt_rate, fmt_seconds
+from benchmarks.profiles import Profile
 from benchmarks.results import FAILED, CellResult, CellSummary, MatrixResult
+from django_target import GATEWAY_SECONDS, interface_of
+from django_target.config import DEFAULT_UPSTREAM_DELAY
 
-__all__ = ["AT_CEILING", "BLOCKING_PENALTY", "KIND_GAP", "SPREAD_SHOWN", "interpret"]
+__all__ = [
+    "AT_CEILING",
+    "BLOCKING_PENALTY",
+    "KIND_GAP",
+    "MOSTLY_LATE",
+    "SPREAD_SHOWN",
+    "interpret",
+    "published_shapes",
+]
 
 AT_CEILING = 0.9  # a gateway cell at >= 90 % of connections ÷ wait is "at the ceiling"
 BLOCKING_PENALTY = 0.5  # async/requests below half the best async client shows the anti-pattern
 KIND_GAP = 1.5  # sync and async differing by this factor or more are worth a sentence
 SPREAD_SHOWN = 3  # the cells with the widest spread named in the spread sentence
+MOSTLY_LATE = 0.5  # a cell with at least this share of its responses late "mostly times out"
 CLIENT_SCENARIOS = ("requests", "httpx", "aiohttp")
 
 Measured = list[tuple[CellResult, CellSummary]]
@@ -46,10 +60,19 @@ def _measured(doc: MatrixResult) -> Measured:
     return out
 
 
-def _gateways(doc: MatrixResult, ok: Measured) -> list[str]:
+def _rounds(profile: Profile, wait: float) -> int:
     """Closed loop: C connections each waiting W complete at most C x (ceil(T / W) - 1)
     responses in a T-second cell (a response takes a little more than W), i.e. C / W req/s in
     the long run."""
+    return max(0, math.ceil(profile.duration_s / wait - 1e-6) - 1)
+
+
+def _cell_ceiling(profile: Profile, wait: float) -> float:
+    """The most requests/s a cell of the profile can show on an endpoint that waits ``wait``."""
+    return profile.connections * _rounds(profile, wait) / profile.duration_s
+
+
+def _gateways(doc: MatrixResult, ok: Measured) -> list[str]:
     profile = doc.profile
     connections, timeout = profile.connections, profile.timeout_s
     duration = profile.duration_s
@@ -60,8 +83,8 @@ def _gateways(doc: MatrixResult, ok: Measured) -> list[str]:
         wait = group[0][0].gateway_wait_s
         assert wait is not None
         ceiling = connections / wait
-        rounds = max(0, math.ceil(duration / wait - 1e-6) - 1)
-        cell_ceiling = connections * rounds / duration
+        rounds = _rounds(profile, wait)
+        cell_ceiling = _cell_ceiling(profile, wait)
         text = (
             f"**{scenario}** waits {_s(wait)}; with {connections} connections the "
             f"closed-loop ceiling is {connections} ÷ {_s(wait)} = {ceiling:.0f} req/s"
@@ -269,6 +292,242 @@ def _errors(ok: Measured) -> list[str]:
     return [f"**Errors** (status = non-2xx responses): {_join(items)}."]
 
 
+# -- the published experiment's shapes ---------------------------------------------------------
+
+#: A shape of the published table: its name (with the published figures), whether this run shows
+#: it (None: its cells were not measured) and the numbers that say so.
+Shape = tuple[str, bool | None, str]
+
+
+def _most(part: int, whole: int) -> bool:
+    return part > 0 and 2 * part >= whole
+
+
+def _span(values: Sequence[float], fmt: str) -> str:
+    """``low-high`` over the values, or the one value when they print the same."""
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return low if low == high else f"{low}{DASH}{high}"
+
+
+def _share(rate: float, ceiling: float) -> str:
+    return f"{rate / ceiling:.0%}" if ceiling > 0 else "-"
+
+
+def _gateway_1s(ok: Measured, interface: str) -> Measured:
+    return [
+        (c, n)
+        for c, n in ok
+        if c.scenario == "gateway_1s" and c.gateway_wait_s and interface_of(c.server) == interface
+    ]
+
+
+def _wsgi_at_ceiling(doc: MatrixResult, ok: Measured) -> Shape:
+    name = "gunicorn + gevent (WSGI) at the ceiling on the 1 s gateway (published: 1,862 req/s)"
+    group = _gateway_1s(ok, "wsgi")
+    if not group:
+        return name, None, "its cell was not measured"
+    parts, below = [], []
+    for c, n in group:
+        assert c.gateway_wait_s is not None
+        ceiling = _cell_ceiling(doc.profile, c.gateway_wait_s)
+        text = (
+            f"{c.name} {n.requests_per_s:.0f} req/s, {_share(n.requests_per_s, ceiling)} of "
+            f"the {ceiling:.0f} a {doc.profile.duration_s:g} s cell allows"
+        )
+        if n.requests_per_s >= AT_CEILING * ceiling > 0:
+            parts.append(text)
+        else:
+            below.append(
+                text + f", p50 {fmt_latency(n.p50_us)} for a {_s(c.gateway_wait_s)} wait"
+                f" and {n.timeouts} responses later than the {_s(doc.profile.timeout_s)} timeout"
+                " (the responses queued behind the wait)"
+            )
+    if below:
+        return name, False, _join(below)
+    return name, True, _join(parts)
+
+
+def _asgi_below_ceiling(doc: MatrixResult, ok: Measured) -> Shape:
+    name = (
+        "the ASGI stacks below the ceiling on the 1 s gateway, with responses later than the "
+        f"timeout (published: 1,676{DASH}1,820 req/s, up to 1,565 timeouts)"
+    )
+    group = _gateway_1s(ok, "asgi")
+    if not group:
+        return name, None, "its cells were not measured"
+    timeout = _s(doc.profile.timeout_s)
+    shown, kept_up, in_time = [], [], []
+    for c, n in group:
+        assert c.gateway_wait_s is not None
+        ceiling = _cell_ceiling(doc.profile, c.gateway_wait_s)
+        share = _share(n.requests_per_s, ceiling)
+        if n.requests_per_s >= AT_CEILING * ceiling:
+            kept_up.append(f"{c.name} {share}")
+        elif n.timeouts == 0:
+            in_time.append(f"{c.name} {share}, p99 {fmt_latency(n.p99_us)}")
+        else:
+            shown.append(f"{c.name} {n.requests_per_s:.0f} req/s ({share}, {n.timeouts} late)")
+    text = f"{len(shown)} of {len(group)} cells" + (f": {_join(shown)}" if shown else "")
+    if kept_up:
+        wait = group[0][0].gateway_wait_s or 1.0
+        offered = f"{doc.profile.connections} ÷ {_s(wait)} = {doc.profile.connections / wait:.0f}"
+        text += (
+            f"; at the ceiling (≥ {AT_CEILING:.0%}) of the offered {offered} req/s, so the stack "
+            f"kept up: {_join(kept_up)}"
+        )
+    if in_time:
+        text += f"; below it but every response within the {timeout} timeout: {_join(in_time)}"
+    return name, _most(len(shown), len(group)), text
+
+
+def _late_gateways(doc: MatrixResult, ok: Measured) -> Shape:
+    name = (
+        "every response a timeout on the 3 s and 10 s gateways (published: 14,000 and 4,000 "
+        "requests on gunicorn + gevent, all timeouts)"
+    )
+    timeout = doc.profile.timeout_s
+    longest = max(doc.profile.gateway_wait_s(w) for w in GATEWAY_SECONDS.values())
+    if longest <= timeout:
+        return (
+            name,
+            False,
+            f"no gateway waits longer than the {_s(timeout)} timeout here (the longest waits "
+            f"{_s(longest)}), so their responses are in time",
+        )
+    late = [(c, n) for c, n in ok if c.gateway_wait_s and c.gateway_wait_s > timeout]
+    if not late:
+        return name, None, "no gateway cell waiting longer than the timeout was measured"
+    scenarios = ", ".join(dict.fromkeys(c.scenario for c, _ in late))
+    others = [
+        f"{c.name} {n.requests - n.timeouts} of {n.requests} within the timeout"
+        if n.requests
+        else f"{c.name} no response in the {doc.profile.duration_s:g} s cell"
+        for c, n in late
+        if not n.all_timeouts
+    ]
+    text = (
+        f"{len(late) - len(others)} of {len(late)} cells of {scenarios} (waits longer than the "
+        f"{_s(timeout)} timeout) are all timeouts"
+    )
+    if others:
+        text += f"; not: {_join(others)}"
+    return name, not others, text
+
+
+def _blocking_starves(ok: Measured) -> Shape:
+    name = (
+        "the blocking `requests` client starving its async view (published: async/requests "
+        "0 req/s on every ASGI stack)"
+    )
+    by = {(c.server, c.label): n for c, n in ok}
+    shown: list[str] = []
+    missed: list[str] = []
+    for server in dict.fromkeys(c.server for c, _ in ok):
+        blocking = by.get((server, "async/requests"))
+        clients = [by[(server, x)] for x in ("async/httpx", "async/aiohttp") if (server, x) in by]
+        if blocking is None or not clients:
+            continue
+        best = max(clients, key=lambda n: n.requests_per_s)
+        text = f"{server} {blocking.requests_per_s:.1f} vs {best.requests_per_s:.1f} req/s"
+        if blocking.requests_per_s < BLOCKING_PENALTY * best.requests_per_s:
+            shown.append(text)
+        elif best.requests and best.timeouts >= MOSTLY_LATE * best.requests:
+            missed.append(
+                f"{text}, where the best async client was itself starved: "
+                f"{best.timeouts} of its {best.requests} responses later than the timeout"
+            )
+        else:
+            missed.append(text)
+    if not shown and not missed:
+        return name, None, "its cells were not measured"
+    text = (
+        f"on {len(shown)} of {len(shown) + len(missed)} ASGI stacks async/requests serves less "
+        f"than {BLOCKING_PENALTY:.0%} of the best async client"
+    )
+    if shown:
+        text += f" ({_join(shown)})"
+    if missed:
+        text += f"; not on {_join(missed)}"
+    return name, _most(len(shown), len(shown) + len(missed)), text
+
+
+def _hypercorn_read_errors(doc: MatrixResult, ok: Measured) -> Shape:
+    name = "read errors on hypercorn (published: in 6 of its 22 cells, 5 of them on uvloop)"
+    group = [(c, n) for c, n in ok if c.server.startswith("hypercorn")]
+    if not group:
+        return name, None, "no hypercorn cell was measured"
+    hit = [f"{c.name} {n.breakdown['read']}" for c, n in group if n.breakdown.get("read")]
+    if hit:
+        return name, True, f"{len(hit)} of {len(group)} hypercorn cells: {_join(hit)}"
+    late = sum(1 for _, n in group if n.timeouts)
+    text = (
+        f"0 read errors in the {len(group)} hypercorn cells, though {late} of them had responses "
+        "later than the timeout: the overload was there, but no hypercorn worker closed or "
+        "reset a connection before its response was complete"
+    )
+    if doc.profile.scale < 1:
+        text += (
+            f". What differs from the published run is what the time scale does not shrink: "
+            f"each connection's life ({doc.profile.duration_s:g} s cells against 22 s) and the "
+            "servers' own timers and limits"
+        )
+    return name, False, text
+
+
+def _clients_late(doc: MatrixResult, ok: Measured) -> Shape:
+    name = (
+        "the upstream-calling cells answering mostly after the timeout or not at all "
+        "(published: 15 of 17 cells, at most 45 req/s)"
+    )
+    group = [(c, n) for c, n in ok if c.scenario in CLIENT_SCENARIOS]
+    if not group:
+        return name, None, "no upstream-calling cell was measured"
+    late = [n for _, n in group if n.requests == 0 or n.timeouts >= MOSTLY_LATE * n.requests]
+    rest = [n for _, n in group if n.requests and n.timeouts < MOSTLY_LATE * n.requests]
+    text = f"{len(late)} of {len(group)} cells"
+    if late:
+        text += f" ({_span([n.requests_per_s for n in late], '{:.0f}')} req/s)"
+    if rest:
+        rates = _span([n.requests_per_s for n in rest], "{:.0f}")
+        shares = _span([n.timeouts / n.requests for n in rest], "{:.0%}")
+        upstream = _s(doc.profile.gateway_wait_s(DEFAULT_UPSTREAM_DELAY))
+        text += (
+            f"; the other {len(rest)} served {rates} req/s with "
+            f"{shares} of their responses later than the "
+            f"{_s(doc.profile.timeout_s)} timeout: the local upstream, answering in {upstream}, "
+            "kept them busy but answering"
+        )
+    return name, _most(len(late), len(group)), text
+
+
+def published_shapes(doc: MatrixResult) -> list[Shape]:
+    """The published table's effects, each with whether this run shows it and the numbers."""
+    ok = _measured(doc)
+    return [
+        _wsgi_at_ceiling(doc, ok),
+        _asgi_below_ceiling(doc, ok),
+        _late_gateways(doc, ok),
+        _blocking_starves(ok),
+        _hypercorn_read_errors(doc, ok),
+        _clients_late(doc, ok),
+    ]
+
+
+def _published(doc: MatrixResult) -> list[str]:
+    shapes = [s for s in published_shapes(doc) if s[1] is not None]
+    if not shapes:
+        return []
+    appear = sum(1 for _, yes, _ in shapes if yes)
+    head = (
+        f"**The published experiment's shapes** (wrk -t20 -c2000 -d22s, "
+        f"reference-experiment.md): {appear} of {len(shapes)} appear in this run."
+    )
+    return [head] + [
+        f"{'Appears' if yes else '**Does not appear**'}: {name}. Here: {evidence}."
+        for name, yes, evidence in shapes
+    ]
+
+
 def _interrupted(doc: MatrixResult) -> list[str]:
     cut = []
     for c in doc.cells:
@@ -308,6 +567,7 @@ def interpret(doc: MatrixResult) -> list[str]:
     bullets += _leaders(doc, ok)
     bullets += _spread(doc, ok)
     bullets += _errors(ok)
+    bullets += _published(doc)
     bullets += _interrupted(doc)
     bullets += _failed(doc)
     return bullets
