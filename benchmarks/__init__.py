@@ -3,6 +3,7 @@
     python -m benchmarks                 the matrix (profile quick, about 5 minutes on 2 cores)
     python -m benchmarks --profile seed  the published experiment: 2000 connections, 22 s cells
     python -m benchmarks.selfbench       pyload vs wrk (and locust) against one local nginx
+    python -m benchmarks.hookbench       what a -s request() hook costs, pyload vs wrk's Lua
 
 Modules, in the order the data flows: profiles (the parameters), plan (the cells), matrix
 (runs stacks and rounds of cells, assembles the document), stacks (a stack's life cycle), cells

@@ -1,6 +1,8 @@
 """One run of one cell: let the stack settle, then pyload on the endpoint; with ``--with-wrk``
 a warm-up first, then pyload and wrk, the order alternating from run to run so neither tool
-always meets the colder (or warmer) server. Returns a ``CellRun``; never raises for a failure of
+always meets the colder (or warmer) server; with ``--rate N``, last, after the stack settles
+again, pyload open-loop at N requests/s (``pyload.run(rate=N)``, docs/rate.md) with the same
+connections, threads, duration and timeout. Returns a ``CellRun``; never raises for a failure of
 the cell (a stack that did not start, a pyload error, Ctrl-C): the run records it."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 import pyload
 from benchmarks.clients import ClientError, run_wrk, wrk_seconds
 from benchmarks.compare import compare_cell
+from benchmarks.formatting import fmt_number
 from benchmarks.plan import Cell
 from benchmarks.profiles import Profile
 from benchmarks.progress import Progress
@@ -39,14 +42,17 @@ def run_cell(
     index: int = 0,
     run: int = 1,
     repeat: int = 1,
+    rate: float | None = None,
 ) -> CellRun:
     """Run ``cell`` once (its run number ``run`` of ``repeat``); ``index`` counts the runs of the
     whole matrix (wrk goes first on odd ones). ``previous`` is the cell that ran before on this
-    stack, whose slow views may still be draining."""
+    stack, whose slow views may still be draining. ``rate``: also run it open-loop at that many
+    requests/s, after the closed loop (and wrk)."""
     record = CellRun(index=run)
     label = f"{cell.server} {cell.label}" + (f" (run {run}/{repeat})" if repeat > 1 else "")
     t0 = progress.cell(label)
     record.started_at = now()
+    stage = "wrk"  # what Ctrl-C cuts short once pyload's closed-loop result is whole
     try:
         if runner.gave_up is not None:
             record.error = f"stack did not start: {runner.gave_up}"
@@ -98,13 +104,18 @@ def run_cell(
                 runner.settle(cell.drain_s(profile))
                 record.wrk = _run_wrk(url, profile)
             summary += _compare(record.wrk, data, profile)
+        if rate is not None and not result.interrupted:
+            stage = "the open-loop run"
+            summary += "\n    " + _open_loop(record, runner, cell, profile, url, rate)
         progress.finished(t0, summary)
     except KeyboardInterrupt:
         record.interrupted = True
         if record.pyload is None:
             record.status, record.error = NOT_RUN, "interrupted"
-        else:  # pyload's result is whole; wrk (--with-wrk) was cut short
-            record.error = "interrupted before wrk completed"
+        else:  # pyload's result is whole; wrk (--with-wrk) or the open loop was cut short
+            record.error = f"interrupted before {stage} completed"
+            if stage == "the open-loop run" and record.rate_error is None:
+                record.rate_error = "interrupted"
         progress.finished(t0, "interrupted")
     record.wall_s = round(time.monotonic() - t0, 2)
     return record
@@ -118,6 +129,59 @@ def _summary_line(result: PyloadResult) -> str:
         f"{result.requests_per_s:9.1f} req/s  p50 {ms(result.p50_us)}  p99 {ms(result.p99_us)}"
         f"  timeouts {result.timeouts}  errors {result.other_errors}"
     )
+
+
+def _open_loop(
+    record: CellRun, runner: StackRunner, cell: Cell, profile: Profile, url: str, rate: float
+) -> str:
+    """Settle, then pyload at ``rate`` requests/s into ``record``; return the progress line."""
+    head = f"open loop at {fmt_number(rate)}/s:"
+    answering, _, why = runner.settle(cell.drain_s(profile))
+    if not answering:
+        record.rate_error = f"stack not answering before the open-loop run ({why})"
+        return f"{head} FAILED: {record.rate_error}"
+    try:
+        result = pyload.run(
+            url,
+            connections=profile.connections,
+            duration=profile.duration_s,
+            threads=profile.threads,
+            timeout=profile.timeout_s,
+            rate=rate,
+            print_latency=True,
+        )
+    except pyload.PyloadError as exc:
+        record.rate_error = f"pyload: {type(exc).__name__}: {exc}"
+        return f"{head} FAILED: {record.rate_error}"
+    data = record.pyload_rate = PyloadResult.from_run(result)
+    if result.worker_failures:
+        record.rate_error = "; ".join(result.worker_failures)
+    if result.interrupted:
+        record.interrupted = True
+        record.error = "; ".join(filter(None, [record.error, "interrupted in the open-loop run"]))
+    return f"{head} {_open_loop_line(data)}"
+
+
+def _open_loop_line(result: PyloadResult) -> str:
+    """``achieved 499.8/s (held)  p50 1.2ms  p99 3.4ms  p99.9 5.1ms  uncorrected p99 2.0ms``."""
+
+    def ms(us: float | None) -> str:
+        return "-" if us is None else f"{us / 1000:.1f}ms"
+
+    rate = result.constant_rate
+    held = (
+        "held"
+        if rate is None or rate.held
+        else f"NOT held: {rate.shortfall or 'cause not identified'}"
+    )
+    line = (
+        f"achieved {result.requests_per_s:.1f}/s ({held})  p50 {ms(result.p50_us)}  "
+        f"p99 {ms(result.p99_us)}  p99.9 {ms(result.p999_us)}  "
+        f"uncorrected p99 {ms(result.uncorrected_p99_us)}  timeouts {result.timeouts}"
+    )
+    if result.interrupted:
+        line += f"  (interrupted after {result.runtime_s:.2f} s)"
+    return line
 
 
 def _run_wrk(url: str, profile: Profile) -> WrkRun:

@@ -10,9 +10,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import pyload
 from benchmarks import RESULTS_DIR, sigterm_as_ctrl_c
 from benchmarks.charts import write_charts
 from benchmarks.clients import wrk_available, wrk_seconds
+from benchmarks.formatting import fmt_number
 from benchmarks.matrix import estimate_s, run_matrix
 from benchmarks.plan import plan
 from benchmarks.profiles import PROFILES, QUICK, Profile, resolve_profile
@@ -20,8 +22,9 @@ from benchmarks.progress import format_duration
 from benchmarks.report import render_report
 from benchmarks.results import OK, MatrixResult
 from django_target import SERVERS
+from pyload.options import options_of
 
-__all__ = ["build_parser", "command_line", "main", "write_run"]
+__all__ = ["build_parser", "command_line", "main", "profile_from_args", "write_run"]
 
 REPORT = "report.md"
 RESULTS = "results.json"
@@ -41,17 +44,31 @@ def _repeat(text: str) -> int:
     return value
 
 
+def _rate(text: str) -> float:
+    """pyload's ``-R``: its grammar (500, 2k, 0.5) and its check (> 0), from the one declaration
+    of the option, ``pyload.Config.rate``."""
+    (spec,) = [spec for f, spec in options_of(pyload.Config) if f.name == "rate"]
+    assert spec.parse is not None and spec.check is not None
+    try:
+        return float(spec.check(spec.parse(text)))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Load each Django server stack's endpoints with pyload; write a report.",
         epilog="Profiles: "
         + "; ".join(
-            f"{p.name}: {p.connections} connections, {p.threads} pyload workers, "
+            f"{p.name}: {p.connections} connections, {p.threads} threads, "
             f"{p.server_workers} server workers, {p.duration_s:g} s cells, timeout "
             f"{p.timeout_s:g} s, scale {p.scale:g}"
             for p in PROFILES.values()
-        ),
+        )
+        + ". Both are the published -t20 -c2000 -d22s run with its time axis scaled: --scale X "
+        "gives 2000 x X connections, 22 s x X cells and a 2 s x X timeout, so every gateway is "
+        "offered the published requests/s.",
     )
     add = parser.add_argument
     add(
@@ -74,8 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(sync/httpx) or path (/myapp/sync/requests); default all",
     )
     add("--duration", type=float, help="seconds per cell (default 22 s x scale)")
-    add("--connections", type=int, help="connections per cell")
-    add("--workers", type=int, help="pyload worker processes (wrk's -t)")
+    add("--connections", type=int, help="connections per cell (default 2000 x scale)")
+    add(
+        "--workers",
+        type=int,
+        help="pyload's threads, wrk's -t (default 20, at most the connections)",
+    )
     add("--server-workers", type=int, help="worker processes per server stack")
     add(
         "--timeout",
@@ -85,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--scale",
         type=float,
-        help="time scale of the target's waits (rescales the default duration and timeout)",
+        help="time scale of the target's waits (rescales the default connections, duration, "
+        "timeout and warm-up: docs/benchmarks.md)",
     )
     add("--warmup", type=float, help="seconds of unrecorded load per stack first")
     add(
@@ -94,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="run each cell N times; the report gives the median and the min-max (default 1)",
+    )
+    add(
+        "--rate",
+        type=_rate,
+        metavar="N",
+        help="also load each cell open-loop at N requests/s in total (pyload's -R: same "
+        "connections, threads, duration and timeout) after its closed-loop run; the report "
+        "puts the corrected percentiles beside the closed-loop figures",
     )
     add("--out", type=Path, help="output folder (default benchmarks/results/<date>-<profile>)")
     add(
@@ -138,6 +168,8 @@ def command_line(profile: Profile, ns: argparse.Namespace, out_dir: Path) -> str
         argv += ["--repeat", str(ns.repeat)]
     if ns.with_wrk:
         argv.append("--with-wrk")
+    if ns.rate is not None:
+        argv += ["--rate", fmt_number(ns.rate)]
     return shlex.join(argv)
 
 
@@ -152,21 +184,26 @@ def write_run(doc: MatrixResult, out_dir: Path) -> list[Path]:
     return [report, results, *(out_dir / c for c in charts)]
 
 
+def profile_from_args(ns: argparse.Namespace) -> Profile:
+    """The profile the parsed options ask for (benchmarks.profiles' rule). Raises ValueError."""
+    return resolve_profile(
+        ns.profile,
+        connections=ns.connections,
+        threads=ns.workers,
+        server_workers=ns.server_workers,
+        scale=ns.scale,
+        duration_s=ns.duration,
+        timeout_s=ns.timeout,
+        warmup_s=ns.warmup,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     sigterm_as_ctrl_c()
     parser = build_parser()
     ns = parser.parse_args(argv)
     try:
-        profile = resolve_profile(
-            ns.profile,
-            connections=ns.connections,
-            threads=ns.workers,
-            server_workers=ns.server_workers,
-            scale=ns.scale,
-            duration_s=ns.duration,
-            timeout_s=ns.timeout,
-            warmup_s=ns.warmup,
-        )
+        profile = profile_from_args(ns)
         cells = plan(ns.servers, ns.endpoints)
     except ValueError as exc:
         parser.error(str(exc))
@@ -177,10 +214,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     stamp = dt.datetime.now().strftime("%Y-%m-%d-%H%M")
     out_dir = ns.out or RESULTS_DIR / f"{stamp}-{profile.name}"
-    estimate = estimate_s(profile, cells, ns.with_wrk, ns.repeat)
+    estimate = estimate_s(profile, cells, ns.with_wrk, ns.repeat, ns.rate)
     runs = f" x {ns.repeat} runs" if ns.repeat > 1 else ""
+    open_loop = (
+        f", each also open-loop at {fmt_number(ns.rate)} requests/s" if ns.rate is not None else ""
+    )
     print(
-        f"benchmarks: {len(cells)} cells{runs}, {profile.connections} connections, "
+        f"benchmarks: {len(cells)} cells{runs}{open_loop}, {profile.connections} connections, "
         f"{profile.duration_s:g} s each, timeout {profile.timeout_s:g} s, scale "
         f"{profile.scale:g}; about {format_duration(estimate)}; output {out_dir}",
         file=sys.stderr,
@@ -211,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with_wrk=ns.with_wrk,
         log_dir=out_dir / "logs",
         argv=list(argv if argv is not None else sys.argv[1:]),
+        rate=ns.rate,
     )
     doc.command = command_line(profile, ns, out_dir)
     paths = write_run(doc, out_dir)

@@ -319,9 +319,10 @@ def run_wrk(
     cpus: list[int] | None = None,
     binary: str = "wrk",
     watch: Watch | None = None,
+    options: tuple[str, ...] = (),
 ) -> ClientRun:
-    """``wrk -tT -cC -dDs --timeout Ts --latency URL``; duration and timeout rounded up to whole
-    seconds (wrk's grammar has no fractions)."""
+    """``wrk -tT -cC -dDs --timeout Ts --latency [OPTIONS] URL``; duration and timeout rounded
+    up to whole seconds (wrk's grammar has no fractions). ``options``: e.g. ``("-s", path)``."""
     duration, timeout = wrk_seconds(duration_s), wrk_seconds(timeout_s)
     argv = [
         binary,
@@ -331,6 +332,7 @@ def run_wrk(
         "--timeout",
         f"{timeout}s",
         "--latency",
+        *options,
         url,
     ]
     if shutil.which(binary) is None:
@@ -372,9 +374,11 @@ def run_pyload(
     loop: str = "auto",
     processes: int | None = None,
     watch: Watch | None = None,
+    options: tuple[str, ...] = (),
 ) -> ClientRun:
-    """``python -m pyload -tT -cC -dDs --timeout Ts --latency --json FILE URL`` (whole seconds,
-    as the CLI takes wrk's grammar), with ``--processes P`` if given (else pyload's default).
+    """``python -m pyload -tT -cC -dDs --timeout Ts --latency --json FILE [OPTIONS] URL``
+    (whole seconds, as the CLI takes wrk's grammar), with ``--processes P`` if given (else
+    pyload's default); ``options``: e.g. ``("-s", path)``.
     The load-phase CPU is the JSON's ``cpu_s`` (its worker processes while loading)."""
     duration, timeout = wrk_seconds(duration_s), wrk_seconds(timeout_s)
     with tempfile.TemporaryDirectory(prefix="pyload-bench-") as tmp:
@@ -394,6 +398,7 @@ def run_pyload(
             "--json",
             str(json_path),
             *(["--processes", str(processes)] if processes is not None else []),
+            *options,
             url,
         ]
         stdout, _, cpu, seen = _run(argv, duration + GRACE_S, cpus, watch)

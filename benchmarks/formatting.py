@@ -8,7 +8,15 @@ from collections.abc import Callable
 from benchmarks.results import Spread
 from pyload.units import format_time_us
 
-__all__ = ["DASH", "fmt_latency", "fmt_range", "fmt_rate", "fmt_seconds", "fmt_spread"]
+__all__ = [
+    "DASH",
+    "fmt_latency",
+    "fmt_number",
+    "fmt_range",
+    "fmt_rate",
+    "fmt_seconds",
+    "fmt_spread",
+]
 
 DASH = "\N{EN DASH}"  # between the ends of a range: 310.20\N{EN DASH}320.11
 
@@ -21,6 +29,12 @@ def fmt_rate(value: float) -> str:
 def fmt_latency(us: float | None) -> str:
     """A latency as wrk prints it (``220.76ms``, ``1.02s``); ``-`` when none was recorded."""
     return "-" if us is None else format_time_us(us)
+
+
+def fmt_number(value: float) -> str:
+    """The shortest text that reads back as ``value``: ``500``, ``0.5``, ``1234.5678``."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 def fmt_seconds(seconds: float) -> str:

@@ -10,7 +10,8 @@ Call chain, in execution order:
                        runner.warm_up       a short unrecorded pyload run + one GET per client view
         N rounds, each over the stack's cells:
                        run_cell             benchmarks.cells: settle (restart a dead stack once),
-                                            pyload (and wrk), -> CellRun
+                                            pyload (and wrk; and, with a rate, settle again and
+                                            pyload open-loop), -> CellRun
                        (leaving the runner stops the stack)
       -> MatrixResult (benchmarks.results), written out by benchmarks.cli
 
@@ -41,20 +42,33 @@ from benchmarks.stacks import SETTLE_DRAIN_CAP_S, StackRunner
 __all__ = ["SCHEMA", "Cell", "cell_label", "estimate_s", "matches", "plan", "run_matrix"]
 
 PLANNED_STACK_S = 2.0  # start + stop (warm-up apart), for the first time-left estimate
-CELL_OVERHEAD_S = 0.4  # pyload's worker start-up and the settle, for the same estimate
+CELL_OVERHEAD_S = 0.1  # pyload's start-up and the settle, for the same estimate...
+CONNECTION_OVERHEAD_S = 0.0005  # ...plus opening and closing each connection (seed: 1.1 s/cell)
+CLIENT_BACKLOG_S = 1.5  # an overloaded client cell's queue, which the next settle waits out
 INTERRUPTED = "interrupted"
 
 
 def estimate_s(
-    profile: Profile, cells: Sequence[Cell], with_wrk: bool = False, repeat: int = 1
+    profile: Profile,
+    cells: Sequence[Cell],
+    with_wrk: bool = False,
+    repeat: int = 1,
+    rate: float | None = None,
 ) -> float:
-    """The expected wall time: cells, their overhead and the drains, plus the stacks."""
-    per_cell = profile.duration_s + CELL_OVERHEAD_S
+    """The expected wall time: cells, their overhead and the drains (one before each run of a
+    tool on the cell), plus the stacks. A rate adds an open-loop pyload run per cell."""
+    pyload_s = profile.duration_s + CELL_OVERHEAD_S + CONNECTION_OVERHEAD_S * profile.connections
+    per_cell, settles = pyload_s, 1
     if with_wrk:
         per_cell += profile.duration_s + CELL_WARMUP_S + 2 * CELL_OVERHEAD_S
+        settles += 2
+    if rate is not None:
+        per_cell += pyload_s
+        settles += 1
     drains = sum(min(c.drain_s(profile), SETTLE_DRAIN_CAP_S) for c in cells)
+    drains += CLIENT_BACKLOG_S * sum(1 for c in cells if not c.endpoint.is_gateway)
     stacks = len({c.server for c in cells})
-    return repeat * (len(cells) * per_cell + drains * (3 if with_wrk else 1)) + stacks * (
+    return repeat * (len(cells) * per_cell + drains * settles) + stacks * (
         PLANNED_STACK_S + profile.warmup_s
     )
 
@@ -78,12 +92,16 @@ def run_matrix(
     log_dir: Path | None = None,
     progress: Progress | None = None,
     argv: Sequence[str] = (),
+    rate: float | None = None,
 ) -> MatrixResult:
     """Run every cell ``repeat`` times; return the results document (docs/benchmarks.md).
+    ``rate``: each run of a cell also loads it open-loop at that many requests/s.
 
     With wrk, the cell duration is rounded up to whole seconds for both tools (wrk's -d)."""
     if repeat < 1:
         raise ValueError("repeat must be >= 1")
+    if rate is not None and not rate > 0:
+        raise ValueError("rate must be > 0 requests/s")
     if with_wrk:
         profile = replace(profile, duration_s=float(wrk_seconds(profile.duration_s)))
     began, started_at = time.monotonic(), now()
@@ -92,7 +110,7 @@ def run_matrix(
         stack_s = PLANNED_STACK_S + profile.warmup_s
         progress = Progress(
             len(cells) * repeat,
-            (estimate_s(profile, cells, with_wrk, repeat) - len(servers) * stack_s)
+            (estimate_s(profile, cells, with_wrk, repeat, rate) - len(servers) * stack_s)
             / max(1, len(cells) * repeat),
             len(servers),
             stack_s,
@@ -106,6 +124,7 @@ def run_matrix(
         repeat=repeat,
         with_wrk=with_wrk,
         wrk_timeout_s=wrk_seconds(profile.timeout_s) if with_wrk else None,
+        rate_per_s=rate,
         argv=list(argv),
         started_at=started_at,
     )
@@ -132,6 +151,7 @@ def run_matrix(
                             index=runs_so_far,
                             run=round_,
                             repeat=repeat,
+                            rate=rate,
                         )
                         result.runs.append(run)
                         runs_so_far += 1

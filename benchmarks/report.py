@@ -1,8 +1,9 @@
 """The Markdown reports, as pure functions of their documents.
 
-``render_report(MatrixResult)`` is report.md: the summary tables, the interpretation, the
-charts, pyload vs wrk, then a section per server stack and a subsection per scenario with Sync /
-Async and pyload's wrk-style text in a code block, as the reference experiment laid it out.
+``render_report(MatrixResult)`` is report.md: the summary tables (with ``--rate``, the open loop
+beside the closed loop, a table per stack), the interpretation, the charts, pyload vs wrk, then a
+section per server stack and a subsection per scenario with Sync / Async and pyload's wrk-style
+text in a code block, as the reference experiment laid it out.
 ``selfbench_markdown(result)`` is the selfbench's report.
 """
 
@@ -14,14 +15,17 @@ from typing import Any
 
 from benchmarks.clients import REFERENCE_TOOL
 from benchmarks.compare import tolerance_text
-from benchmarks.formatting import DASH, fmt_latency, fmt_rate, fmt_spread
+from benchmarks.formatting import DASH, fmt_latency, fmt_number, fmt_rate, fmt_spread
 from benchmarks.interpret import interpret
 from benchmarks.machine import machine_markdown
 from benchmarks.results import CellResult, CellRun, MatrixResult
 from benchmarks.wrkparse import WrkParseError, parse_time_us, parse_wrk
+from pyload.result import RATE_HELD
 
 __all__ = [
+    "OPEN_LOOP_HEADER",
     "SUMMARY_HEADER",
+    "open_loop_rows",
     "render_report",
     "selfbench_command",
     "selfbench_markdown",
@@ -37,6 +41,19 @@ SUMMARY_HEADER = (
     "p99",
     "timeouts",
     "errors",
+    "notes",
+)
+OPEN_LOOP_HEADER = (
+    "endpoint",
+    "closed req/s",
+    "closed p50",
+    "closed p99",
+    "open req/s",
+    "rate held",
+    "corrected p50",
+    "corrected p99",
+    "corrected p99.9",
+    "uncorrected p99",
     "notes",
 )
 NOT_SERVED = "n/a"
@@ -110,6 +127,117 @@ def summary_rows(doc: MatrixResult) -> list[list[str]]:
                 ]
             )
     return rows
+
+
+def _held(cell: CellResult) -> str:
+    """Whether the open loop held its rate: ``yes``, ``no: <why>``; over several runs how many
+    did, and the reasons of those that did not."""
+    s = cell.open_loop_summary
+    assert s is not None
+    why = "; ".join(s.shortfalls) or "cause not identified"
+    if s.runs == 1:
+        return "yes" if s.held else f"no: {why}"
+    if s.held == s.runs:
+        return f"yes, {s.runs} of {s.runs} runs"
+    return f"{'no, ' if not s.held else ''}{s.held} of {s.runs} runs: {why}"
+
+
+def _open_loop_notes(cell: CellResult, doc: MatrixResult) -> str:
+    s = cell.open_loop_summary
+    notes = []
+    if s is not None and s.timeouts:
+        notes.append(f"timeouts {s.timeouts}")
+    if s is not None and s.partial:
+        notes.append(f"{INTERRUPTED} {_cut_short(s.runtime_s, doc)}")
+    several = doc.repeat > 1
+    for run in cell.runs:
+        prefix = f"run {run.index}: " if several else ""
+        if run.pyload_rate is None and run.rate_error:
+            notes.append(f"{prefix}open loop: {run.rate_error}")
+        elif run.rate_error:  # beside a result: its worker failures
+            notes.append(prefix + run.rate_error)
+        elif run.pyload_rate is None and run.ok:
+            notes.append(f"{prefix}open loop not run")
+        if run.pyload_rate is not None and run.pyload_rate.interrupted and s and not s.partial:
+            cut = _cut_short(run.pyload_rate.runtime_s, doc)
+            notes.append(f"{prefix}interrupted {cut}, not counted")
+    return ", ".join(notes).replace("|", "\\|")
+
+
+def open_loop_rows(doc: MatrixResult, server: str) -> list[list[str]]:
+    """The open-loop table's rows for one stack, in OPEN_LOOP_HEADER order."""
+    rows = []
+    for label in doc.labels():
+        cell = doc.cell(server, label)
+        if cell is None:
+            continue
+        closed, open_ = cell.summary, cell.open_loop_summary
+        row = [label]
+        if closed is None:
+            row += [cell.status, "-", "-"]
+        else:
+            row += [
+                fmt_spread(closed.rate, fmt_rate),
+                fmt_spread(closed.p50, fmt_latency),
+                fmt_spread(closed.p99, fmt_latency),
+            ]
+        if open_ is None:
+            row += ["-"] * 6
+        else:
+            row += [
+                fmt_spread(open_.achieved, fmt_rate),
+                _held(cell).replace("|", "\\|"),
+                fmt_spread(open_.p50, fmt_latency),
+                fmt_spread(open_.p99, fmt_latency),
+                fmt_spread(open_.p999, fmt_latency),
+                fmt_spread(open_.p99_uncorrected, fmt_latency),
+            ]
+        rows.append([*row, _open_loop_notes(cell, doc)])
+    return rows
+
+
+def _open_loop_section(doc: MatrixResult) -> list[str]:
+    """``--rate``: per stack, each cell's closed-loop figures beside its open-loop ones."""
+    assert doc.rate_per_s is not None
+    rate = fmt_number(doc.rate_per_s)
+    median = (
+        f" With `--repeat {doc.repeat}` every figure is the median of the cell's runs and "
+        f"(lowest{DASH}highest); *rate held* says in how many runs."
+        if doc.repeat > 1
+        else ""
+    )
+    lines = [
+        f"## Open loop: {rate} requests/s",
+        "",
+        "Each cell was loaded twice: first in a closed loop, as wrk does and as the tables "
+        "above show (each connection sends its next request when the previous answer is "
+        "complete), then, after the stack settled, open-loop: pyload "
+        f"`-R {rate}` sends {rate} requests/s in total on a fixed schedule whatever the server "
+        "does, with the same connections, threads, duration and timeout. A closed loop stops "
+        "sending while the server stalls, so the wait of the requests it did not send "
+        "vanishes from its percentiles (*coordinated omission*; its p50 and p99 carry only "
+        "wrk's partial post-run correction). The open loop measures each latency from when "
+        "its request was due: the **corrected** p50, p99 and p99.9 include the queueing a "
+        "client arriving at that rate would meet, timeouts included; the **uncorrected** p99 "
+        "is measured from the actual send, timeouts excluded as wrk does (`-`: every response "
+        "was a timeout). A stack that keeps up shows the two close together; one that falls "
+        "behind shows its queue in the corrected column. *open req/s* counts the responses; "
+        "the rate is *held* when the requests sent (answered, or still in flight at the end) "
+        f"came to at least {RATE_HELD:.0%} of {rate}/s, and when not, *rate held* says why "
+        "(too few connections for the stack's latency, the client's CPU, socket errors) and "
+        "the corrected latencies cover only the requests that were sent. The whole model: "
+        f"[docs/rate.md](../../../docs/rate.md).{median}",
+    ]
+    for server in doc.servers():
+        lines += [
+            "",
+            f"### {server}",
+            "",
+            _row(list(OPEN_LOOP_HEADER)),
+            _row(["---"] + ["---:"] * 4 + ["---"] + ["---:"] * 4 + ["---"]),
+        ]
+        lines += [_row(r) for r in open_loop_rows(doc, server)]
+    return lines
 
 
 def _rate_matrix(doc: MatrixResult) -> list[str]:
@@ -367,6 +495,8 @@ def render_report(doc: MatrixResult, charts: Sequence[str] = ()) -> str:
         _row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---"]),
     ]
     lines += [_row(r) for r in summary_rows(doc)]
+    if doc.rate_per_s is not None:
+        lines += ["", *_open_loop_section(doc)]
     lines += ["", "## Interpretation", ""]
     lines += [f"- {b}" for b in interpret(doc)]
     if charts:

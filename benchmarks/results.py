@@ -5,15 +5,20 @@ with wrk, the tests) works on these dataclasses.
     MatrixResult                    the run: profile, repeat, machine, stacks, cells
       StackRecord                   one server stack: its starts and its warm-up
       CellResult                    one (stack, endpoint) cell and its runs
-        CellRun                     one run of the cell: pyload's result, wrk's (--with-wrk)
+        CellRun                     one run of the cell: pyload's result, wrk's (--with-wrk),
+                                    pyload's open-loop result (--rate)
           PyloadResult              pyload's ``RunResult.to_dict(raw=False)``, kept verbatim
+            ConstantRate            its ``constant_rate`` block (open loop only)
           WrkRun -> Comparison      wrk's text, its numbers, pyload vs wrk
         CellSummary                 computed: the median and min-max over the cell's runs
+        OpenLoopSummary             computed: the same for the open-loop runs (--rate)
 
 Schema ``pyload.benchmarks/2`` (docs/benchmarks.md): per cell a list of ``runs`` (``--repeat
-N``: N of them), and computed ``status``, ``error``, ``interrupted`` and ``summary`` for readers;
-``from_json`` ignores the computed keys and reads ``pyload.benchmarks/1`` too (one run per cell,
-its fields at the cell's level).
+N``: N of them), and computed ``status``, ``error``, ``interrupted``, ``summary`` and
+``open_loop_summary`` for readers; ``from_json`` ignores the computed keys and reads
+``pyload.benchmarks/1`` too (one run per cell, its fields at the cell's level). ``--rate N`` added
+``rate_per_s`` to the run and ``pyload_rate`` / ``rate_error`` to each run of schema 2; documents
+written before, without them, read as runs without an open loop.
 """
 
 from __future__ import annotations
@@ -41,9 +46,11 @@ __all__ = [
     "CellRun",
     "CellSummary",
     "Comparison",
+    "ConstantRate",
     "Latency",
     "MatrixResult",
     "Metric",
+    "OpenLoopSummary",
     "PyloadResult",
     "ResultsError",
     "Spread",
@@ -74,7 +81,8 @@ class ResultsError(ValueError):
 
 @dataclass(frozen=True)
 class Latency:
-    """pyload's latency summary (``latency_us``): µs, by wrk's rank rule, corrected as wrk."""
+    """One of pyload's latency summaries (``latency_us``, ``latency_uncorrected_us``): µs, by
+    wrk's rank rule."""
 
     count: int
     max: int | None
@@ -88,9 +96,42 @@ class Latency:
 
 
 @dataclass(frozen=True)
+class ConstantRate:
+    """pyload's ``constant_rate`` block (a run with ``rate``, docs/rate.md): the rate asked and
+    achieved, whether it was held and, when not, why (``shortfall``, one line)."""
+
+    asked_per_s: float
+    achieved_per_s: float
+    held: bool
+    shortfall: str | None
+    unsent_at_end: int
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConstantRate:
+        return cls(
+            asked_per_s=float(data["asked_per_s"]),
+            achieved_per_s=float(data["achieved_per_s"]),
+            held=bool(data["held"]),
+            shortfall=data.get("shortfall"),
+            unsent_at_end=int(data.get("unsent_at_end", 0)),
+        )
+
+
+def _latency(data: Mapping[str, Any]) -> Latency:
+    return Latency(
+        count=int(data["count"]),
+        max=data.get("max"),
+        percentiles=dict(data.get("percentiles") or {}),
+    )
+
+
+@dataclass(frozen=True)
 class PyloadResult:
     """One pyload run as results.json keeps it: ``RunResult.to_dict(raw=False)`` (docs/json.md),
-    verbatim in ``document``, and the fields the benchmark reads from it."""
+    verbatim in ``document``, and the fields the benchmark reads from it. ``latency`` is what
+    pyload prints: wrk's corrected latency in the closed loop, the latency from each request's
+    intended send time at a constant rate; ``latency_uncorrected`` the latency as measured
+    (None in a document without it); ``constant_rate`` None in the closed loop."""
 
     requests: int
     requests_per_s: float
@@ -102,6 +143,8 @@ class PyloadResult:
     worker_failures: tuple[str, ...]
     wrk_text: str
     workers_cpu_s: float | None
+    latency_uncorrected: Latency | None = None
+    constant_rate: ConstantRate | None = None
     document: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -111,19 +154,16 @@ class PyloadResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PyloadResult:
-        """Read ``pyload.result/1`` or ``/2`` (the keys read here are the same in both)."""
-        latency = data["latency_us"]
+        """Read ``pyload.result/1`` or ``/2`` (the keys read here are the same in both; the
+        optional ones may be missing)."""
         workers = data.get("workers")
+        uncorrected, constant_rate = data.get("latency_uncorrected_us"), data.get("constant_rate")
         return cls(
             requests=int(data["requests"]),
             requests_per_s=float(data["requests_per_s"]),
             runtime_us=int(data["runtime_us"]),
             errors={name: int(data["errors"].get(name, 0)) for name in ERROR_NAMES},
-            latency=Latency(
-                count=int(latency["count"]),
-                max=latency.get("max"),
-                percentiles=dict(latency.get("percentiles") or {}),
-            ),
+            latency=_latency(data["latency_us"]),
             in_flight_at_end=int(data.get("in_flight_at_end", 0)),
             interrupted=bool(data.get("interrupted", False)),
             worker_failures=tuple(data.get("worker_failures") or ()),
@@ -131,6 +171,8 @@ class PyloadResult:
             workers_cpu_s=(
                 sum(float(w["cpu_s"]) for w in workers) if workers is not None else None
             ),
+            latency_uncorrected=_latency(uncorrected) if uncorrected else None,
+            constant_rate=ConstantRate.from_dict(constant_rate) if constant_rate else None,
             document=dict(data),
         )
 
@@ -158,6 +200,15 @@ class PyloadResult:
     @property
     def p99_us(self) -> int | None:
         return self.latency.at("99")
+
+    @property
+    def p999_us(self) -> int | None:
+        return self.latency.at("99.9")
+
+    @property
+    def uncorrected_p99_us(self) -> int | None:
+        """p99 as measured (at a constant rate: from the actual send), timeouts excluded."""
+        return self.latency_uncorrected.at("99") if self.latency_uncorrected else None
 
     @property
     def runtime_s(self) -> float:
@@ -266,7 +317,10 @@ class CellRun:
     """One run of a cell. ``status`` is OK when pyload produced a result (``pyload``), FAILED
     with the reason in ``error``, or NOT_RUN (``error`` says why). ``interrupted``: Ctrl-C or
     SIGTERM cut this run short; ``partial``: during pyload's load, whose result then covers only
-    part of the cell (later, pyload's result is whole and only wrk's is missing)."""
+    part of the cell (later, pyload's result is whole and only wrk's or the open loop's is
+    missing). With ``--rate``: ``pyload_rate`` is pyload's open-loop run of the cell after the
+    closed-loop one, or None with the reason in ``rate_error`` (which, beside a result, holds
+    its worker failures, if any)."""
 
     index: int = 1
     status: str = FAILED
@@ -280,6 +334,8 @@ class CellRun:
     order: list[str] | None = None
     pyload: PyloadResult | None = None
     wrk: WrkRun | None = None
+    pyload_rate: PyloadResult | None = None
+    rate_error: str | None = None
 
     @classmethod
     def not_run(cls, index: int, reason: str) -> CellRun:
@@ -299,6 +355,11 @@ class CellRun:
         """A result of the whole cell: ok and not cut short."""
         return self.ok and not self.partial
 
+    @property
+    def rate_complete(self) -> bool:
+        """An open-loop result of the whole cell: not cut short."""
+        return self.pyload_rate is not None and not self.pyload_rate.interrupted
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "run": self.index,
@@ -313,6 +374,8 @@ class CellRun:
             "order": self.order,
             "pyload": self.pyload.to_dict() if self.pyload is not None else None,
             "wrk": self.wrk.to_dict() if self.wrk is not None else None,
+            "pyload_rate": self.pyload_rate.to_dict() if self.pyload_rate is not None else None,
+            "rate_error": self.rate_error,
         }
 
     @classmethod
@@ -338,6 +401,10 @@ class CellRun:
             order=data.get("order"),
             pyload=result,
             wrk=WrkRun.from_dict(data["wrk"]) if data.get("wrk") else None,
+            pyload_rate=(
+                PyloadResult.from_dict(data["pyload_rate"]) if data.get("pyload_rate") else None
+            ),
+            rate_error=data.get("rate_error"),
         )
 
 
@@ -427,6 +494,67 @@ class CellSummary:
         }
 
 
+@dataclass(frozen=True)
+class OpenLoopSummary:
+    """A cell's open-loop runs (``--rate``) over its counted ones (``CellResult.rate_counted``):
+    the rate achieved and the latencies as median with min-max, the timeouts as the lower
+    median; ``held``: how many of the runs held the rate asked; ``shortfalls``: the distinct
+    reasons of those that did not. p50, p99 and p99.9 are corrected (from each request's
+    intended send time, timeouts included); ``p99_uncorrected`` is as measured, timeouts
+    excluded, None when no run recorded one (every response a timeout)."""
+
+    runs: int
+    asked_per_s: float | None
+    achieved: Spread
+    p50: Spread | None
+    p99: Spread | None
+    p999: Spread | None
+    p99_uncorrected: Spread | None
+    held: int
+    shortfalls: tuple[str, ...]
+    timeouts: int
+    runtime_s: float
+    partial: bool  # the counted runs were cut short: Ctrl-C or SIGTERM
+
+    @classmethod
+    def of(cls, results: Sequence[PyloadResult], partial: bool) -> OpenLoopSummary:
+        achieved = Spread.of(r.requests_per_s for r in results)
+        assert achieved is not None
+        rates = [r.constant_rate for r in results if r.constant_rate is not None]
+        return cls(
+            runs=len(results),
+            asked_per_s=rates[0].asked_per_s if rates else None,
+            achieved=achieved,
+            p50=Spread.of(r.p50_us for r in results),
+            p99=Spread.of(r.p99_us for r in results),
+            p999=Spread.of(r.p999_us for r in results),
+            p99_uncorrected=Spread.of(r.uncorrected_p99_us for r in results),
+            held=sum(1 for c in rates if c.held),
+            shortfalls=tuple(dict.fromkeys(c.shortfall for c in rates if c.shortfall)),
+            timeouts=int(statistics.median_low([r.timeouts for r in results])),
+            runtime_s=statistics.median(r.runtime_s for r in results),
+            partial=partial,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        def spread(s: Spread | None) -> dict[str, float] | None:
+            return s.to_dict() if s is not None else None
+
+        return {
+            "runs": self.runs,
+            "asked_per_s": self.asked_per_s,
+            "requests_per_s": self.achieved.to_dict(),
+            "p50_us": spread(self.p50),
+            "p99_us": spread(self.p99),
+            "p99.9_us": spread(self.p999),
+            "uncorrected_p99_us": spread(self.p99_uncorrected),
+            "held": self.held,
+            "shortfalls": list(self.shortfalls),
+            "timeouts": self.timeouts,
+            "partial": self.partial,
+        }
+
+
 @dataclass
 class CellResult:
     """One cell (a stack and one of its endpoints) and its runs, in the order they ran."""
@@ -482,12 +610,33 @@ class CellResult:
             return None
         return CellSummary.of(results, partial=all(r.partial for r in counted))
 
+    @property
+    def rate_counted(self) -> list[CellRun]:
+        """The runs the open-loop summary is made of: those with a whole open-loop result, or,
+        when Ctrl-C left none, those cut short."""
+        complete = [r for r in self.runs if r.rate_complete]
+        return complete or [r for r in self.runs if r.pyload_rate is not None]
+
+    @property
+    def open_loop_summary(self) -> OpenLoopSummary | None:
+        """The open-loop headline numbers (``--rate``), None when no run has an open loop."""
+        results = [r.pyload_rate for r in self.rate_counted if r.pyload_rate is not None]
+        if not results:
+            return None
+        return OpenLoopSummary.of(results, partial=all(r.interrupted for r in results))
+
+    @property
+    def rate_error(self) -> str | None:
+        """The distinct reasons why runs have no open-loop result."""
+        reasons = list(dict.fromkeys(r.rate_error for r in self.runs if r.rate_error))
+        return "; ".join(reasons) if reasons else None
+
     def latency_spread(self, p: str) -> Spread | None:
         """Percentile ``p`` ("100": the maximum) over the counted runs."""
         return Spread.of(r.pyload.latency.at(p) for r in self.counted if r.pyload is not None)
 
     def to_dict(self) -> dict[str, Any]:
-        summary = self.summary
+        summary, open_loop = self.summary, self.open_loop_summary
         return {
             "server": self.server,
             "path": self.path,
@@ -499,6 +648,7 @@ class CellResult:
             "error": self.error,
             "interrupted": self.interrupted,
             "summary": summary.to_dict() if summary is not None else None,
+            "open_loop_summary": open_loop.to_dict() if open_loop is not None else None,
             "runs": [r.to_dict() for r in self.runs],
         }
 
@@ -567,7 +717,8 @@ class StackRecord:
 
 @dataclass
 class MatrixResult:
-    """The whole run: what results.json holds and every output is made from."""
+    """The whole run: what results.json holds and every output is made from. ``rate_per_s``:
+    ``--rate``, the open loop's requests/s (None: closed loop only)."""
 
     profile: Profile
     cells: list[CellResult]
@@ -575,6 +726,7 @@ class MatrixResult:
     repeat: int = 1
     with_wrk: bool = False
     wrk_timeout_s: int | None = None
+    rate_per_s: float | None = None
     argv: list[str] = field(default_factory=list)
     command: str | None = None
     started_at: str = ""
@@ -604,6 +756,7 @@ class MatrixResult:
             "repeat": self.repeat,
             "with_wrk": self.with_wrk,
             "wrk_timeout_s": self.wrk_timeout_s,
+            "rate_per_s": self.rate_per_s,
             "argv": list(self.argv),
             "command": self.command,
             "started_at": self.started_at,
@@ -633,6 +786,7 @@ class MatrixResult:
             repeat=int(data.get("repeat", 1)),
             with_wrk=bool(data.get("with_wrk", False)),
             wrk_timeout_s=data.get("wrk_timeout_s"),
+            rate_per_s=float(rate) if (rate := data.get("rate_per_s")) is not None else None,
             argv=list(data.get("argv", [])),
             command=data.get("command"),
             started_at=data.get("started_at", ""),

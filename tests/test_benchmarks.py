@@ -1,14 +1,16 @@
 """The benchmark scripts: wrk-text parsing, the pyload-vs-wrk tolerance, profiles and plans, a
-real (tiny) matrix run with ``--repeat 2`` checked file against file, the report of an
-interrupted run, failing cells, and a selfbench smoke run."""
+real (tiny) matrix run with ``--repeat 2`` and ``--rate`` checked file against file, the report
+of an interrupted run and of an open-loop run, failing cells, and a selfbench smoke run."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
 import re
+import shlex
 import shutil
 import statistics
 from pathlib import Path
@@ -22,9 +24,17 @@ from benchmarks.charts import write_charts
 from benchmarks.clients import wrk_seconds
 from benchmarks.compare import RPS_ABS_TOL, RPS_REL_TOL, compare_cell, within
 from benchmarks.formatting import fmt_latency, fmt_rate
-from benchmarks.interpret import interpret
-from benchmarks.profiles import QUICK, REFERENCE_DURATION_S, SEED, resolve_profile
-from benchmarks.report import SUMMARY_HEADER, render_report
+from benchmarks.interpret import interpret, published_shapes
+from benchmarks.profiles import (
+    PROFILES,
+    QUICK,
+    REFERENCE_DURATION_S,
+    SEED,
+    Profile,
+    resolve_profile,
+)
+from benchmarks.progress import format_duration
+from benchmarks.report import OPEN_LOOP_HEADER, SUMMARY_HEADER, render_report
 from benchmarks.results import (
     NOT_RUN,
     OK,
@@ -35,7 +45,7 @@ from benchmarks.results import (
     PyloadResult,
 )
 from benchmarks.wrkparse import WrkParseError, parse_time_us, parse_wrk
-from django_target import ServerConfig, StartupError
+from django_target import GATEWAY_SECONDS, ServerConfig, StartupError
 from tests.conftest import IN_CI
 from tests.target_server import running
 
@@ -244,14 +254,47 @@ def test_compare_cell_fractional_timeout_is_not_comparable() -> None:
     assert result.agree and result.metrics["requests_per_s"].agree is True
 
 
+def _profile(*argv: str) -> Profile:
+    """The profile ``python -m benchmarks ARGV`` runs."""
+    return cli.profile_from_args(cli.build_parser().parse_args(list(argv)))
+
+
+@pytest.mark.parametrize("scale", [None, 0.05, 0.1, 0.3, 0.5, 1.0, 2.0])
+@pytest.mark.parametrize("name", ["quick", "seed"])
+def test_every_scale_offers_the_seeds_load(name: str, scale: float | None) -> None:
+    """Each gateway endpoint is offered connections ÷ scaled wait requests/s: the seed's 2000 ÷ 1,
+    3 and 10 s at every scale, with the seed's timeout-to-wait and cell-to-wait ratios."""
+    argv = ["--profile", name] + ([] if scale is None else ["--scale", str(scale)])
+    profile = _profile(*argv)
+    assert profile == (PROFILES[name] if scale is None else resolve_profile(name, scale=scale))
+    assert (profile.threads, profile.server_workers) == (SEED.threads, SEED.server_workers)
+    for unscaled in GATEWAY_SECONDS.values():
+        wait, seed_wait = unscaled * profile.scale, unscaled * SEED.scale
+        assert profile.connections / wait == pytest.approx(SEED.connections / seed_wait)
+        assert profile.offered_load_per_s(unscaled) == pytest.approx(SEED.connections / seed_wait)
+        assert profile.timeout_s / wait == pytest.approx(SEED.timeout_s / seed_wait)
+        assert profile.duration_s / wait == pytest.approx(SEED.duration_s / seed_wait)
+
+
 def test_profiles_keep_the_experiment_shape() -> None:
     assert (SEED.connections, SEED.threads, SEED.duration_s, SEED.timeout_s) == (2000, 20, 22, 2)
+    assert (QUICK.connections, QUICK.threads, QUICK.server_workers) == (600, 20, 4)
+    assert (QUICK.duration_s, QUICK.timeout_s, QUICK.scale) == (6.6, 0.6, 0.3)
+    assert [round(QUICK.offered_load_per_s(s)) for s in (1, 3, 10)] == [2000, 667, 200]
     assert QUICK.duration_s == pytest.approx(REFERENCE_DURATION_S * QUICK.scale)
-    assert QUICK.timeout_s == pytest.approx(2.0 * QUICK.scale)
     p = resolve_profile("quick", scale=0.5)
-    assert (p.duration_s, p.timeout_s, p.connections) == (11.0, 1.0, QUICK.connections)
+    assert (p.duration_s, p.timeout_s, p.connections, p.threads) == (11.0, 1.0, 1000, 20)
     q = resolve_profile("seed", scale=0.1, timeout_s=3.0, connections=50)
-    assert (q.duration_s, q.timeout_s, q.connections) == (2.2, 3.0, 50)
+    assert (q.duration_s, q.timeout_s, q.connections, q.threads) == (2.2, 3.0, 50, 20)
+    # --connections wins over the scale's 2000 x scale, and caps the 20 threads
+    assert (_profile("--scale", "0.5", "--connections", "50").connections) == 50
+    few = _profile("--connections", "8")
+    assert (few.connections, few.threads) == (8, 8)
+    # a scale whose 2000 x scale is not whole: rounded, the load off by less than half a connection
+    odd = _profile("--scale", "0.0123")
+    assert (odd.connections, odd.threads) == (25, 20)
+    assert abs(odd.offered_load_per_s(1.0) - 2000) <= 0.5 / 0.0123
+    assert _profile("--scale", "0.004").threads == 8  # 8 connections: at most 8 threads
     with pytest.raises(ValueError):
         resolve_profile("quick", connections=1, threads=2)
     assert wrk_seconds(0.4) == 1 and wrk_seconds(4.4) == 5 and wrk_seconds(2.0) == 2
@@ -262,6 +305,58 @@ def test_profiles_keep_the_experiment_shape() -> None:
     for bad in ("0", "two"):
         with pytest.raises(SystemExit):
             cli.build_parser().parse_args(["--repeat", bad])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0", "rate must be > 0 requests/s, not 0"),
+        ("-5", "rate must be > 0 requests/s, not -5"),
+        ("fast", "invalid rate: 'fast' (requests/s, e.g. 500, 2k or 0.5)"),
+        ("inf", "rate must be a finite number of requests/s, not inf"),
+    ],
+)
+def test_a_bad_rate_is_one_line_and_exit_2(
+    text: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--rate", text, "--list"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == f"python -m benchmarks: error: argument --rate: {message}"
+    assert "Traceback" not in err
+
+
+def test_rate_option_is_parsed_as_pyloads_and_repeated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--rate takes pyload's -R grammar; the estimate counts the open-loop runs, --list says it,
+    and the run's command line repeats it (absent, nothing changes)."""
+    parser = cli.build_parser()
+    assert parser.parse_args([]).rate is None
+    rates = [parser.parse_args(["--rate", t]).rate for t in ("500", "2k", "0.5", "12.25")]
+    assert rates == [500.0, 2000.0, 0.5, 12.25]
+    for argv in (["--rate", "2k"], []):
+        ns = parser.parse_args(["--servers", "gunicorn-gevent", *argv])
+        profile = cli.profile_from_args(ns)
+        line = cli.command_line(profile, ns, tmp_path)
+        assert ("--rate 2000" in line) is bool(argv)
+        again = parser.parse_args(shlex.split(line)[3:])
+        assert (again.rate, cli.profile_from_args(again)) == (ns.rate, profile)
+    cells = matrix.plan(["gunicorn-gevent"])
+    closed, both = matrix.estimate_s(QUICK, cells), matrix.estimate_s(QUICK, cells, rate=100)
+    assert both - closed >= len(cells) * (QUICK.duration_s + matrix.CELL_OVERHEAD_S)
+    assert matrix.estimate_s(QUICK, cells, rate=None) == closed
+    argv = ["--servers", "gunicorn-gevent", "--endpoints", "gateway_1s", "--rate", "100"]
+    assert cli.main([*argv, "--list", "--out", str(tmp_path / "x")]) == 0
+    out, err = capsys.readouterr()
+    one = matrix.plan(["gunicorn-gevent"], ["gateway_1s"])
+    assert "benchmarks: 1 cells, each also open-loop at 100 requests/s, 600 connections" in err
+    assert f"about {format_duration(matrix.estimate_s(QUICK, one, rate=100))};" in err
+    assert out == "gunicorn-gevent sync/gateway_1s /myapp/sync/gateway_1s\n"
+    assert not (tmp_path / "x").exists()  # --list runs nothing
+    with pytest.raises(ValueError):
+        matrix.run_matrix(QUICK, one, rate=0)
 
 
 def test_plan_serves_async_only_on_asgi() -> None:
@@ -307,7 +402,9 @@ def matrix_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Path, dict[str, Any], MatrixResult, str]:
     """One stack, two endpoints, each run twice, scale 0.05: gateway_1s waits 50 ms (well inside
-    the 100 ms timeout), gateway_3s 150 ms (every response a timeout). wrk too when installed."""
+    the 100 ms timeout), gateway_3s 150 ms (every response a timeout). wrk too when installed;
+    and each run open-loop at 40 requests/s (``--rate 40``). The progress lines (stderr) are
+    kept in progress.txt."""
     with_wrk = shutil.which("wrk") is not None or IN_CI
     out = tmp_path_factory.mktemp("matrix")
     argv = [
@@ -332,7 +429,9 @@ def matrix_run(
         "--out",
         str(out),
     ]
-    assert cli.main(argv + (["--with-wrk"] if with_wrk else [])) == 0
+    with contextlib.redirect_stderr(io.StringIO()) as progress:
+        assert cli.main(argv + ["--rate", "40"] + (["--with-wrk"] if with_wrk else [])) == 0
+    (out / "progress.txt").write_text(progress.getvalue())
     text = (out / "results.json").read_text()
     return out, json.loads(text), MatrixResult.from_json(text), (out / "report.md").read_text()
 
@@ -485,12 +584,99 @@ def test_matrix_with_wrk_side_by_side(
     assert "| sync/gateway_1s (run 2) | gunicorn-uvicorn |" in report
 
 
+def _spread_or_one(values: list[float], fmt: Any) -> str:
+    """What the tables print for the runs that have a number: -, the number, median (min-max)."""
+    if not values:
+        return "-"
+    return fmt(values[0]) if len(values) == 1 else _spread_text(values, fmt)
+
+
+def _open_loop_tables(report: str) -> dict[str, list[dict[str, str]]]:
+    """The open-loop section's tables (--rate), by stack, each row by OPEN_LOOP_HEADER."""
+    section = report.split("\n## Open loop: ", 1)[1].split("\n## Interpretation", 1)[0]
+    header = "| " + " | ".join(OPEN_LOOP_HEADER) + " |"
+    tables = {}
+    for part in section.split("\n### ")[1:]:
+        server, body = part.split("\n", 1)
+        lines = body.strip().splitlines()
+        assert lines[0] == header
+        rows = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines[2:]]
+        tables[server] = [dict(zip(OPEN_LOOP_HEADER, row, strict=True)) for row in rows]
+    return tables
+
+
+def test_matrix_runs_each_cell_open_loop_too(
+    matrix_run: tuple[Path, dict[str, Any], MatrixResult, str],
+) -> None:
+    """--rate 40: every run of every cell also ran open-loop at 40 requests/s with the closed
+    loop's connections, threads, duration and timeout; the report's table gives, per stack, the
+    closed-loop and open-loop medians computed here from the JSON. The 150 ms gateway cannot be
+    held: 4 connections ÷ 150 ms carry at most 27 requests/s, and the table says why."""
+    out, raw, doc, report = matrix_run
+    assert raw["rate_per_s"] == doc.rate_per_s == 40
+    assert "## Open loop: 40 requests/s" in report and "coordinated omission" in report
+    assert "[docs/rate.md](../../../docs/rate.md)" in report
+    assert (REFERENCE_RUNS.parent.parent / "docs" / "rate.md").exists()  # the link's target
+    assert "--rate 40" in report.split("## Reproduce")[1]
+    (rows,) = _open_loop_tables(report).values()
+    assert [r["endpoint"] for r in rows] == [c["label"] for c in raw["cells"]]
+    same = ("connections", "threads", "duration", "timeout", "url")
+    for row, cell in zip(rows, raw["cells"], strict=True):
+        closed = [r["pyload"] for r in cell["runs"]]
+        opened = [r["pyload_rate"] for r in cell["runs"]]
+        assert all(r["rate_error"] is None for r in cell["runs"])
+        for c, o in zip(closed, opened, strict=True):
+            assert (c["config"]["rate"], o["config"]["rate"]) == (None, 40)
+            assert [o["config"][k] for k in same] == [c["config"][k] for k in same]
+            assert c["constant_rate"] is None
+            rate = o["constant_rate"]
+            assert rate["asked_per_s"] == 40 and rate["achieved_per_s"] == o["requests_per_s"] > 0
+            assert rate["held"] is (rate["shortfall"] is None)
+            if o["latency_uncorrected_us"]["count"]:  # from the slot, never below from the send
+                for p in ("50", "99"):
+                    corrected, measured = o["latency_us"], o["latency_uncorrected_us"]
+                    assert corrected["percentiles"][p] >= measured["percentiles"][p]
+        assert row["closed req/s"] == _spread_text([c["requests_per_s"] for c in closed], fmt_rate)
+        assert row["open req/s"] == _spread_text([o["requests_per_s"] for o in opened], fmt_rate)
+        for p in ("50", "99", "99.9"):
+            values = [o["latency_us"]["percentiles"][p] for o in opened]
+            assert row[f"corrected p{p}"] == _spread_text(values, fmt_latency)
+        measured = [
+            o["latency_uncorrected_us"]["percentiles"]["99"]
+            for o in opened
+            if o["latency_uncorrected_us"]["count"]
+        ]
+        assert row["uncorrected p99"] == _spread_or_one(measured, fmt_latency)
+        held = [o["constant_rate"]["held"] for o in opened]
+        why = "; ".join(
+            dict.fromkeys(
+                o["constant_rate"]["shortfall"] for o in opened if not o["constant_rate"]["held"]
+            )
+        )
+        assert row["rate held"] == (
+            "yes, 2 of 2 runs"
+            if all(held)
+            else f"{'no, ' if not any(held) else ''}{sum(held)} of 2 runs: {why}"
+        )
+        summary = cell["open_loop_summary"]
+        assert (summary["runs"], summary["held"]) == (2, sum(held))
+    slow = raw["cells"][1]  # async/gateway_3s: 150 ms, every response later than the timeout
+    assert not any(r["pyload_rate"]["constant_rate"]["held"] for r in slow["runs"])
+    assert rows[1]["rate held"].startswith("no, 0 of 2 runs: ")
+    assert rows[1]["uncorrected p99"] == "-"  # all timeouts: no measured latency
+    progress = (out / "progress.txt").read_text()
+    assert "2 cells x 2 runs, each also open-loop at 40 requests/s" in progress
+    lines = [line.strip() for line in progress.splitlines() if "open loop at 40/s:" in line]
+    assert len(lines) == 4 and all(" p99.9 " in line for line in lines)
+    assert sum("NOT held" in line for line in lines) >= 2
+
+
 # -- the report of an interrupted run, and of the reference runs ------------------------------
 
 
 def _interrupted_run() -> MatrixResult:
-    """Ctrl-C during the second cell of a quick-profile run: the first cell complete, the
-    second cut short after 2.31 s of its 6.6 s, the third not run."""
+    """Ctrl-C during the second cell of a quick-profile run at 100 connections: the first cell
+    complete, the second cut short after 2.31 s of its 6.6 s, the third not run."""
 
     def cell(kind: str, scenario: str, wait: float, run: CellRun) -> CellResult:
         return CellResult(
@@ -502,7 +688,7 @@ def _interrupted_run() -> MatrixResult:
         290.0, 670, 0, 302_000, 306_000, 670, runtime_s=2.31, interrupted=True, wrk_text=EXAMPLE_A
     )
     return MatrixResult(
-        profile=QUICK,
+        profile=resolve_profile("quick", connections=100),
         cells=[
             cell("sync", "gateway_1s", 0.3, CellRun(status=OK, pyload=full)),
             cell("async", "gateway_1s", 0.3, CellRun(status=OK, pyload=cut, interrupted=True)),
@@ -566,6 +752,252 @@ def test_an_interrupted_cell_is_marked_in_every_table(tmp_path: Path) -> None:
     assert (old.status, old.error, len(old.runs)) == (NOT_RUN, "interrupted", 1)
 
 
+def _open_loop(
+    rps: float,
+    p50: int,
+    p99: int,
+    p999: int,
+    uncorrected_p99: int | None,
+    *,
+    timeouts: int = 0,
+    shortfall: str | None = None,
+    asked: float = 120.0,
+) -> PyloadResult:
+    """An open-loop pyload result (6.6 s at ``asked`` requests/s) as results.json keeps it."""
+    requests = round(rps * 6.6)
+    measured = 0 if uncorrected_p99 is None else requests - timeouts
+    return PyloadResult.from_dict(
+        {
+            "requests_per_s": rps,
+            "requests": requests,
+            "runtime_us": 6_600_000,
+            "errors": {"connect": 0, "read": 0, "write": 0, "timeout": timeouts, "status": 0},
+            "latency_us": {
+                "count": requests,
+                "max": p999,
+                "percentiles": {"50": p50, "99": p99, "99.9": p999},
+            },
+            "latency_uncorrected_us": {
+                "count": measured,
+                "max": uncorrected_p99 or 0,
+                "percentiles": {"50": 0, "99": uncorrected_p99 or 0},
+            },
+            "constant_rate": {
+                "asked_per_s": asked,
+                "achieved_per_s": rps,
+                "held": shortfall is None,
+                "shortfall": shortfall,
+                "unsent_at_end": 0,
+            },
+        }
+    )
+
+
+SLOW = (
+    "too few connections for the server's latency (100 connections at a mean 900.00ms carry "
+    "at most 111.11 requests/s)"
+)
+BUSY = "the client's CPU was saturated (97% busy)"
+NOT_ANSWERING = "stack not answering before the open-loop run (timed out)"
+
+
+def _open_loop_run() -> MatrixResult:
+    """``--rate 120 --repeat 2`` at 100 connections on two stacks: a cell that held the rate
+    twice, one that held it once, and one whose second open-loop run could not start."""
+
+    def cell(server: str, scenario: str, wait: float, *runs: CellRun) -> CellResult:
+        return CellResult(server, f"/myapp/sync/{scenario}", "sync", scenario, wait, list(runs))
+
+    def run(index: int, closed: PyloadResult, **open_loop: Any) -> CellRun:
+        return CellRun(index=index, status=OK, pyload=closed, **open_loop)
+
+    def closed(rps: float, p50: int, p99: int, timeouts: int = 0) -> PyloadResult:
+        requests = round(rps * 6.6)
+        count = requests - timeouts
+        return _pyload(rps, requests, timeouts, p50, p99, count, runtime_s=6.6)
+
+    return MatrixResult(
+        profile=resolve_profile("quick", connections=100),
+        repeat=2,
+        rate_per_s=120.0,
+        machine=_interrupted_run().machine,
+        cells=[
+            cell(
+                "gunicorn-uvicorn",
+                "gateway_1s",
+                0.3,
+                run(1, closed(300, 301_000, 305_000),
+                    pyload_rate=_open_loop(120.0, 301_000, 306_000, 310_000, 304_000)),
+                run(2, closed(310, 302_000, 309_000),
+                    pyload_rate=_open_loop(119.5, 302_000, 308_000, 320_000, 306_000)),
+            ),
+            cell(
+                "gunicorn-uvicorn",
+                "gateway_3s",
+                0.9,
+                run(1, closed(100, 0, 0, timeouts=660), pyload_rate=_open_loop(
+                    108.0, 1_500_000, 2_900_000, 3_000_000, None, timeouts=712, shortfall=SLOW)),
+                run(2, closed(101, 0, 0, timeouts=667), pyload_rate=_open_loop(
+                    119.0, 1_200_000, 2_500_000, 2_600_000, None, timeouts=785)),
+            ),
+            cell(
+                "hypercorn-uvloop",
+                "gateway_1s",
+                0.3,
+                run(1, closed(280, 310_000, 390_000), pyload_rate=_open_loop(
+                    90.0, 500_000, 900_000, 950_000, 880_000, shortfall=BUSY)),
+                run(2, closed(290, 305_000, 380_000), rate_error=NOT_ANSWERING),
+            ),
+        ],
+    )  # fmt: skip
+
+
+def test_open_loop_table_beside_the_closed_loop() -> None:
+    """The open-loop section is a pure function of the document: per stack, each cell's
+    closed-loop req/s, p50 and p99 beside the rate achieved, whether it was held (and why not),
+    the corrected p50/p99/p99.9 and the uncorrected p99, medians over the runs."""
+    doc = _open_loop_run()
+    report = render_report(doc)
+    assert report.index("## Open loop: 120 requests/s") < report.index("## Interpretation")
+    paragraph = report.split("## Open loop: 120 requests/s\n\n", 1)[1].split("\n", 1)[0]
+    assert "*coordinated omission*" in paragraph and "`-R 120`" in paragraph
+    assert "[docs/rate.md](../../../docs/rate.md)" in paragraph
+    assert "With `--repeat 2` every figure is the median" in paragraph
+    tables = _open_loop_tables(report)
+    assert list(tables) == ["gunicorn-uvicorn", "hypercorn-uvloop"]
+    fast, slow = tables["gunicorn-uvicorn"]
+    assert fast == {
+        "endpoint": "sync/gateway_1s",
+        "closed req/s": f"305.00 (300.00{DASH}310.00)",
+        "closed p50": f"301.50ms (301.00ms{DASH}302.00ms)",
+        "closed p99": f"307.00ms (305.00ms{DASH}309.00ms)",
+        "open req/s": f"119.75 (119.50{DASH}120.00)",
+        "rate held": "yes, 2 of 2 runs",
+        "corrected p50": f"301.50ms (301.00ms{DASH}302.00ms)",
+        "corrected p99": f"307.00ms (306.00ms{DASH}308.00ms)",
+        "corrected p99.9": f"315.00ms (310.00ms{DASH}320.00ms)",
+        "uncorrected p99": f"305.00ms (304.00ms{DASH}306.00ms)",
+        "notes": "",
+    }
+    assert slow == {
+        "endpoint": "sync/gateway_3s",
+        "closed req/s": f"100.50 (100.00{DASH}101.00)",
+        "closed p50": "-",  # every closed-loop response a timeout: no latency
+        "closed p99": "-",
+        "open req/s": f"113.50 (108.00{DASH}119.00)",
+        "rate held": f"1 of 2 runs: {SLOW}",
+        "corrected p50": f"1.35s (1.20s{DASH}1.50s)",
+        "corrected p99": f"2.70s (2.50s{DASH}2.90s)",
+        "corrected p99.9": f"2.80s (2.60s{DASH}3.00s)",
+        "uncorrected p99": "-",
+        "notes": "timeouts 712",
+    }
+    (other,) = tables["hypercorn-uvloop"]
+    assert other["closed req/s"] == f"285.00 (280.00{DASH}290.00)"
+    assert (other["open req/s"], other["rate held"]) == ("90.00", f"no: {BUSY}")
+    assert [other[f"corrected p{p}"] for p in ("50", "99", "99.9")] == [
+        "500.00ms",
+        "900.00ms",
+        "950.00ms",
+    ]
+    assert other["uncorrected p99"] == "880.00ms"
+    assert other["notes"] == f"run 2: open loop: {NOT_ANSWERING}"
+    # Ctrl-C during an open loop: left out of the medians while a whole one exists
+    cut = doc.cells[0].runs[1]
+    assert cut.pyload_rate is not None
+    cut.pyload_rate = PyloadResult.from_dict(
+        {**cut.pyload_rate.to_dict(), "interrupted": True, "runtime_us": 2_000_000}
+    )
+    fast = _open_loop_tables(render_report(doc))["gunicorn-uvicorn"][0]
+    assert (fast["open req/s"], fast["corrected p99.9"]) == ("120.00", "310.00ms")
+    assert fast["notes"] == "run 2: interrupted after 2.00 s of the 6.6 s cell, not counted"
+    # one run: the figures alone, no median, no "of N runs"
+    doc.repeat = 1
+    for c in doc.cells:
+        del c.runs[1:]
+    single = render_report(doc)
+    assert "With `--repeat" not in single
+    fast, slow = _open_loop_tables(single)["gunicorn-uvicorn"]
+    assert (fast["open req/s"], fast["rate held"], fast["corrected p99.9"]) == (
+        "120.00",
+        "yes",
+        "310.00ms",
+    )
+    assert slow["rate held"] == f"no: {SLOW}"
+
+
+def test_open_loop_runs_round_trip_and_older_documents_read() -> None:
+    """results.json keeps the rate and every open-loop run beside its closed-loop one; a
+    document without them (a closed-loop run, or one written before --rate) reads as before."""
+    doc = _open_loop_run()
+    text = doc.to_json()
+    data = json.loads(text)
+    assert data["schema"] == SCHEMA and data["rate_per_s"] == 120
+    run = data["cells"][2]["runs"][0]
+    assert run["pyload_rate"]["constant_rate"]["shortfall"] == BUSY
+    assert data["cells"][2]["runs"][1]["pyload_rate"] is None
+    assert data["cells"][2]["runs"][1]["rate_error"] == NOT_ANSWERING
+    assert data["cells"][1]["open_loop_summary"]["held"] == 1
+    assert data["cells"][0]["open_loop_summary"]["p99.9_us"] == {
+        "median": 315_000,
+        "min": 310_000,
+        "max": 320_000,
+    }
+    again = MatrixResult.from_json(text)
+    assert again.to_json() == text and render_report(again) == render_report(doc)
+    assert again.rate_per_s == 120.0
+    for before, after in zip(doc.cells, again.cells, strict=True):
+        for r0, r1 in zip(before.runs, after.runs, strict=True):
+            assert (r1.pyload_rate, r1.rate_error) == (r0.pyload_rate, r0.rate_error)
+    first = again.cells[0].runs[0].pyload_rate
+    assert first is not None and first.constant_rate is not None
+    assert (first.p999_us, first.uncorrected_p99_us, first.constant_rate.held) == (
+        310_000,
+        304_000,
+        True,
+    )
+    # written before --rate: no rate_per_s, no pyload_rate or rate_error in the runs
+    for cell in data["cells"]:
+        for r in cell["runs"]:
+            del r["pyload_rate"], r["rate_error"]
+        del cell["open_loop_summary"]
+    del data["rate_per_s"]
+    old = MatrixResult.from_dict(data)
+    assert old.rate_per_s is None
+    assert all(r.pyload_rate is None and r.rate_error is None for c in old.cells for r in c.runs)
+    assert all(c.open_loop_summary is None for c in old.cells)
+    assert "## Open loop" not in render_report(old)
+    assert [c.summary for c in old.cells] == [c.summary for c in doc.cells]
+    # a closed-loop run says so: null, and no section
+    closed = _interrupted_run()
+    data = json.loads(closed.to_json())
+    assert data["rate_per_s"] is None
+    assert {r["pyload_rate"] for c in data["cells"] for r in c["runs"]} == {None}
+    assert "## Open loop" not in render_report(MatrixResult.from_dict(data))
+
+
+def test_published_shapes_say_which_appear_and_why_not() -> None:
+    """The full-size run shows the six shapes of the published table; an ASGI stack at the
+    ceiling of 100 connections does not show the ASGI one and says why, with its numbers."""
+    seed = MatrixResult.from_json((REFERENCE_RUNS / "reference-seed" / "results.json").read_text())
+    assert [appears for _, appears, _ in published_shapes(seed)] == [True] * 6
+    doc = _interrupted_run()  # measured whole: gunicorn-uvicorn sync/gateway_1s, 300 req/s
+    wsgi, asgi, late, blocking, read, clients = published_shapes(doc)
+    assert [s[1] for s in (wsgi, late, blocking, read, clients)] == [None] * 5  # not measured
+    assert asgi[1] is False
+    # 100 connections, 21 rounds of 300 ms in 6.6 s: 318 req/s, of which 300 is 94 %
+    assert "offered 100 ÷ 300 ms = 333 req/s, so the stack kept up: " in asgi[2]
+    assert "gunicorn-uvicorn sync/gateway_1s 94%" in asgi[2]
+    (head,) = [b for b in interpret(doc) if b.startswith("**The published experiment's shapes**")]
+    assert head.endswith("0 of 1 appear in this run.")
+    assert any(b.startswith("**Does not appear**: the ASGI stacks") for b in interpret(doc))
+    run = doc.cells[0].runs[0]
+    run.pyload = _pyload(200.0, 1320, 50, 401_000, 605_000, 1270, runtime_s=6.6)
+    _, asgi, *_ = published_shapes(doc)
+    assert asgi[1] is True
+    assert "1 of 1 cells: gunicorn-uvicorn sync/gateway_1s 200 req/s (63%, 50 late)" in asgi[2]
+
+
 def test_wrk_headers_rounding_is_explained() -> None:
     """pyload prints wrk's header, "Running 7s test", for a 6.6 s cell: the report says why."""
     doc = _interrupted_run()
@@ -581,13 +1013,15 @@ def test_wrk_headers_rounding_is_explained() -> None:
 
 @pytest.mark.parametrize("run", ["reference-quick", "reference-seed"])
 def test_reference_runs_render_as_committed(run: str) -> None:
-    """The committed runs (schema pyload.benchmarks/1) are read and give their report.md."""
+    """The committed runs (reference-seed in schema pyload.benchmarks/1, reference-quick in 2)
+    are read and give their report.md."""
     folder = REFERENCE_RUNS / run
     doc = MatrixResult.from_json((folder / "results.json").read_text())
     report = (folder / "report.md").read_text()
     charts = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", report)
     assert render_report(doc, charts) == report
     assert doc.repeat == 1 and all(len(c.runs) == 1 for c in doc.cells)
+    assert doc.rate_per_s is None and not any(r.pyload_rate for c in doc.cells for r in c.runs)
     assert MatrixResult.from_json(doc.to_json()).to_json() == doc.to_json()
 
 
@@ -853,7 +1287,8 @@ def test_sigterm_stops_the_matrix_and_its_stack(tmp_path: Path) -> None:
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks", "--servers", "hypercorn-uvloop", "--endpoints",
-         "async/gateway_1s", "--duration", "30", "--warmup", "0", "--out", str(tmp_path)],
+         "async/gateway_1s", "--duration", "30", "--connections", "50", "--server-workers", "1",
+         "--warmup", "0", "--out", str(tmp_path)],
         stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
     assert proc.stderr is not None
