@@ -45,6 +45,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tests.fault_server import _accepting
+
 BODY = b"Hello, world!"
 RECORD_LIMIT = 1000
 
@@ -228,6 +230,12 @@ def running(
         started.set()
         async with server:
             await stop[0].wait()
+            # Accepts in progress first: one that starts after close() finds the server gone
+            # and leaves its socket open (tests.fault_server.FaultServer.serve does the same).
+            for _ in range(1000):  # a bound: the clients are gone, nothing new comes
+                if not any(_accepting(task) for task in asyncio.all_tasks()):
+                    break
+                await asyncio.sleep(0)
             server.close()
             for task in list(state.tasks):
                 task.cancel()

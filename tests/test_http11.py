@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import pytest
@@ -241,6 +242,10 @@ def test_switching_protocols_is_a_final_response_and_ends_the_http_stream():
             assert rec.responses == [(101, False)]
 
 
+def record(seen: list[tuple[int, bool]], status: int, keep_alive: bool) -> None:
+    seen.append((status, keep_alive))
+
+
 def test_head_parser_skips_interim_responses_and_stops_at_101():
     from pyload.http11 import HeadResponseParser
 
@@ -251,7 +256,7 @@ def test_head_parser_skips_interim_responses_and_stops_at_101():
     ]:
         for cut in range(len(stream) + 1):
             seen: list[tuple[int, bool]] = []
-            parser = HeadResponseParser(lambda status, keep, seen=seen: seen.append((status, keep)))
+            parser = HeadResponseParser(functools.partial(record, seen))
             parser.feed(stream[:cut])
             parser.feed(stream[cut:])
             assert seen == expected, cut

@@ -471,13 +471,6 @@ def test_a_hung_worker_is_bounded_by_the_deadline_and_the_grace_period(
         assert alive(workers) == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker.worker_main's should_stop() watches os.getppid(), the forkserver's pid for a "
-    "caller with threads; the forkserver outlives the caller (every worker holds its alive_fd) "
-    "and the workers load on forever. Fix: watch the caller (multiprocessing.parent_process(), "
-    "whose pid is the caller's under forkserver and spawn too), e.g. os.kill(pid, 0) each tick",
-)
 def test_no_worker_outlives_a_killed_library_caller(server: TargetServer) -> None:
     """A caller with a thread of its own gets its workers from a forkserver (runner._context);
     killed with SIGKILL mid-run, it leaves neither the forkserver nor a worker behind."""
