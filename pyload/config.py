@@ -43,6 +43,7 @@ LOOPS = ("auto", "uvloop", "asyncio")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CTLs but HTAB
 
 
 @dataclass(frozen=True)
@@ -104,12 +105,16 @@ def parse_header(text: str) -> tuple[str, str]:
     """Parse one ``-H "Name: value"``.
 
     wrk silently ignores ``Name:value`` without the space after the colon (wg/wrk#404); pyload
-    accepts it and strips the leading blanks of the value. A header without a colon is an error.
+    accepts it and strips the leading blanks of the value. A header without a colon is an error,
+    and so is a control character in the value other than a tab (RFC 9110 5.5): wrk sends it,
+    so ``-H $'X: a\r\nEvil: 1'`` adds a header of the argument's making (request splitting).
     """
     name, sep, value = text.partition(":")
     name = name.strip()
     if not sep or not _HEADER_NAME.match(name):
         raise UsageError(f"invalid header: {text!r} (expected 'Name: value')")
+    if _CONTROL.search(value):
+        raise UsageError(f"invalid header: {text!r} (a control character in its value)")
     return name, value.strip(" \t")
 
 

@@ -379,7 +379,8 @@ class _Namespace:
                 list(script_headers) if script_headers is not None else None
             )  # fmt: skip
             tail = self._tail = (copied, script_body, built[built.index(b"\r\n") + 2 :])
-        return f"{method} {path} HTTP/1.1\r\n".encode("latin-1") + tail[2]
+        # UTF-8 as build_request sends the rest (a path's non-ASCII text, an argument's bytes).
+        return f"{method} {path} HTTP/1.1\r\n".encode("utf-8", "surrogateescape") + tail[2]
 
     def _build(
         self,

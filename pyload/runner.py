@@ -231,9 +231,13 @@ def threads_per_process(threads: int, processes: int) -> list[list[int]]:
 
 
 def read_body(config: Config) -> bytes:
-    """The request body: ``--body`` as UTF-8, or the bytes of ``--body-file``."""
+    """The request body: ``--body`` as UTF-8 (an argument byte that is not UTF-8 is sent as
+    itself, as wrk sends its arguments: ``surrogateescape``), or the bytes of ``--body-file``."""
     if config.body is not None:
-        return config.body.encode("utf-8")
+        try:
+            return config.body.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError as exc:  # a lone surrogate that no argument byte gives
+            raise UsageError(f"cannot send {exc.object[exc.start:exc.end]!r} in a body") from None
     if config.body_file is None:
         return b""
     try:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import signal
 import ssl
@@ -136,10 +137,28 @@ def worker_main(
     # (The parent already started this process with SIGINT ignored; this keeps it so.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _name_process(f"pyload-p{process}")
-    parent = os.getppid()
+    # The process that started this one: the runner's, also when a forkserver forked it (whose
+    # pid getppid() would give, and which outlives a killed caller). Its sentinel is a pipe
+    # that becomes readable when it exits.
+    parent = multiprocessing.parent_process()
+    parent_pid = os.getppid()
+    parent_lost: list[bool] = []
+
+    def parent_gone() -> bool:
+        if parent_lost:
+            return True
+        if parent is not None:
+            return not parent.is_alive()
+        return os.getppid() != parent_pid
 
     def should_stop() -> bool:  # asked every 100 ms: a stop request, or the parent is gone
-        return stop_event.is_set() or os.getppid() != parent
+        return stop_event.is_set() or parent_gone()
+
+    def send(message: WorkerMessage) -> None:
+        try:
+            pipe.send(message)
+        except OSError:  # the parent is gone: stop at the next tick, and say nothing more
+            parent_lost.append(True)
 
     try:
         loop = new_event_loop(threads[0].config.loop)
@@ -151,7 +170,7 @@ def worker_main(
             if should_stop() or time.monotonic() > waited_until:
                 return  # the run was called off before it started
         try:
-            results = loop.run_until_complete(run_threads(threads, pipe.send, should_stop))
+            results = loop.run_until_complete(run_threads(threads, send, should_stop))
         finally:
             loop.close()
         for result in results:

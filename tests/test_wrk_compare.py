@@ -85,3 +85,19 @@ def test_eof_delimited_bodies_differ_on_purpose(wrk_path: str, server: TargetSer
     # wrk: each response is a request *and* a read error; pyload: a request.
     assert errors_of(wrk)["read"] >= requests_of(wrk) > 0
     assert errors_of(ours)["read"] == 0 and requests_of(ours) > 0
+
+
+def test_a_control_character_in_a_header_differs_on_purpose(wrk_path: str, server: TargetServer):
+    header = "X-A: a\r\nEvil: 1"
+    wrk = subprocess.run(
+        [wrk_path, "-t1", "-c1", "-d1s", "-H", header, server.url + "/record"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert wrk.returncode == 0, wrk.stderr
+    # wrk sends the argument as given: the server reads a header the flag never named.
+    assert server.recorded and b"\r\nEvil: 1\r\n" in server.recorded[0]
+    ours = pyload_cli("-t1", "-c1", "-d1s", "-H", header, server.url + "/record")
+    assert ours.returncode == 1 and ours.stdout == ""
+    assert ours.stderr.strip().endswith("(a control character in its value)")
