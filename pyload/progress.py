@@ -24,7 +24,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyload.hdr import encode_hdr, hdr_from_counts
 from pyload.messages import Counters, Progress, RunProgress
 
 __all__ = ["Interval", "ProgressTally", "percentile_of_counts"]
@@ -150,7 +149,11 @@ class ProgressTally:
     def _complete(self, number: int, second: _Second) -> None:
         start_s = self.intervals[-1].end_s if self.intervals else 0.0
         end_s = max(start_s, second.end_ns / 1e9)
-        encoded = encode_hdr(hdr_from_counts(second.counts)) if self.keep_latencies else ""
+        encoded = ""
+        if self.keep_latencies:
+            from pyload.hdr import encode_hdr, hdr_from_counts  # not in the forked workers
+
+            encoded = encode_hdr(hdr_from_counts(second.counts))
         self.intervals.append(
             Interval(start_s, end_s, second.requests, second.errors, second.latency_count, encoded)
         )
