@@ -323,8 +323,9 @@ def ensure_fd_limit(needed: int) -> None:
         return
     if hard != resource.RLIM_INFINITY and hard < needed:
         raise ResourceError(
-            f"too few file descriptors: each worker needs {needed}, the hard limit is {hard}"
-            " (raise it with 'ulimit -n', or use more workers)"
+            f"too few file descriptors: each worker process needs {needed}, the hard limit is "
+            f"{hard} (raise it with 'ulimit -n', or spread the connections over more worker "
+            "processes with --processes)"
         )
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 

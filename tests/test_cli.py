@@ -157,8 +157,9 @@ def test_too_few_file_descriptors_is_a_clear_error(server: TargetServer):
     done = pyload_cli("-t1", "-c500", "-d1", server.url, preexec_fn=limit_fds(200, 200))
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        "too few file descriptors: each worker needs 564, the hard limit is 200"
-        " (raise it with 'ulimit -n', or use more workers)"
+        "too few file descriptors: each worker process needs 564, the hard limit is 200"
+        " (raise it with 'ulimit -n', or spread the connections over more worker processes"
+        " with --processes)"
     ]
     assert server.received["/"] == 0
 
