@@ -61,10 +61,12 @@ def plot_run(result: RunResult, target: str | BinaryIO) -> None:
                 ("as measured", result.latency_uncorrected),
                 ("wrk's post-run correction", result.latency),
             ]
+        drawn = 0
         for label, histogram in curves:
             xs, ys = percentile_curve(histogram)
             if xs:
                 left.plot(xs, ys, label=label, drawstyle="steps-post")
+                drawn += 1
         left.set_xscale("log")
         ticks = [1 / (1 - p / 100) for p in PERCENTILE_TICKS]
         left.set_xticks(ticks, [f"{p:g}%" for p in PERCENTILE_TICKS])
@@ -73,7 +75,10 @@ def plot_run(result: RunResult, target: str | BinaryIO) -> None:
         left.set_ylabel("latency (ms)")
         left.set_title("Latency by percentile")
         left.grid(True, which="major", alpha=0.4)
-        left.legend(loc="upper left")
+        if drawn:
+            left.legend(loc="upper left")
+        else:
+            left.text(0.5, 0.5, "no latency recorded", ha="center", transform=left.transAxes)
 
         seconds = [i for i in result.intervals if i.end_s > i.start_s]
         right.plot(

@@ -285,3 +285,13 @@ def test_the_shortfall_reason_when_responses_are_timeouts_or_none(server: Target
     ), reason
     silent = pyload.run(server.url + "/hang", rate=200, threads=1, connections=2, duration=1.0)
     assert silent.rate_shortfall() == "the server answered none of the 2 requests sent"
+
+
+def test_a_run_without_responses_still_plots(server: TargetServer):
+    from pyload.plot import plot_run
+
+    result = pyload.run(server.url + "/hang", threads=1, connections=2, duration=0.5)
+    assert result.requests == 0
+    image = io.BytesIO()
+    plot_run(result, image)  # no warning (the suite turns warnings into errors), a PNG
+    assert image.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
