@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
+from typing import Any
 
 import pyload
 from benchmarks.clients import ClientError, run_wrk, wrk_seconds
@@ -79,14 +80,7 @@ def run_cell(
             record.wrk = _run_wrk(url, profile)
             runner.settle(cell.drain_s(profile))
         try:
-            result = pyload.run(
-                url,
-                connections=profile.connections,
-                duration=profile.duration_s,
-                threads=profile.threads,
-                timeout=profile.timeout_s,
-                print_latency=True,
-            )
+            result = _load(url, profile)
         except pyload.PyloadError as exc:
             record.error = f"pyload: {type(exc).__name__}: {exc}"
             progress.finished(t0, f"FAILED: {record.error}")
@@ -141,15 +135,7 @@ def _open_loop(
         record.rate_error = f"stack not answering before the open-loop run ({why})"
         return f"{head} FAILED: {record.rate_error}"
     try:
-        result = pyload.run(
-            url,
-            connections=profile.connections,
-            duration=profile.duration_s,
-            threads=profile.threads,
-            timeout=profile.timeout_s,
-            rate=rate,
-            print_latency=True,
-        )
+        result = _load(url, profile, rate=rate)
     except pyload.PyloadError as exc:
         record.rate_error = f"pyload: {type(exc).__name__}: {exc}"
         return f"{head} FAILED: {record.rate_error}"
@@ -202,13 +188,21 @@ def _run_wrk(url: str, profile: Profile) -> WrkRun:
 def _cell_warm_up(url: str, profile: Profile) -> None:
     """Unrecorded load on the cell itself, at its concurrency (client pools grow, caches fill)."""
     with contextlib.suppress(pyload.PyloadError):
-        pyload.run(
-            url,
-            connections=profile.connections,
-            duration=CELL_WARMUP_S,
-            threads=profile.threads,
-            timeout=profile.timeout_s,
-        )
+        _load(url, profile, duration=CELL_WARMUP_S, print_latency=False)
+
+
+def _load(url: str, profile: Profile, **options: Any) -> pyload.RunResult:
+    """pyload on ``url`` with the profile's connections, threads, duration and timeout
+    (``options`` adds to them or overrides them: the open loop's rate, the warm-up's length)."""
+    settings: dict[str, Any] = {
+        "connections": profile.connections,
+        "duration": profile.duration_s,
+        "threads": profile.threads,
+        "timeout": profile.timeout_s,
+        "print_latency": True,
+        **options,
+    }
+    return pyload.run(url, **settings)
 
 
 def _compare(wrk: WrkRun | None, result: PyloadResult, profile: Profile) -> str:

@@ -159,14 +159,6 @@ class RunResult:
         """The uncorrected latencies as an HdrHistogram (1 µs .. 24 h, 3 significant figures)."""
         return hdr_from_counts(self.latency_uncorrected.counts)
 
-    @cached_property
-    def latency_recorded_hdr(self) -> HdrHistogram:
-        """The latencies as recorded during the run, as an HdrHistogram: at a constant rate
-        from the intended send times, else as measured (the sum of ``intervals``)."""
-        if self.latency_intended is not None:
-            return hdr_from_counts(self.latency_intended.counts)
-        return self.latency_hdr
-
     @property
     def notes(self) -> tuple[str, ...]:
         """pyload's lines after wrk's summary: a rate not held, a worker lost."""
@@ -321,11 +313,12 @@ class RunResult:
     def _constant_rate_json(self) -> dict[str, Any] | None:
         if self.config.rate is None:
             return None
+        shortfall = self.rate_shortfall()
         return {
             "asked_per_s": self.config.rate,
             "achieved_per_s": self.requests_per_s,
-            "held": self.rate_shortfall() is None,
-            "shortfall": self.rate_shortfall(),
+            "held": shortfall is None,
+            "shortfall": shortfall,
             "unsent_at_end": self.unsent_at_end,
         }
 
