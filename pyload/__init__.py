@@ -26,7 +26,7 @@ from pyload.errors import (
     WorkerError,
 )
 from pyload.hooks import format  # -s scripts build requests with it (wrk.format)
-from pyload.messages import Counters, RunProgress
+from pyload.messages import ERROR_NAMES, Counters, RunProgress
 from pyload.options import keyword_signature, options_of
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ __all__ = [
     "Config",
     "ConnectError",
     "Counters",
+    "ERROR_NAMES",
     "HookError",
     "PyloadError",
     "ResolveError",

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pyload.errors import UsageError
-from pyload.options import check_count, check_options, check_seconds, option
+from pyload.options import check_count, check_options, check_seconds, option, options_of
 from pyload.options import from_json as options_from_json
 from pyload.options import to_json as options_to_json
 
@@ -450,6 +450,16 @@ class Config:
             raise UsageError("number of processes must be <= threads")
         if self.body is not None and self.body_file is not None:
             raise UsageError("--body and --body-file are exclusive: give one")
+
+    @classmethod
+    def parse_option(cls, name: str, text: str) -> Any:
+        """The value of option ``name`` written as on the command line (``"2k"`` for ``rate``),
+        parsed and checked as the CLI does; ValueError (one line) if it is not one."""
+        for f, spec in options_of(cls):
+            if f.name == name:
+                value = spec.parse(text) if spec.parse is not None else text
+                return spec.check(value) if spec.check is not None else value
+        raise ValueError(f"no option {name!r}")
 
     @property
     def timeout_us(self) -> int:

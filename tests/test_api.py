@@ -12,6 +12,7 @@ EXPECTED = [
     "Config",
     "ConnectError",
     "Counters",
+    "ERROR_NAMES",
     "HookError",
     "PyloadError",
     "ResolveError",
