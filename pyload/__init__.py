@@ -26,8 +26,8 @@ from pyload.errors import (
     WorkerError,
 )
 from pyload.hooks import format  # -s scripts build requests with it (wrk.format)
-from pyload.messages import ERROR_NAMES, Counters, RunProgress
-from pyload.options import keyword_signature, options_of
+from pyload._messages import ERROR_NAMES, Counters, RunProgress
+from pyload._options import keyword_signature, options_of
 
 if TYPE_CHECKING:
     from pyload.result import RunResult
@@ -97,7 +97,7 @@ def run(url: str | Config, **options: Any) -> RunResult:
                 f"unknown option(s): {', '.join(unknown)} (options: {', '.join(_OPTION_NAMES)})"
             )
         config = Config(url, **options)
-    from pyload.runner import run_config
+    from pyload._local import run_config
 
     script = None
     if config.script is not None:  # -s: loaded here, for its done() after the run (hooks.py)

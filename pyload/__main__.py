@@ -9,7 +9,7 @@ import sys
 
 def run() -> int:
     try:
-        from pyload.cli import main
+        from pyload._cli import main
 
         return main()
     except KeyboardInterrupt:  # Ctrl-C before the load started (during the run it is handled)

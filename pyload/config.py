@@ -1,6 +1,6 @@
 """The one frozen Config of a run: defaults, the target URL, validation (no I/O).
 
-Each field is an option, declared once (``pyload.options``): the command line, the keyword
+Each field is an option, declared once (``pyload._options``): the command line, the keyword
 arguments of ``pyload.run()`` and the JSON ``config`` block are derived from the fields. It is
 pickled as-is into every worker process. Everything derived from it (request bytes, the split
 of connections across threads) is computed from it, never stored beside it.
@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pyload.errors import UsageError
-from pyload.options import check_count, check_options, check_seconds, option, options_of
-from pyload.options import from_json as options_from_json
-from pyload.options import to_json as options_to_json
+from pyload._options import check_count, check_options, check_seconds, option, options_of
+from pyload._options import from_json as options_from_json
+from pyload._options import to_json as options_to_json
 
 __all__ = [
     "DEFAULT_CONNECTIONS",
@@ -267,7 +267,7 @@ def _check_headers(value: object) -> tuple[tuple[str, str], ...]:
 class Config:
     """Everything a run needs; validated once, immutable, picklable.
 
-    Each field is an option, declared once (``pyload.options``): the command line, the keyword
+    Each field is an option, declared once (``pyload._options``): the command line, the keyword
     arguments of ``pyload.run()`` and the JSON ``config`` block are derived from these fields
     and share their names. ``duration`` and ``timeout`` are seconds: the CLI only produces whole
     seconds (wrk's grammar); the API also takes fractions, which tests and the benchmark's time
@@ -466,7 +466,7 @@ class Config:
         """Latencies above this are timeouts (wrk's histogram limit minus one)."""
         return round(self.timeout * 1_000_000)
 
-    def connections_per_worker(self) -> list[int]:
+    def connections_per_thread(self) -> list[int]:
         """Split the connections across the threads (a "worker" is one of wrk's threads).
 
         wrk gives every thread ``c // t`` and silently drops the remainder (wg/wrk#157);

@@ -16,7 +16,7 @@ from typing import TextIO
 
 from hdrh.histogram import HdrHistogram
 
-from pyload.progress import Interval
+from pyload._progress import Interval
 
 __all__ = ["HDR_LOG_FORMAT_VERSION", "MAX_VALUE_UNIT_RATIO", "write_hdr_log"]
 

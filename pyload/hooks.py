@@ -11,7 +11,7 @@ states: ``init``, ``delay``, ``request``, ``response``), so a global is per thre
 
     parent  MainScript(config)              read, compile, run the file; hooks must be functions
             MainScript.setup(i, addr, body)  setup(thread) -> the thread's HookSource (pickled
-                                            into its WorkerSpec, thread.set values with it)
+                                            into its ThreadSpec, thread.set values with it)
     worker  HookSource.start()              the file in a new namespace, thread.set values,
                                             init(args); then what the loop asks: ``static`` (no
                                             request hook: the fast path), ``wants_responses``
@@ -41,12 +41,12 @@ import httptools
 
 from pyload.config import Config
 from pyload.errors import HookError, ResolveError, ScriptError
-from pyload.http11 import build_request
+from pyload._http11 import build_request
 
 if TYPE_CHECKING:
-    from pyload.messages import WorkerResult
+    from pyload._messages import ThreadResult
     from pyload.result import RunResult
-    from pyload.stats import ExactHistogram
+    from pyload._stats import ExactHistogram
 
 __all__ = [
     "HOOKS",
@@ -638,7 +638,7 @@ class MainScript(_Namespace):
                     raise hook_error(self.path, "setup()", exc) from None
         return HookSource(self, thread, body)
 
-    def finish(self, results: Iterable[WorkerResult]) -> None:
+    def finish(self, results: Iterable[ThreadResult]) -> None:
         """The threads' globals as their loads left them, for ``thread.get()`` in ``done()``."""
         by_index = {thread.index: thread for thread in self.threads}
         for result in results:
@@ -690,7 +690,7 @@ class Stats:
     """
 
     def __init__(self, histogram: ExactHistogram) -> None:
-        from pyload.stats import stats_row  # numpy: only in the parent, after the report
+        from pyload._stats import stats_row  # numpy: only in the parent, after the report
 
         self._histogram = histogram
         row = stats_row(histogram)

@@ -23,12 +23,12 @@ from hdrh.histogram import HdrHistogram
 from pyload import __version__
 from pyload.config import Config
 from pyload.errors import UsageError
-from pyload.hdr import encode_hdr, hdr_from_counts
-from pyload.messages import Counters, LostWorker, WorkerResult, WorkerStats
-from pyload.pacing import pacing_for
-from pyload.progress import Interval
-from pyload.report import wrk_report
-from pyload.stats import RATE_LIMIT, ExactHistogram, stats_row
+from pyload._hdr import encode_hdr, hdr_from_counts
+from pyload._messages import Counters, LostPart, ThreadResult, ThreadStats
+from pyload._pacing import pacing_for
+from pyload._progress import Interval
+from pyload._report import wrk_report
+from pyload._stats import RATE_LIMIT, ExactHistogram, stats_row
 
 __all__ = ["JSON_PERCENTILES", "SCHEMA", "RunResult"]
 
@@ -39,7 +39,7 @@ SCHEMA = "pyload.result/2"
 MERGE_ADDS = ("connections", "threads", "rate")
 RATE_HELD = 0.99  # a constant-rate run that achieved less than this share of -R says so
 CPU_SATURATED = 0.9  # a worker process busy this share of its time could not do more
-MERGE_IGNORES = ("loop", "dask")  # dask: where the run ran (pyload.distributed)
+MERGE_IGNORES = ("loop", "dask")  # dask: where the run ran (pyload._dask)
 
 
 def _counter(name: str) -> property:
@@ -52,10 +52,10 @@ class RunResult:
 
     config: Config
     runtime_us: int
-    workers: tuple[WorkerStats, ...]  # each worker's counters and facts, in index order
+    workers: tuple[ThreadStats, ...]  # each worker's counters and facts, in index order
     latency_uncorrected: ExactHistogram  # every latency as measured, µs, timeouts excluded
     rate: ExactHistogram  # Req/Sec samples of every worker (100 ms sampler)
-    lost_workers: tuple[LostWorker, ...] = ()  # worker processes whose result never came
+    lost_workers: tuple[LostPart, ...] = ()  # worker processes whose result never came
     interrupted: bool = False
     # Constant rate only: every latency from its request's intended send time, timeouts
     # included (wrk2's corrected latency); None in the closed loop.
@@ -72,8 +72,8 @@ class RunResult:
         cls,
         config: Config,
         runtime_us: int,
-        results: Sequence[WorkerResult],
-        failures: Sequence[LostWorker] = (),
+        results: Sequence[ThreadResult],
+        failures: Sequence[LostPart] = (),
         interrupted: bool = False,
         intervals: Sequence[Interval] = (),
     ) -> RunResult:
@@ -123,7 +123,7 @@ class RunResult:
 
     @property
     def worker_failures(self) -> tuple[str, ...]:
-        """One line per lost worker process (``LostWorker``): the result is partial."""
+        """One line per lost worker process (``LostPart``): the result is partial."""
         return tuple(str(lost) for lost in self.lost_workers)
 
     @property
@@ -347,7 +347,7 @@ class RunResult:
             return cls(
                 config=config,
                 runtime_us=int(data["runtime_us"]),
-                workers=tuple(WorkerStats.from_json(w) for w in data["workers"]),
+                workers=tuple(ThreadStats.from_json(w) for w in data["workers"]),
                 latency_uncorrected=_from_pairs(
                     data["latency_counts_us"], config.timeout_us + 1
                 ),
@@ -426,12 +426,12 @@ def _from_pairs(pairs: Sequence[Sequence[int]], limit: int | None) -> ExactHisto
     return ExactHistogram.from_counts({int(value): int(n) for value, n in pairs}, limit)
 
 
-def _lost_workers(data: Mapping[str, Any]) -> tuple[LostWorker, ...]:
+def _lost_workers(data: Mapping[str, Any]) -> tuple[LostPart, ...]:
     """``lost_workers``; a document from before it had only the lines of ``worker_failures``,
     kept as reasons of unknown processes (-1)."""
     if "lost_workers" in data:
-        return tuple(LostWorker.from_json(lost) for lost in data["lost_workers"])
-    return tuple(LostWorker(-1, (), str(line)) for line in data["worker_failures"])
+        return tuple(LostPart.from_json(lost) for lost in data["lost_workers"])
+    return tuple(LostPart(-1, (), str(line)) for line in data["worker_failures"])
 
 
 def _key(p: float) -> str:

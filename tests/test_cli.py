@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from pyload.cli import build_parser, config_from_args, main
+from pyload._cli import build_parser, config_from_args, main
 from pyload.errors import UsageError
 from tests.helpers import pyload_cli
 from tests.target_server import TargetServer

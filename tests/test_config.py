@@ -66,8 +66,8 @@ def test_validation_order_and_messages():
 
 def test_connections_remainder_is_spread_not_dropped():
     # wrk -t3 -c10 opens 9 connections; pyload opens all 10.
-    assert Config("http://h/", connections=10, threads=3).connections_per_worker() == [4, 3, 3]
-    assert sum(Config("http://h/", connections=2000, threads=20).connections_per_worker()) == 2000
+    assert Config("http://h/", connections=10, threads=3).connections_per_thread() == [4, 3, 3]
+    assert sum(Config("http://h/", connections=2000, threads=20).connections_per_thread()) == 2000
 
 
 def test_config_is_frozen_picklable_and_normalises_headers():

@@ -1,4 +1,4 @@
-"""Distributed runs (pyload.distributed): a real local Dask cluster of 2 workers, real agent
+"""Distributed runs (pyload._dask): a real local Dask cluster of 2 workers, real agent
 processes, a real loopback target. One cluster for the module: starting one costs seconds."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import pytest
 
 import pyload
 from pyload.config import Config
-from pyload.distributed import CONNECT_TIMEOUT_S, AgentShare, parse_address, split
+from pyload._dask import CONNECT_TIMEOUT_S, AgentShare, parse_address, split
 from pyload.errors import ConnectError, UsageError
-from pyload.messages import RunProgress
+from pyload._messages import RunProgress
 from pyload.result import RunResult
 from tests.helpers import children_of, pyload_cli
 from tests.target_server import TargetServer
@@ -67,7 +67,7 @@ def test_split_gives_each_agent_the_slots_a_local_run_gives_its_threads():
     assert [s.requests for s in shares] == [6, 2, 2]
     agent = shares[0].config(config)
     assert (agent.connections, agent.threads, agent.rate, agent.dask) == (6, 2, 60.0, None)
-    assert agent.connections_per_worker() == config.connections_per_worker()[:2]
+    assert agent.connections_per_thread() == config.connections_per_thread()[:2]
 
 
 def test_split_refuses_fewer_threads_or_connections_than_agents():

@@ -1,7 +1,7 @@
 """The fault matrix: pyload's counts against what a misbehaving server did, and wrk's beside them.
 
 Each case starts a fault server (tests/fault_server.py) on loopback, runs pyload on it (one worker
-in this process, ``run_worker``: the engine without the process around it), then runs wrk on a
+in this process, ``run_thread``: the engine without the process around it), then runs wrk on a
 fresh server with the same fault, and checks both tools' reports against the server's own counts.
 Where the two tools differ on purpose, both sides are asserted. The faults that
 tests/target_server.py already serves are checked in tests/test_engine.py and
@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 
 from pyload.config import Config
-from pyload.runner import prepare
-from pyload.worker import new_event_loop, run_worker
+from pyload._local import prepare
+from pyload._engine import new_event_loop, run_thread
 from tests.fault_server import BIG_BODY, OK, FaultCounts, running
 from tests.helpers import ROOT, start_pyload_cli
 from tests.target_server import TargetServer
@@ -63,7 +63,7 @@ def pyload_in_process(url: str, **options: object) -> Report:
     spec = prepare(Config(url, **options))[0]  # type: ignore[arg-type]
     loop = new_event_loop("auto")
     try:
-        result = loop.run_until_complete(run_worker(spec, lambda message: None, lambda: False))
+        result = loop.run_until_complete(run_thread(spec, lambda message: None, lambda: False))
     finally:
         loop.close()
     stats = result.stats
@@ -200,15 +200,15 @@ def test_a_100_mb_body_keeps_the_workers_memory_flat(wrk_path: str):
     code = (
         "import re, sys\n"
         "from pyload.config import Config\n"
-        "from pyload.runner import prepare\n"
-        "from pyload.worker import new_event_loop, run_worker\n"
+        "from pyload._local import prepare\n"
+        "from pyload._engine import new_event_loop, run_thread\n"
         "def kib(field):  # this process's own memory (ru_maxrss would count the parent's too)\n"
         "    status = open('/proc/self/status').read()\n"
         "    return int(re.search(field + r':\\s+(\\d+) kB', status).group(1))\n"
         "spec = prepare(Config(sys.argv[1], connections=2, threads=1, duration=1.5))[0]\n"
         "loop = new_event_loop('auto')\n"
         "before = kib('VmRSS')\n"
-        "result = loop.run_until_complete(run_worker(spec, lambda m: None, lambda: False))\n"
+        "result = loop.run_until_complete(run_thread(spec, lambda m: None, lambda: False))\n"
         "stats = result.stats\n"
         "print(stats.requests, stats.bytes_read, before * 1024, kib('VmHWM') * 1024)\n"
     )
@@ -391,14 +391,14 @@ def test_a_server_killed_and_restarted_on_the_same_port(wrk_path: str, tmp_path:
 def test_no_request_is_written_after_the_stop():
     import asyncio
 
-    from pyload.worker import Connection, Worker
+    from pyload._engine import Connection, LoadThread
 
     with running("ok") as server:
         spec = prepare(Config(server.url, connections=1, threads=1, duration=1))[0]
     loop = asyncio.new_event_loop()
     ours, theirs = socket.socketpair()
     try:
-        worker = Worker(spec, loop, lambda message: None, lambda: True)
+        worker = LoadThread(spec, loop, lambda message: None, lambda: True)
         worker.stopping = True  # the deadline has passed; this connect completes now
         connection = Connection(worker, None)
         loop.run_until_complete(loop.connect_accepted_socket(connection.itself, ours))

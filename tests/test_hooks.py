@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 import pyload
-from pyload.cli import build_parser, config_from_args
+from pyload._cli import build_parser, config_from_args
 from pyload.errors import HookError, ScriptError
 from pyload.hooks import Address, MainScript
-from pyload.http11 import FullResponseParser, ResponseParser, build_request, parser_class
+from pyload._http11 import FullResponseParser, ResponseParser, build_request, parser_class
 from tests.helpers import pyload_cli
 from tests.target_server import TargetServer
 

@@ -9,7 +9,7 @@ import pytest
 
 from pyload.config import Target
 from pyload.errors import UsageError
-from pyload.http11 import ResponseError, ResponseParser, build_request
+from pyload._http11 import ResponseError, ResponseParser, build_request
 
 CL = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: t\r\n\r\nhello"
 CHUNKED = (
@@ -154,7 +154,7 @@ def test_the_parser_keeps_no_body():
 
 @pytest.mark.parametrize("cut", range(1, 40))
 def test_full_parser_hands_over_headers_and_body_at_every_split(cut: int):
-    from pyload.http11 import FullResponseParser
+    from pyload._http11 import FullResponseParser
 
     stream = CL + CHUNKED
     got: list[tuple[int, list[tuple[bytes, bytes]], bytes]] = []
@@ -171,7 +171,7 @@ def test_full_parser_hands_over_headers_and_body_at_every_split(cut: int):
 
 @pytest.mark.parametrize("cut", range(1, 60))
 def test_head_parser_ends_each_response_with_its_head(cut: int):
-    from pyload.http11 import HeadResponseParser
+    from pyload._http11 import HeadResponseParser
 
     head = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"
     stream = head + head + NO_CONTENT
@@ -183,7 +183,7 @@ def test_head_parser_ends_each_response_with_its_head(cut: int):
 
 
 def test_head_parser_still_refuses_garbage():
-    from pyload.http11 import HeadResponseParser
+    from pyload._http11 import HeadResponseParser
 
     parser = HeadResponseParser(lambda status, keep: None)
     with pytest.raises(ResponseError):
@@ -247,7 +247,7 @@ def record(seen: list[tuple[int, bool]], status: int, keep_alive: bool) -> None:
 
 
 def test_head_parser_skips_interim_responses_and_stops_at_101():
-    from pyload.http11 import HeadResponseParser
+    from pyload._http11 import HeadResponseParser
 
     head = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"
     for stream, expected in [
@@ -263,7 +263,7 @@ def test_head_parser_skips_interim_responses_and_stops_at_101():
 
 
 def test_full_parser_hands_over_the_final_response_not_the_interim():
-    from pyload.http11 import FullResponseParser
+    from pyload._http11 import FullResponseParser
 
     got: list[tuple[int, list[tuple[bytes, bytes]], bytes]] = []
     parser = FullResponseParser(
@@ -287,7 +287,7 @@ def test_a_transfer_coding_not_ending_in_chunked_is_read_until_the_close(
 
 
 def test_an_exception_of_the_callback_is_not_taken_for_a_bad_response():
-    from pyload.http11 import HeadResponseParser
+    from pyload._http11 import HeadResponseParser
 
     class CallerBug(Exception):
         pass

@@ -1,6 +1,6 @@
 """The engine's rules on the test's own event loop (the in-process mode): no worker processes.
 
-``run_worker`` is the whole worker but the process around it, so these tests drive one worker
+``run_thread`` is the whole worker but the process around it, so these tests drive one worker
 against a real loopback server, over asyncio and uvloop, and plug in their own request sources
 and pacings through the seams the runner uses.
 """
@@ -13,31 +13,31 @@ import re
 import pytest
 
 from pyload.config import Config
-from pyload.messages import Progress, WorkerMessage, WorkerResult
-from pyload.pacing import CLOSED_LOOP, Schedule
+from pyload._messages import Progress, ProcessMessage, ThreadResult
+from pyload._pacing import CLOSED_LOOP, Schedule
 from pyload.result import RunResult
-from pyload.runner import prepare
-from pyload.sources import SourceDefaults
-from pyload.worker import WorkerSpec, new_event_loop, rate_sample, run_worker
+from pyload._local import prepare
+from pyload._sources import SourceDefaults
+from pyload._engine import ThreadSpec, new_event_loop, rate_sample, run_thread
 from tests.helpers import assert_accounted
 from tests.target_server import BODY, TargetServer
 
 LOOPS = ["asyncio", "uvloop"]
 
 
-def worker_spec(server: TargetServer, path: str = "/", **options: object) -> WorkerSpec:
+def worker_spec(server: TargetServer, path: str = "/", **options: object) -> ThreadSpec:
     options = {"connections": 2, "threads": 1, "duration": 0.5, **options}
     config = Config(server.url + path, **options)  # type: ignore[arg-type]
     return prepare(config)[0]
 
 
 def run_in_process(
-    spec: WorkerSpec, loop_name: str
-) -> tuple[WorkerResult, list[WorkerMessage]]:
+    spec: ThreadSpec, loop_name: str
+) -> tuple[ThreadResult, list[ProcessMessage]]:
     loop = new_event_loop(loop_name)
-    messages: list[WorkerMessage] = []
+    messages: list[ProcessMessage] = []
     try:
-        result = loop.run_until_complete(run_worker(spec, messages.append, lambda: False))
+        result = loop.run_until_complete(run_thread(spec, messages.append, lambda: False))
     finally:
         loop.close()
     return result, messages

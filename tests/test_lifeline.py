@@ -421,7 +421,7 @@ def test_a_second_interrupt_ends_the_run_at_once(server: TargetServer) -> None:
     """One worker hangs (SIGSTOP): the first SIGINT waits for it, the second gives it up. The
     report of the other worker is printed, the lost one is named, exit EXIT_PARTIAL, and the
     stopped worker is killed, not left behind."""
-    from pyload.cli import EXIT_PARTIAL
+    from pyload._cli import EXIT_PARTIAL
 
     with _pyload("-t2", "-c4", "-d30", server.url) as (proc, workers):
         assert len(workers) == 2 and server.wait_received("/", 100)
@@ -448,12 +448,12 @@ def test_a_hung_worker_is_bounded_by_the_deadline_and_the_grace_period(
 ) -> None:
     """A worker that stops answering (SIGSTOP) holds the run for the deadline and
     STOP_GRACE_S (shortened to 1 s here), then is given up, killed, and named in the report."""
-    from pyload.cli import EXIT_PARTIAL
+    from pyload._cli import EXIT_PARTIAL
 
     code = (
         "import sys\n"
-        "import pyload.runner\n"
-        "pyload.runner.STOP_GRACE_S = 1.0\n"
+        "import pyload._local\n"
+        "pyload._local.STOP_GRACE_S = 1.0\n"
         "from pyload.__main__ import run\n"
         "sys.exit(run())\n"
     )

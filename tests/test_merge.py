@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 import pyload
-from pyload.cli import EXIT_PARTIAL, main
+from pyload._cli import EXIT_PARTIAL, main
 from pyload.config import Config
-from pyload.messages import WorkerStats
+from pyload._messages import ThreadStats
 from pyload.result import RunResult
-from pyload.stats import RATE_LIMIT, ExactHistogram
+from pyload._stats import RATE_LIMIT, ExactHistogram
 from tests.target_server import running
 
 
@@ -44,13 +44,13 @@ def expected_from_data(documents: list[dict[str, Any]]) -> RunResult:
     samples added, threads and connections summed, workers and processes numbered on."""
     counts: Counter[int] = Counter()
     samples: Counter[int] = Counter()
-    workers: list[WorkerStats] = []
+    workers: list[ThreadStats] = []
     for document in documents:
         counts.update({value: n for value, n in document["latency_counts_us"]})
         samples.update({value: n for value, n in document["req_per_s_samples"]})
         base = len({w.process for w in workers})
         for worker in document["workers"]:
-            stats = WorkerStats.from_json(worker)
+            stats = ThreadStats.from_json(worker)
             stats.index, stats.process = len(workers), base + stats.process
             workers.append(stats)
     config = Config.from_json(

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import pyload
-from pyload.cli import build_parser, config_from_args
+from pyload._cli import build_parser, config_from_args
 from pyload.config import Config
 from pyload.errors import UsageError
-from pyload.options import (
+from pyload._options import (
     add_arguments,
     check_count,
     keyword_signature,

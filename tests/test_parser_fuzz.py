@@ -29,7 +29,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyload.http11 import ResponseError, ResponseParser
+from pyload._http11 import ResponseError, ResponseParser
 
 FUZZ = settings(max_examples=200, deadline=None, database=None)
 BODY_TEXT = st.text("abcdefghijklmnopqrstuvwxyz0123456789 ", max_size=40)

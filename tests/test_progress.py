@@ -6,8 +6,8 @@ import dataclasses
 
 from hdrh.histogram import HdrHistogram
 
-from pyload.messages import Counters, LostWorker, Progress, RunProgress
-from pyload.progress import ProgressTally, percentile_of_counts
+from pyload._messages import Counters, LostPart, Progress, RunProgress
+from pyload._progress import ProgressTally, percentile_of_counts
 
 SECOND = 1_000_000_000
 
@@ -48,12 +48,12 @@ def test_what_lost_threads_had_done():
     tally.add(Progress(1, SECOND, Counters(requests=5)))
     done, when = tally.last_words([0, 1])
     assert (done, when) == (Counters(requests=15, timeouts=2), 1.0)
-    lost = LostWorker(1, (0, 1), "died before sending its result", done, when)
+    lost = LostPart(1, (0, 1), "died before sending its result", done, when)
     assert str(lost) == (
         "worker process 1 (threads 0-1) died before sending its result "
         "(by 1.0 s: 15 requests, 2 errors)"
     )
-    assert LostWorker.from_json(lost.to_json()) == lost
+    assert LostPart.from_json(lost.to_json()) == lost
     assert str(dataclasses.replace(lost, threads=(3,), last_progress=None)) == (
         "worker process 1 (thread 3) died before sending its result (it sent no progress)"
     )

@@ -20,11 +20,11 @@ from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 
 import pyload
-from pyload.hdr import hdr_from_counts
+from pyload._hdr import hdr_from_counts
 from pyload.hdrlog import write_hdr_log
-from pyload.plot import PLOT_SIZE_PX, percentile_curve
+from pyload._plot import PLOT_SIZE_PX, percentile_curve
 from pyload.result import RunResult
-from pyload.spectrum import cells_of, hdr_percentile
+from pyload._spectrum import cells_of, hdr_percentile
 from tests.target_server import TargetServer
 
 PYLOAD = [sys.executable, "-m", "pyload"]
@@ -288,7 +288,7 @@ def test_the_shortfall_reason_when_responses_are_timeouts_or_none(server: Target
 
 
 def test_a_run_without_responses_still_plots(server: TargetServer):
-    from pyload.plot import plot_run
+    from pyload._plot import plot_run
 
     result = pyload.run(server.url + "/hang", threads=1, connections=2, duration=0.5)
     assert result.requests == 0

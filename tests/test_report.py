@@ -1,4 +1,4 @@
-"""Tests for pyload.report: wrk's text report, byte for byte (wrk.c main(), print_stats())."""
+"""Tests for pyload._report: wrk's text report, byte for byte (wrk.c main(), print_stats())."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import re
 import pytest
 
 from pyload.config import Config
-from pyload.messages import Counters
-from pyload.report import wrk_body, wrk_header, wrk_report
-from pyload.stats import RATE_LIMIT, ExactHistogram
+from pyload._messages import Counters
+from pyload._report import wrk_body, wrk_header, wrk_report
+from pyload._stats import RATE_LIMIT, ExactHistogram
 
 LATENCY_LIMIT = 2_000_001
 
@@ -21,7 +21,7 @@ def histogram(counts: dict[int, int], limit: int) -> ExactHistogram:
 
 @dataclasses.dataclass(frozen=True)
 class Reported:
-    """What the report reads of a run (pyload.report.Reportable), built by hand."""
+    """What the report reads of a run (pyload._report.Reportable), built by hand."""
 
     config: Config
     latency: ExactHistogram

@@ -7,7 +7,7 @@ import math
 
 from hdrh.histogram import HdrHistogram
 
-from pyload.spectrum import (
+from pyload._spectrum import (
     WRK2_PERCENTILES,
     cells_of,
     hdr_percentile,

@@ -1,4 +1,4 @@
-"""Tests for pyload.stats: wrk's histogram maths (stats.c) and the HdrHistogram helpers."""
+"""Tests for pyload._stats: wrk's histogram maths (stats.c) and the HdrHistogram helpers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from pyload.hdr import HDR_HIGHEST, encode_hdr, hdr_from_counts, merge_encoded_hdr, new_hdr
-from pyload.stats import (
+from pyload._hdr import HDR_HIGHEST, encode_hdr, hdr_from_counts, merge_encoded_hdr, new_hdr
+from pyload._stats import (
     RATE_LIMIT,
     ExactHistogram,
     StatsRow,

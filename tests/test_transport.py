@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 import pyload
-from pyload.runner import prepare
-from pyload.worker import new_event_loop, run_worker
+from pyload._local import prepare
+from pyload._engine import new_event_loop, run_thread
 from tests.helpers import assert_accounted, pyload_cli
 from tests.target_server import OK, TargetServer, running
 
@@ -66,7 +66,7 @@ def test_a_handshake_that_fails_during_the_run_is_a_connect_error(
         spec = dataclasses.replace(spec, address=("127.0.0.1", plain.port))
         event_loop = new_event_loop(loop)
         try:
-            result = event_loop.run_until_complete(run_worker(spec, lambda m: None, lambda: False))
+            result = event_loop.run_until_complete(run_thread(spec, lambda m: None, lambda: False))
         finally:
             event_loop.close()
     assert result.stats.requests == 0

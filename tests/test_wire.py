@@ -11,10 +11,10 @@ import pytest
 import pyload
 from pyload.config import Config
 from pyload.errors import UsageError
-from pyload.messages import RunProgress
+from pyload._messages import RunProgress
 from pyload.result import SCHEMA, RunResult
-from pyload.runner import prepare
-from pyload.worker import new_event_loop, run_worker
+from pyload._local import prepare
+from pyload._engine import new_event_loop, run_thread
 from tests.target_server import TargetServer
 
 
@@ -86,7 +86,7 @@ def worker_result(server: TargetServer, index: int, connections: int) -> Any:
     spec = dataclasses.replace(prepare(config)[0], index=index)
     loop = new_event_loop("asyncio")
     try:
-        return config, loop.run_until_complete(run_worker(spec, lambda m: None, lambda: False))
+        return config, loop.run_until_complete(run_thread(spec, lambda m: None, lambda: False))
     finally:
         loop.close()
 

@@ -29,14 +29,14 @@ __all__ = [
     "Counters",
     "Failed",
     "HookFailed",
-    "LostWorker",
+    "LostPart",
     "Progress",
     "Ready",
     "Result",
     "RunProgress",
-    "WorkerMessage",
-    "WorkerResult",
-    "WorkerStats",
+    "ProcessMessage",
+    "ThreadResult",
+    "ThreadStats",
 ]
 
 ERROR_NAMES = {
@@ -100,7 +100,7 @@ class Counters:
 
 
 @dataclass(slots=True, kw_only=True)
-class WorkerStats(Counters):
+class ThreadStats(Counters):
     """One worker's counters and the facts of its run; what a result keeps of each worker."""
 
     index: int  # the thread's number (wrk's thread: a group of connections)
@@ -130,7 +130,7 @@ class WorkerStats(Counters):
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> WorkerStats:
+    def from_json(cls, data: Mapping[str, Any]) -> ThreadStats:
         connected = data["all_connected_ms"]
         return cls(
             **cls.counters_from_json(data),
@@ -147,7 +147,7 @@ class WorkerStats(Counters):
 
 
 @dataclass(slots=True)
-class WorkerResult:
+class ThreadResult:
     """A worker's whole measurement: its stats, exact latency counts and Req/Sec samples.
 
     ``latency_counts`` holds the latencies as measured, from each request's send (wrk's);
@@ -155,7 +155,7 @@ class WorkerResult:
     (wrk2's corrected latency), timeouts included.
     """
 
-    stats: WorkerStats
+    stats: ThreadStats
     latency_counts: dict[int, int] = field(default_factory=dict)  # µs -> count, <= timeout
     rate_samples: list[int] = field(default_factory=list)  # 100 ms Req/Sec samples
     intended_counts: dict[int, int] = field(default_factory=dict)  # µs -> count
@@ -183,7 +183,7 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    result: WorkerResult
+    result: ThreadResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,11 +202,11 @@ class HookFailed:
     traceback: str
 
 
-WorkerMessage = Ready | Progress | Result | Failed | HookFailed
+ProcessMessage = Ready | Progress | Result | Failed | HookFailed
 
 
 @dataclass(frozen=True, slots=True)
-class LostWorker:
+class LostPart:
     """A worker process whose result never came: its threads' counters are missing from the
     run's; ``last_progress`` is what they had done by their last Progress messages (None: they
     sent none), ``last_progress_s`` when."""
@@ -216,7 +216,7 @@ class LostWorker:
     reason: str  # "died before sending its result", "failed: ...", "sent no result within ..."
     last_progress: Counters | None = None
     last_progress_s: float | None = None
-    # A distributed run (pyload.distributed): the agent that hosted it ("1 at tcp://host:port");
+    # A distributed run (pyload._dask): the agent that hosted it ("1 at tcp://host:port");
     # process -1 with an agent: the whole agent was lost.
     agent: str | None = None
 
@@ -232,7 +232,7 @@ class LostWorker:
                 f"requests, {errors} errors"
             )
         who = f"worker process {self.process}"
-        if self.agent is not None:  # pyload.distributed
+        if self.agent is not None:  # pyload._dask
             who = f"agent {self.agent}" if self.process < 0 else f"{who} of agent {self.agent}"
         return f"{who} ({_threads(self.threads)}) {self.reason} ({done})"
 
@@ -249,7 +249,7 @@ class LostWorker:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> LostWorker:
+    def from_json(cls, data: Mapping[str, Any]) -> LostPart:
         last = data["last_progress"]
         return cls(
             process=int(data["process"]),

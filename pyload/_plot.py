@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, BinaryIO
 
-from pyload.spectrum import cells_of, spectrum_points
+from pyload._spectrum import cells_of, spectrum_points
 
 if TYPE_CHECKING:
     from pyload.result import RunResult
-    from pyload.stats import ExactHistogram
+    from pyload._stats import ExactHistogram
 
 __all__ = ["PLOT_DPI", "PLOT_SIZE_PX", "percentile_curve", "plot_run"]
 

@@ -2,15 +2,15 @@
 
 Call chain, in execution order (everything a request goes through is in this file):
 
-    worker_main(process, threads, pipe, start, stop)    process entry (started by runner.py)
+    process_main(process, threads, pipe, start, stop)    process entry (started by runner.py)
       new_event_loop(config.loop)                       uvloop, or asyncio
       spec.requests.start() per thread                  -s: the script's init() (hooks.py)
       pipe <- Ready; start_event.wait()                 the start barrier shared by all processes
-      run_threads(threads, ...)                         gathers one run_worker per thread
-      run_worker(spec, send, should_stop)               one per wrk thread, all on this loop;
-        Worker.run()                                    also the in-process mode: a test awaits
+      run_threads(threads, ...)                         gathers one run_thread per thread
+      run_thread(spec, send, should_stop)               one per wrk thread, all on this loop;
+        LoadThread.run()                                    also the in-process mode: a test awaits
                                                         it on its own loop, no process
-          one Worker.keep_connected() task per connection slot (at a constant rate, each
+          one LoadThread.keep_connected() task per connection slot (at a constant rate, each
           waits until just before its first send time: pacing.ConstantRate):
             loop.create_connection(Connection)          failure -> connect error, retry
             Connection.connection_made                  send the first request
@@ -23,19 +23,19 @@ Call chain, in execution order (everything a request goes through is in this fil
                                                         from the intended and the actual send
             Connection.send_next -> send                the schedule's next time: wait, or send
             Connection.eof_received / connection_lost   read/write error; the slot reconnects
-          Worker.check_time                             on a response, or the loop's timer when
-            Worker.begin_measuring                      none comes: the end of --warmup,
-            Worker.tick every 100 ms                    Req/Sec sample (wrk's rule),
-              Worker.send_progress every second         the second's latencies to the parent,
+          LoadThread.check_time                             on a response, or the loop's timer when
+            LoadThread.begin_measuring                      none comes: the end of --warmup,
+            LoadThread.tick every 100 ms                    Req/Sec sample (wrk's rule),
+              LoadThread.send_progress every second         the second's latencies to the parent,
                                                         the stop request
-            Worker.stop at the deadline                 note requests in flight, abort them all
-      pipe <- Progress(final), Result(WorkerResult)     per thread: the last part-second; the
+            LoadThread.stop at the deadline                 note requests in flight, abort them all
+      pipe <- Progress(final), Result(ThreadResult)     per thread: the last part-second; the
                                                         counters, exact latency counts, samples
 
 A "worker" here is one of wrk's threads: a group of connections with its own counters and its
 own 100 ms Req/Sec sampler. A worker process hosts one or more of them on one event loop.
 
-State: each Worker owns its connections and counters; the process owns its loop; nothing is
+State: each LoadThread owns its connections and counters; the process owns its loop; nothing is
 shared with other processes but the start and stop events and the messages sent (messages.py).
 Failures during the run are counters (STYLE.md, 5).
 """
@@ -58,27 +58,27 @@ from typing import Any
 
 from pyload.config import Config
 from pyload.errors import HookError
-from pyload.http11 import FullResponseParser, ResponseError, ResponseParser, parser_class
-from pyload.messages import (
+from pyload._http11 import FullResponseParser, ResponseError, ResponseParser, parser_class
+from pyload._messages import (
     Failed,
     HookFailed,
     Progress,
     Ready,
     Result,
-    WorkerMessage,
-    WorkerResult,
-    WorkerStats,
+    ProcessMessage,
+    ThreadResult,
+    ThreadStats,
 )
-from pyload.pacing import Pacing, Schedule
-from pyload.sources import RequestSource
+from pyload._pacing import Pacing, Schedule
+from pyload._sources import RequestSource
 
 __all__ = [
-    "WorkerSpec",
+    "ThreadSpec",
     "new_event_loop",
     "rate_sample",
     "run_threads",
-    "run_worker",
-    "worker_main",
+    "run_thread",
+    "process_main",
 ]
 
 TICK_NS = 100_000_000  # the Req/Sec sampling interval: wrk's RECORD_INTERVAL_MS
@@ -90,7 +90,7 @@ UNLIMITED = 2**62  # -n during --warmup: no limit until the measurement begins
 
 
 @dataclass(frozen=True)
-class WorkerSpec:
+class ThreadSpec:
     """What one worker needs, built by the runner: the config, its share, the resolved address,
     what to send (``requests``) and when (``pacing``)."""
 
@@ -128,8 +128,8 @@ def new_event_loop(name: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def worker_main(
-    process: int, threads: list[WorkerSpec], pipe: Pipe, start_event: Event, stop_event: Event
+def process_main(
+    process: int, threads: list[ThreadSpec], pipe: Pipe, start_event: Event, stop_event: Event
 ) -> None:
     """Process entry: host ``threads`` (wrk's threads: groups of connections) on one loop; get
     ready, wait for the common start, run them together, send each one's result."""
@@ -154,7 +154,7 @@ def worker_main(
     def should_stop() -> bool:  # asked every 100 ms: a stop request, or the parent is gone
         return stop_event.is_set() or parent_gone()
 
-    def send(message: WorkerMessage) -> None:
+    def send(message: ProcessMessage) -> None:
         try:
             pipe.send(message)
         except OSError:  # the parent is gone: stop at the next tick, and say nothing more
@@ -195,54 +195,54 @@ def _name_process(name: str) -> None:
 
 
 async def run_threads(
-    threads: list[WorkerSpec],
-    send: Callable[[WorkerMessage], None],
+    threads: list[ThreadSpec],
+    send: Callable[[ProcessMessage], None],
     should_stop: Callable[[], bool],
-) -> list[WorkerResult]:
+) -> list[ThreadResult]:
     """Run several threads together on the running loop (one process's share of the run).
 
     The process's CPU time during the load is put on its first thread's ``cpu_s`` (0 on the
     others), so that the sum over all threads is the client's CPU time, not a multiple of it.
     """
     cpu_start = time.process_time()
-    results = await asyncio.gather(*(run_worker(spec, send, should_stop) for spec in threads))
+    results = await asyncio.gather(*(run_thread(spec, send, should_stop) for spec in threads))
     for result in results:
         result.stats.cpu_s = 0.0
     results[0].stats.cpu_s = time.process_time() - cpu_start
     return list(results)
 
 
-async def run_worker(
-    spec: WorkerSpec, send: Callable[[WorkerMessage], None], should_stop: Callable[[], bool]
-) -> WorkerResult:
+async def run_thread(
+    spec: ThreadSpec, send: Callable[[ProcessMessage], None], should_stop: Callable[[], bool]
+) -> ThreadResult:
     """Run one worker's load on the running loop until its deadline or ``should_stop()``.
 
     ``send`` receives a Progress message every second. This is the whole worker but the
     process around it: tests await it on their own loop (the in-process mode).
     """
-    result = await Worker(spec, asyncio.get_running_loop(), send, should_stop).run()
+    result = await LoadThread(spec, asyncio.get_running_loop(), send, should_stop).run()
     result.script_values = spec.requests.finish()  # -s: the thread's globals, for done()
     return result
 
 
-class Worker:
+class LoadThread:
     """One worker's run: its connections, counters, sampler and deadline."""
 
     def __init__(
         self,
-        spec: WorkerSpec,
+        spec: ThreadSpec,
         loop: asyncio.AbstractEventLoop,
-        send: Callable[[WorkerMessage], None],
+        send: Callable[[ProcessMessage], None],
         should_stop: Callable[[], bool],
     ) -> None:
         self.spec = spec
         self.loop = loop
         self.send = send
         self.should_stop = should_stop
-        self.stats = WorkerStats(
+        self.stats = ThreadStats(
             index=spec.index, connections=spec.connections, process=spec.process
         )
-        self.result = WorkerResult(self.stats)
+        self.result = ThreadResult(self.stats)
         self.parser_class: type[ResponseParser] = parser_class(
             spec.config.method, spec.requests.wants_responses
         )
@@ -273,7 +273,7 @@ class Worker:
             self.ssl_context.check_hostname = False
             self.ssl_context.verify_mode = ssl.CERT_NONE
 
-    async def run(self) -> WorkerResult:
+    async def run(self) -> ThreadResult:
         loop, stats, spec = self.loop, self.stats, self.spec
         cpu_start = time.process_time()
         start_ns = self.start_ns = perf_counter_ns()
@@ -501,7 +501,7 @@ class Connection(asyncio.Protocol):
         "worker",
     )
 
-    def __init__(self, worker: Worker, schedule: Schedule | None) -> None:
+    def __init__(self, worker: LoadThread, schedule: Schedule | None) -> None:
         self.worker = worker
         self.result = worker.stats
         self.latency_counts = worker.result.latency_counts

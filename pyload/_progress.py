@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyload.messages import Counters, Progress, RunProgress
+from pyload._messages import Counters, Progress, RunProgress
 
 __all__ = ["Interval", "ProgressTally", "percentile_of_counts"]
 
@@ -151,7 +151,7 @@ class ProgressTally:
         end_s = max(start_s, second.end_ns / 1e9)
         encoded = ""
         if self.keep_latencies:
-            from pyload.hdr import encode_hdr, hdr_from_counts  # not in the forked workers
+            from pyload._hdr import encode_hdr, hdr_from_counts  # not in the forked workers
 
             encoded = encode_hdr(hdr_from_counts(second.counts))
         self.intervals.append(

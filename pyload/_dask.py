@@ -61,9 +61,9 @@ from typing import TYPE_CHECKING, Any
 from pyload import errors
 from pyload.config import Config
 from pyload.errors import ConnectError, PyloadError, UsageError, WorkerError
-from pyload.hdr import encode_hdr, merge_encoded_hdr
-from pyload.messages import Counters, LostWorker, RunProgress
-from pyload.progress import Interval
+from pyload._hdr import encode_hdr, merge_encoded_hdr
+from pyload._messages import Counters, LostPart, RunProgress
+from pyload._progress import Interval
 
 if TYPE_CHECKING:
     from pyload.result import RunResult
@@ -87,7 +87,7 @@ STOP_GRACE_S = 10.0  # after the deadline, how long an agent may take to send it
 EXITED_GRACE_S = 1.0  # after an agent process exited, how long its last lines may take
 POLL_S = 0.2
 STDERR_LINES = 20  # the agent's last stderr lines kept, for a failure note
-AGENT_COMMAND = "from pyload.distributed import agent_main; raise SystemExit(agent_main())"
+AGENT_COMMAND = "from pyload._dask import agent_main; raise SystemExit(agent_main())"
 _NO_DASK = "--dask needs the 'distributed' package (Dask): pip install 'pyload-wrk[dask]'"
 
 
@@ -130,7 +130,7 @@ def split(config: Config, addresses: list[str]) -> list[AgentShare]:
     """Split ``config`` over one agent per Dask worker address, in order.
 
     The threads go to the agents in contiguous blocks as even as can be, and each agent gets
-    the connections of its threads as a local run splits them (``Config.connections_per_worker``),
+    the connections of its threads as a local run splits them (``Config.connections_per_thread``),
     so the run's connection slots, and at a constant rate their sending grids, are the ones a
     local run of the same Config would have. The rate, ``--processes`` and ``-n`` are shared in
     proportion (processes: at least one per agent). Raises UsageError when there are fewer
@@ -146,7 +146,7 @@ def split(config: Config, addresses: list[str]) -> list[AgentShare]:
         )
     if config.requests is not None and config.requests < agents:
         raise UsageError(f"--dask: {agents} agents need -n of at least {agents} requests")
-    per_thread = config.connections_per_worker()
+    per_thread = config.connections_per_thread()
     thread_blocks = _even(config.threads, agents)
     process_blocks = _even(config.processes, agents) if config.processes is not None else None
     shares, first_thread, first_slot, whole = [], 0, 0, config.connections
@@ -380,11 +380,11 @@ def run_distributed(
     agents' own, e.g. ResolveError, when every agent failed to start), ``on_start`` comes just
     before the load, ``on_progress`` about once a second with the agents' progress summed, and
     Ctrl-C (from the main thread) stops every agent and returns the partial result. An agent
-    lost during the run becomes a ``LostWorker`` of the result (the report's "Partial result"
+    lost during the run becomes a ``LostPart`` of the result (the report's "Partial result"
     line), with what it had done by its last progress. ``keep_latency_intervals``: as
     ``run_config``'s, the agents' seconds merged (``merge_intervals``).
     """
-    from pyload.runner import read_body
+    from pyload._local import read_body
 
     if config.dask is None:
         raise UsageError("run_distributed needs config.dask (a scheduler address or local:N)")
@@ -607,7 +607,7 @@ class _Collector:
 
         runs: dict[int, RunResult] = {}  # by agent index
         seconds: list[list[Interval]] = []  # each agent's, for --hdr-log and --plot
-        lost: list[LostWorker] = []
+        lost: list[LostPart] = []
         setup_errors: list[tuple[_Agent, dict[str, Any]]] = []
         for agent in self.agents:
             outcome = agent.outcome or {}
@@ -658,9 +658,9 @@ class _Collector:
         )
         return dataclasses.replace(run, config=config, lost_workers=lost)
 
-    def _lost(self, agent: _Agent, reason: str) -> LostWorker:
+    def _lost(self, agent: _Agent, reason: str) -> LostPart:
         last = agent.progress[-1] if agent.progress else None
-        return LostWorker(
+        return LostPart(
             process=-1,
             threads=agent.share.thread_numbers,
             reason=reason,
@@ -902,8 +902,8 @@ def agent_main() -> int:
 
 
 def _agent_run(spec: dict[str, Any], send: Callable[[dict[str, Any]], None]) -> int:
-    from pyload.pacing import CLOSED_LOOP, ConstantRate
-    from pyload.runner import Share, run_config
+    from pyload._pacing import CLOSED_LOOP, ConstantRate
+    from pyload._local import Share, run_config
 
     config = Config.from_json(spec["config"])
     body_copy = None

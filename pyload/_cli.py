@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 from pyload import __version__
 from pyload.config import Config
 from pyload.errors import HookError, PyloadError, UsageError
-from pyload.messages import RunProgress
-from pyload.options import add_arguments, values_from_args
-from pyload.runner import run_config
+from pyload._messages import RunProgress
+from pyload._options import add_arguments, values_from_args
+from pyload._local import run_config
 
 if TYPE_CHECKING:
     from pyload.hooks import MainScript
@@ -153,7 +153,7 @@ def _run(
     output after the report, as wrk's); the exit status."""
 
     def print_header() -> None:
-        from pyload.report import wrk_header  # numpy: after the fork, before the load
+        from pyload._report import wrk_header  # numpy: after the fork, before the load
 
         text_out.write(wrk_header(config))
         text_out.flush()
@@ -178,7 +178,7 @@ def _run(
         if progress is not None:
             progress.clear()
 
-    from pyload.report import wrk_body
+    from pyload._report import wrk_body
 
     text_out.write(wrk_body(result))
     text_out.flush()
@@ -256,7 +256,7 @@ def _render(name: str, result: RunResult) -> bytes:
         text = io.StringIO()
         write_hdr_log(text, result.intervals, comment=f"pyload {result.config.url}")
         return text.getvalue().encode("ascii")
-    from pyload.plot import plot_run
+    from pyload._plot import plot_run
 
     image = io.BytesIO()
     plot_run(result, image)

@@ -6,9 +6,9 @@ Owns the worker processes and the run's wall-clock bounds. Call chain:
       prepare(config)                                   setup errors raise (errors.py)
         MainScript (-s), read_body, resolve, probe_connect
         ensure_fd_limit                                 soft limit raised to the hard one
-        request source (-s: setup(thread) in order), -n's shares, pacing -> one WorkerSpec
+        request source (-s: setup(thread) in order), -n's shares, pacing -> one ThreadSpec
         per thread, each with its host process
-      start worker processes (worker.worker_main)       fork, else forkserver (_context); a
+      start worker processes (worker.process_main)       fork, else forkserver (_context); a
         wait for each one's Ready                       process failing here raises WorkerError
       start_event.set(); _collect messages              Progress -> on_progress; Result; Failed;
                                                         HookFailed (-s) -> stop all, HookError
@@ -51,21 +51,21 @@ from pyload.errors import (
     WorkerError,
 )
 from pyload.hooks import Address, MainScript, read_script
-from pyload.http11 import build_request
-from pyload.messages import (
+from pyload._http11 import build_request
+from pyload._messages import (
     Failed,
     HookFailed,
-    LostWorker,
+    LostPart,
     Progress,
     Ready,
     Result,
     RunProgress,
-    WorkerResult,
+    ThreadResult,
 )
-from pyload.pacing import Pacing, pacing_for
-from pyload.progress import ProgressTally
-from pyload.sources import StaticRequest
-from pyload.worker import WorkerSpec, worker_main
+from pyload._pacing import Pacing, pacing_for
+from pyload._progress import ProgressTally
+from pyload._sources import StaticRequest
+from pyload._engine import ThreadSpec, process_main
 
 if TYPE_CHECKING:
     from pyload.result import RunResult
@@ -110,11 +110,11 @@ def run_config(
     its ``done()`` after the report (hooks.py); else ``prepare`` loads it.
     ``keep_latency_intervals`` keeps each second's latencies as an HdrHistogram in the result's
     ``intervals`` (for ``--hdr-log``; it costs the parent CPU during the load). With
-    ``config.dask`` the run is spread over a Dask cluster (``pyload.distributed``), whose
+    ``config.dask`` the run is spread over a Dask cluster (``pyload._dask``), whose
     agents each run their part through this function.
     """
-    if config.dask is not None:  # -- distributed runs (pyload.distributed) --
-        from pyload.distributed import run_distributed
+    if config.dask is not None:  # -- distributed runs (pyload._dask) --
+        from pyload._dask import run_distributed
 
         return run_distributed(config, on_start, on_progress, keep_latency_intervals)
     specs = prepare(config, share, script)
@@ -150,8 +150,8 @@ class Share:
 
 def prepare(
     config: Config, share: Share | None = None, script: MainScript | None = None
-) -> list[WorkerSpec]:
-    """Every check and computation before the load, in order; one WorkerSpec per thread.
+) -> list[ThreadSpec]:
+    """Every check and computation before the load, in order; one ThreadSpec per thread.
 
     Raises ScriptError, UsageError (body file), ResolveError, ConnectError or ResourceError;
     nothing has been sent to the target when it returns or raises. With ``config.script``, the
@@ -162,7 +162,7 @@ def prepare(
         script = MainScript(config)  # a missing file, a syntax error: before anything else
     body = read_body(config)
     family, address = probe_connect(config.target, resolve(config.target))
-    shares = config.connections_per_worker()
+    shares = config.connections_per_thread()
     hosts = threads_per_process(config.threads, processes_for(config))
     offset = share.first_slot if share is not None else 0
     firsts = [offset + first for first in [0, *itertools.accumulate(shares)]]  # slot numbers
@@ -178,14 +178,14 @@ def prepare(
     for process, threads in enumerate(hosts):
         for t in threads:
             if script is None:
-                spec = WorkerSpec(
+                spec = ThreadSpec(
                     t, config, shares[t], firsts[t], family, address, requests, pacing, process,
                     quotas[t],
                 )  # fmt: skip
             else:
                 source = script.setup(t, Address(family, address), body)  # wrk: in order
                 addr = source.thread.addr
-                spec = WorkerSpec(
+                spec = ThreadSpec(
                     t, config, shares[t], firsts[t], addr.family, addr.sockaddr, source, pacing,
                     process, quotas[t],
                 )  # fmt: skip
@@ -194,7 +194,7 @@ def prepare(
 
 
 def request_quotas(config: Config) -> list[int | None]:
-    """``-n`` split over the threads as the connections are (``Config.connections_per_worker``):
+    """``-n`` split over the threads as the connections are (``Config.connections_per_thread``):
     each thread stops once it has its share; None each without ``-n``."""
     if config.requests is None:
         return [None] * config.threads
@@ -344,20 +344,20 @@ def _context() -> Any:
         return multiprocessing.get_context("fork")
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["pyload.worker"])
+        ctx.set_forkserver_preload(["pyload._engine"])
         return ctx
     return multiprocessing.get_context("spawn")
 
 
 @contextlib.contextmanager
 def _workers(
-    specs: list[WorkerSpec],
+    specs: list[ThreadSpec],
 ) -> Iterator[tuple[Any, Any, dict[int, Pipe], dict[int, list[int]]]]:
     """Start the worker processes, wait until each is ready; always reap them on the way out.
 
     Yields the start and stop events, each process's pipe and the threads each hosts.
     """
-    hosted: dict[int, list[WorkerSpec]] = {}
+    hosted: dict[int, list[ThreadSpec]] = {}
     for spec in specs:
         hosted.setdefault(spec.process, []).append(spec)
     ctx = _context()
@@ -380,7 +380,7 @@ def _workers(
             for process_index, threads in hosted.items():
                 reader, writer = ctx.Pipe(duplex=False)
                 process = ctx.Process(
-                    target=worker_main,
+                    target=process_main,
                     args=(process_index, threads, writer, start_event, stop_event),
                     name=f"pyload-p{process_index}",
                     daemon=True,
@@ -449,7 +449,7 @@ def _collect(
     hosted: dict[int, list[int]],
     stop_event: Any,
     progress: ProgressTally,
-) -> tuple[list[WorkerResult], list[LostWorker], bool]:
+) -> tuple[list[ThreadResult], list[LostPart], bool]:
     """Receive every process's messages until each has sent its threads' results or failed.
 
     A process that dies or fails becomes a failure note (naming its threads and what they had
@@ -457,8 +457,8 @@ def _collect(
     """
     waiting: dict[Pipe, int] = {reader: index for index, reader in pipes.items()}
     outstanding = {process: set(threads) for process, threads in hosted.items()}
-    results: list[WorkerResult] = []
-    failures: list[LostWorker] = []
+    results: list[ThreadResult] = []
+    failures: list[LostPart] = []
     interrupts: list[float] = []  # when SIGINT or SIGTERM came, if they did
     hook_failures: list[HookFailed] = []  # -s: a hook raised; the run is called off
     hard_deadline = time.monotonic() + config.warmup + config.duration + STOP_GRACE_S
@@ -475,7 +475,7 @@ def _collect(
         done, when = progress.last_words(lost)
         for thread in lost:
             progress.finished(thread, None)
-        failures.append(LostWorker(process, tuple(lost), what, done, when))
+        failures.append(LostPart(process, tuple(lost), what, done, when))
 
     with _on_interrupt(interrupt):
         while waiting:

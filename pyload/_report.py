@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from pyload.config import DEFAULT_PERCENTILES
-from pyload.messages import Counters
-from pyload.spectrum import SPECTRUM_HEADER, WRK2_PERCENTILES, hdr_percentile_block, hdr_spectrum
-from pyload.stats import ExactHistogram, stats_row
+from pyload._messages import Counters
+from pyload._spectrum import SPECTRUM_HEADER, WRK2_PERCENTILES, hdr_percentile_block, hdr_spectrum
+from pyload._stats import ExactHistogram, stats_row
 from pyload.units import (
     Real,
     format_binary,

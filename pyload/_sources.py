@@ -10,7 +10,7 @@ Sources are pickled into the worker processes. No I/O.
 
 A source's life in its worker process (a hook script's, hooks.py; the others' are no-ops):
 ``start()`` before the common start (the script's ``init()``: static, wants_responses and
-delays are read after it), ``bind(stop)`` when the thread's Worker exists (``stop(None)``: the
+delays are read after it), ``bind(stop)`` when the thread's LoadThread exists (``stop(None)``: the
 script ends this thread's load, ``thread.stop()``; ``stop(error)``: a hook raised, and the
 source is inert from then on), ``finish()`` after the load (what goes back to the parent).
 """
