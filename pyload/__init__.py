@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pyload._counters import ERROR_NAMES, Counters, RunProgress
+from pyload._options import keyword_signature, options_of
 from pyload.config import Config
 from pyload.errors import (
     ConnectError,
@@ -26,17 +28,15 @@ from pyload.errors import (
     WorkerError,
 )
 from pyload.hooks import format  # -s scripts build requests with it (wrk.format)
-from pyload._messages import ERROR_NAMES, Counters, RunProgress
-from pyload._options import keyword_signature, options_of
 
 if TYPE_CHECKING:
     from pyload.result import RunResult
 
 __all__ = [
+    "ERROR_NAMES",
     "Config",
     "ConnectError",
     "Counters",
-    "ERROR_NAMES",
     "HookError",
     "PyloadError",
     "ResolveError",

@@ -29,11 +29,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from pyload import __version__
+from pyload._counters import RunProgress
+from pyload._local import run_config
+from pyload._options import add_arguments, values_from_args
 from pyload.config import Config
 from pyload.errors import HookError, PyloadError, UsageError
-from pyload._messages import RunProgress
-from pyload._options import add_arguments, values_from_args
-from pyload._local import run_config
 
 if TYPE_CHECKING:
     from pyload.hooks import MainScript

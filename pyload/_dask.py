@@ -59,11 +59,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyload import errors
+from pyload._counters import Counters, LostPart, RunProgress
+from pyload._hdr import encode_hdr, merge_encoded_hdr
+from pyload._progress import Interval
 from pyload.config import Config
 from pyload.errors import ConnectError, PyloadError, UsageError, WorkerError
-from pyload._hdr import encode_hdr, merge_encoded_hdr
-from pyload._messages import Counters, LostPart, RunProgress
-from pyload._progress import Interval
 
 if TYPE_CHECKING:
     from pyload.result import RunResult
@@ -902,8 +902,8 @@ def agent_main() -> int:
 
 
 def _agent_run(spec: dict[str, Any], send: Callable[[dict[str, Any]], None]) -> int:
-    from pyload._pacing import CLOSED_LOOP, ConstantRate
     from pyload._local import Share, run_config
+    from pyload._pacing import CLOSED_LOOP, ConstantRate
 
     config = Config.from_json(spec["config"])
     body_copy = None

@@ -56,29 +56,21 @@ from multiprocessing.synchronize import Event
 from time import perf_counter_ns
 from typing import Any
 
-from pyload.config import Config
-from pyload.errors import HookError
+from pyload._counters import ThreadResult, ThreadStats
 from pyload._http11 import FullResponseParser, ResponseError, ResponseParser, parser_class
-from pyload._messages import (
-    Failed,
-    HookFailed,
-    Progress,
-    Ready,
-    Result,
-    ProcessMessage,
-    ThreadResult,
-    ThreadStats,
-)
+from pyload._messages import Failed, HookFailed, ProcessMessage, Progress, Ready, Result
 from pyload._pacing import Pacing, Schedule
 from pyload._sources import RequestSource
+from pyload.config import Config
+from pyload.errors import HookError
 
 __all__ = [
     "ThreadSpec",
     "new_event_loop",
-    "rate_sample",
-    "run_threads",
-    "run_thread",
     "process_main",
+    "rate_sample",
+    "run_thread",
+    "run_threads",
 ]
 
 TICK_NS = 100_000_000  # the Req/Sec sampling interval: wrk's RECORD_INTERVAL_MS

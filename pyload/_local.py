@@ -41,6 +41,13 @@ from multiprocessing.connection import wait
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, cast
 
+from pyload._counters import LostPart, RunProgress, ThreadResult
+from pyload._engine import ThreadSpec, process_main
+from pyload._http11 import build_request
+from pyload._messages import Failed, HookFailed, Progress, Ready, Result
+from pyload._pacing import Pacing, pacing_for
+from pyload._progress import ProgressTally
+from pyload._sources import StaticRequest
 from pyload.config import Config, Target
 from pyload.errors import (
     ConnectError,
@@ -51,21 +58,6 @@ from pyload.errors import (
     WorkerError,
 )
 from pyload.hooks import Address, MainScript, read_script
-from pyload._http11 import build_request
-from pyload._messages import (
-    Failed,
-    HookFailed,
-    LostPart,
-    Progress,
-    Ready,
-    Result,
-    RunProgress,
-    ThreadResult,
-)
-from pyload._pacing import Pacing, pacing_for
-from pyload._progress import ProgressTally
-from pyload._sources import StaticRequest
-from pyload._engine import ThreadSpec, process_main
 
 if TYPE_CHECKING:
     from pyload.result import RunResult

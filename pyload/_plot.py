@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, BinaryIO
 from pyload._spectrum import cells_of, spectrum_points
 
 if TYPE_CHECKING:
-    from pyload.result import RunResult
     from pyload._stats import ExactHistogram
+    from pyload.result import RunResult
 
 __all__ = ["PLOT_DPI", "PLOT_SIZE_PX", "percentile_curve", "plot_run"]
 

@@ -24,7 +24,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyload._messages import Counters, Progress, RunProgress
+from pyload._counters import Counters, RunProgress
+from pyload._messages import Progress
 
 __all__ = ["Interval", "ProgressTally", "percentile_of_counts"]
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from pyload.config import DEFAULT_PERCENTILES
-from pyload._messages import Counters
+from pyload._counters import Counters
 from pyload._spectrum import SPECTRUM_HEADER, WRK2_PERCENTILES, hdr_percentile_block, hdr_spectrum
 from pyload._stats import ExactHistogram, stats_row
+from pyload.config import DEFAULT_PERCENTILES
 from pyload.units import (
     Real,
     format_binary,

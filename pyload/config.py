@@ -15,10 +15,11 @@ from dataclasses import MISSING, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from pyload.errors import UsageError
+from pyload._grammar import parse_metric, parse_time_s
 from pyload._options import check_count, check_options, check_seconds, option, options_of
 from pyload._options import from_json as options_from_json
 from pyload._options import to_json as options_to_json
+from pyload.errors import UsageError
 
 __all__ = [
     "DEFAULT_CONNECTIONS",
@@ -137,18 +138,6 @@ def _as_header_pairs(
     return tuple(pairs)
 
 
-def _metric(text: str) -> int:
-    from pyload.units import parse_metric  # units loads numpy: workers never need it
-
-    return parse_metric(text)
-
-
-def _time_s(text: str) -> int:
-    from pyload.units import parse_time_s
-
-    return parse_time_s(text)
-
-
 def _seconds_shown(value: float) -> str:
     return f"{value:g}s"
 
@@ -156,7 +145,7 @@ def _seconds_shown(value: float) -> str:
 def _rate(text: str) -> float:
     """wrk2's -R: a number with an SI unit (1k), or a fraction (0.5: one request every 2 s)."""
     try:
-        return float(_metric(text))
+        return float(parse_metric(text))
     except ValueError:
         pass
     try:
@@ -280,7 +269,7 @@ class Config:
         "Connections to keep open (default {default})",
         flags=("-c", "--connections"),
         metavar="N",
-        parse=_metric,
+        parse=parse_metric,
         check=check_count("connections"),
     )
     duration: float = option(
@@ -288,7 +277,7 @@ class Config:
         "Duration of test (default {default})",
         flags=("-d", "--duration"),
         metavar="T",
-        parse=_time_s,
+        parse=parse_time_s,
         check=check_seconds("duration"),
         show=_seconds_shown,
     )
@@ -298,7 +287,7 @@ class Config:
         " wrk's (default {default})",
         flags=("-t", "--threads", "-w", "--workers"),
         metavar="N",
-        parse=_metric,
+        parse=parse_metric,
         check=_check_threads,
     )
     script: str | None = option(
@@ -338,7 +327,7 @@ class Config:
         "Latency above which a response counts as a timeout (default {default})",
         flags=("-T", "--timeout"),
         metavar="T",
-        parse=_time_s,
+        parse=parse_time_s,
         check=check_seconds("timeout", allow_zero=True),
         show=_seconds_shown,
     )
@@ -368,7 +357,7 @@ class Config:
         "Worker processes hosting the threads (default: one per CPU, at most the threads)",
         flags=("--processes",),
         metavar="P",
-        parse=_metric,
+        parse=parse_metric,
         check=check_count("processes", optional=True),
     )
     loop: str = option(
@@ -399,7 +388,7 @@ class Config:
         "Stop after N responses in total, across all threads (still bounded by -d)",
         flags=("-n", "--requests"),
         metavar="N",
-        parse=_metric,
+        parse=parse_metric,
         check=check_count("requests", optional=True),
     )
     keepalive: bool = option(
@@ -425,7 +414,7 @@ class Config:
         "Send load for this long before the measured duration, recording nothing (default 0)",
         flags=("--warmup",),
         metavar="T",
-        parse=_time_s,
+        parse=parse_time_s,
         check=check_seconds("warmup", allow_zero=True),
         show=_seconds_shown,
     )

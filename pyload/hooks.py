@@ -39,14 +39,14 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
+from pyload._http11 import build_request
 from pyload.config import Config
 from pyload.errors import HookError, ResolveError, ScriptError
-from pyload._http11 import build_request
 
 if TYPE_CHECKING:
-    from pyload._messages import ThreadResult
-    from pyload.result import RunResult
+    from pyload._counters import ThreadResult
     from pyload._stats import ExactHistogram
+    from pyload.result import RunResult
 
 __all__ = [
     "HOOKS",

@@ -1,4 +1,5 @@
-"""wrk's number grammar and unit formatting (units.c): option values in, report fields out.
+"""wrk's unit formatting (units.c): the report's numbers, byte for byte. Public: tools that print
+like wrk use it (``pyload.units.format_time_us``). Parsing wrk's number grammar is ``_grammar``.
 
 Formatting follows wrk byte for byte (units.c format_units()): every division is done in x87
 80-bit ``long double`` (``numpy.longdouble`` on x86-64) and the result is rounded the way glibc's
@@ -12,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from pyload._grammar import METRIC_UNITS, TIME_S_UNITS
+
 __all__ = [
     "LONGDOUBLE_IS_X87",
     "Real",
@@ -21,8 +24,6 @@ __all__ = [
     "format_percent",
     "format_time_s",
     "format_time_us",
-    "parse_metric",
-    "parse_time_s",
     "print_units",
     "to_longdouble",
 ]
@@ -34,7 +35,6 @@ LONGDOUBLE_IS_X87: bool = np.finfo(np.longdouble).nmant == 63
 """True where numpy.longdouble is the 80-bit x87 type wrk uses (x86-64 Linux/BSD)."""
 
 _U64 = 1 << 64
-_C_SPACE = " \t\n\v\f\r"  # C isspace() in the "C" locale
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,9 +92,7 @@ def _format_units(
 
 
 _TIME_US = (1000, "us", ("ms", "s"))
-_TIME_S = (60, "s", ("m", "h"))
 _BINARY = (1024, "", ("K", "M", "G", "T", "P"))
-_METRIC = (1000, "", ("k", "M", "G", "T", "P"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,18 +104,18 @@ def format_time_us(value: Real) -> str:
     amount = to_longdouble(value)
     if amount >= np.longdouble(1_000_000.0):
         amount = np.longdouble(amount / np.longdouble(1_000_000.0))
-        return _format_units(amount, *_TIME_S, 2)
+        return _format_units(amount, *TIME_S_UNITS, 2)
     return _format_units(amount, *_TIME_US, 2)
 
 
 def format_time_s(value: Real) -> str:
     """A duration in seconds with 0 decimals: ``3s``, ``1m`` (51 s and up), never ``h``."""
-    return _format_units(to_longdouble(value), *_TIME_S, 0)
+    return _format_units(to_longdouble(value), *TIME_S_UNITS, 0)
 
 
 def format_metric(value: Real) -> str:
     """A count with SI units (1000): ``850`` -> ``0.85k``."""
-    return _format_units(to_longdouble(value), *_METRIC, 2)
+    return _format_units(to_longdouble(value), *METRIC_UNITS, 2)
 
 
 def format_binary(value: Real) -> str:
@@ -149,44 +147,3 @@ def print_units(value: Real, formatter: Callable[[Real], str], width: int) -> st
         pad -= 1
     field = width - pad
     return text[:field].rjust(field) + " " * pad
-
-
-# ---------------------------------------------------------------------------------------------
-# parsing
-
-
-def _scan_units(text: str, base: str, units: tuple[str, ...], scale: int, what: str) -> int:
-    """units.c scan_units(): ``sscanf(s, "%lu%2s")`` then a case-insensitive unit walk."""
-    rest = text.lstrip(_C_SPACE)
-    if rest[:1] == "+":  # %lu accepts a sign; negatives (which wrap in C) are refused here
-        rest = rest[1:]
-    digits_end = 0
-    while digits_end < len(rest) and rest[digits_end] in "0123456789":
-        digits_end += 1
-    if digits_end == 0:
-        raise ValueError(f"invalid {what}: {text!r}")
-    number = min(int(rest[:digits_end]), _U64 - 1)  # strtoull saturates on overflow
-    rest = rest[digits_end:].lstrip(_C_SPACE)
-    unit = ""
-    while len(unit) < 2 and len(unit) < len(rest) and rest[len(unit)] not in _C_SPACE:
-        unit += rest[len(unit)]
-    # anything after the (at most two-character) unit is never looked at by sscanf
-    multiplier = 1
-    if unit and unit.lower() != base.lower():
-        for candidate in units:
-            multiplier *= scale
-            if unit.lower() == candidate.lower():
-                break
-        else:
-            raise ValueError(f"invalid {what}: {text!r}")
-    return (number * multiplier) % _U64  # uint64 arithmetic, no overflow check
-
-
-def parse_metric(text: str) -> int:
-    """The -c/-t/-R grammar: ``10``, ``1k``/``1K`` (1000), ``1m``/``1M`` (10**6), ``1 k``."""
-    return _scan_units(text, _METRIC[1], _METRIC[2], _METRIC[0], "number")
-
-
-def parse_time_s(text: str) -> int:
-    """The -d/--timeout grammar, in whole seconds: ``2``, ``2s``, ``1m`` (60), ``1h`` (3600)."""
-    return _scan_units(text, _TIME_S[1], _TIME_S[2], _TIME_S[0], "time")

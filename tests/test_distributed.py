@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 import pyload
-from pyload.config import Config
+from pyload._counters import RunProgress
 from pyload._dask import CONNECT_TIMEOUT_S, AgentShare, parse_address, split
+from pyload.config import Config
 from pyload.errors import ConnectError, UsageError
-from pyload._messages import RunProgress
 from pyload.result import RunResult
 from tests.helpers import children_of, pyload_cli
 from tests.target_server import TargetServer

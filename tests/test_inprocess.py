@@ -12,13 +12,14 @@ import re
 
 import pytest
 
-from pyload.config import Config
-from pyload._messages import Progress, ProcessMessage, ThreadResult
-from pyload._pacing import CLOSED_LOOP, Schedule
-from pyload.result import RunResult
-from pyload._local import prepare
-from pyload._sources import SourceDefaults
+from pyload._counters import ThreadResult
 from pyload._engine import ThreadSpec, new_event_loop, rate_sample, run_thread
+from pyload._local import prepare
+from pyload._messages import ProcessMessage, Progress
+from pyload._pacing import CLOSED_LOOP, Schedule
+from pyload._sources import SourceDefaults
+from pyload.config import Config
+from pyload.result import RunResult
 from tests.helpers import assert_accounted
 from tests.target_server import BODY, TargetServer
 

@@ -12,10 +12,10 @@ import pytest
 
 import pyload
 from pyload._cli import EXIT_PARTIAL, main
-from pyload.config import Config
-from pyload._messages import ThreadStats
-from pyload.result import RunResult
+from pyload._counters import ThreadStats
 from pyload._stats import RATE_LIMIT, ExactHistogram
+from pyload.config import Config
+from pyload.result import RunResult
 from tests.target_server import running
 
 

@@ -6,7 +6,8 @@ import dataclasses
 
 from hdrh.histogram import HdrHistogram
 
-from pyload._messages import Counters, LostPart, Progress, RunProgress
+from pyload._counters import Counters, LostPart, RunProgress
+from pyload._messages import Progress
 from pyload._progress import ProgressTally, percentile_of_counts
 
 SECOND = 1_000_000_000

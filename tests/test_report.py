@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from pyload.config import Config
-from pyload._messages import Counters
+from pyload._counters import Counters
 from pyload._report import wrk_body, wrk_header, wrk_report
 from pyload._stats import RATE_LIMIT, ExactHistogram
+from pyload.config import Config
 
 LATENCY_LIMIT = 2_000_001
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from pyload._grammar import parse_metric, parse_time_s
 from pyload.units import (
     LONGDOUBLE_IS_X87,
     Real,
@@ -17,8 +18,6 @@ from pyload.units import (
     format_percent,
     format_time_s,
     format_time_us,
-    parse_metric,
-    parse_time_s,
     print_units,
     to_longdouble,
 )

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 import pyload
+from pyload._counters import RunProgress
+from pyload._engine import new_event_loop, run_thread
+from pyload._local import prepare
 from pyload.config import Config
 from pyload.errors import UsageError
-from pyload._messages import RunProgress
 from pyload.result import SCHEMA, RunResult
-from pyload._local import prepare
-from pyload._engine import new_event_loop, run_thread
 from tests.target_server import TargetServer
 
 
