@@ -32,11 +32,11 @@ from pyload.hooks import format  # -s scripts build requests with it (wrk.format
 if TYPE_CHECKING:
     from pyload.result import RunResult
 
-__all__ = [
-    "ERROR_NAMES",
+__all__ = [  # noqa: RUF022 (plain sorted order, as tests/test_api.py checks)
     "Config",
     "ConnectError",
     "Counters",
+    "ERROR_NAMES",
     "HookError",
     "PyloadError",
     "ResolveError",
