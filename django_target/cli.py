@@ -20,10 +20,9 @@ from types import FrameType
 from typing import NoReturn
 
 from django_target.catalog import ENDPOINTS, endpoints_for
-from django_target.config import ServerConfig
+from django_target.config import ServerConfig, serve_flags
 from django_target.errors import TargetError
 from django_target.launcher import LOG_TO_STDERR, start
-from pyload.options import add_arguments, values_from_args
 
 __all__ = ["main"]
 
@@ -45,7 +44,9 @@ def _parser() -> _Parser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     serve = commands.add_parser("serve", help="start the upstream and a server stack")
-    add_arguments(serve, ServerConfig)  # one flag per ServerConfig field, dest = field name
+    for flag in serve_flags():  # one flag per ServerConfig field, dest = the field's name
+        serve.add_argument(flag.flag, dest=flag.name, type=flag.parse, metavar=flag.metavar,
+                           default=flag.default, required=flag.required, help=flag.help)
 
     endpoints = commands.add_parser("endpoints", help="list the endpoints (of a server)")
     endpoints.add_argument("--server", default=None, metavar="NAME",
@@ -56,7 +57,7 @@ def _parser() -> _Parser:
 def _config(args: argparse.Namespace) -> ServerConfig:
     """The ServerConfig of the command line: ServerConfig's defaults, except that the servers'
     output goes to the terminal (stderr) unless --log names a file."""
-    values = values_from_args(args, ServerConfig)
+    values = {flag.name: getattr(args, flag.name) for flag in serve_flags()}
     if values.get("log_path") is None:
         values["log_path"] = LOG_TO_STDERR
     return ServerConfig(**values)

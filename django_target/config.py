@@ -1,22 +1,24 @@
 """The launcher's one frozen configuration, ServerConfig, and every default as a named constant.
 
-Each option is declared once, as a ServerConfig field (``pyload.options.option``) carrying its
-``serve`` flag, help and check; the CLI is built from those fields. The Django settings module
-reads the same defaults (through the environment variables the launcher sets), so each default
-is declared here once.
+Each option is declared once, as a ServerConfig field whose metadata carries its ``serve`` flag,
+help and check (``_option``): ``__post_init__`` runs the checks, and the CLI builds its
+arguments from ``serve_flags()``. The Django settings module reads the same defaults (through
+the environment variables the launcher sets), so each default is declared here once.
+
+Nothing here comes from pyload: django_target stands on its own (a test checks its imports).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
-from dataclasses import MISSING, dataclass
-from typing import Any
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from django_target.catalog import SERVERS, interface_of
 from django_target.errors import ConfigError
-from pyload.options import check_count, check_number, check_options, option
 
 __all__ = [
     "DEFAULT_GRACEFUL_TIMEOUT",
@@ -32,9 +34,11 @@ __all__ = [
     "DEFAULT_WORKER_CONNECTIONS",
     "HOST",
     "MIN_UPSTREAM_SIZE",
+    "ServeFlag",
     "ServerConfig",
     "check_loopback_url",
     "check_upstream_settings",
+    "serve_flags",
 ]
 
 #: Every server and the upstream bind here, and only here.
@@ -87,53 +91,113 @@ def check_loopback_url(url: str) -> str:
         raise ConfigError(f"upstream URL has a bad port: {url!r}") from None
     return url
 
+# -- checks: each takes the option's name and its value, and raises ConfigError -------------
 
-def _check_server(value: object) -> object:
-    if not isinstance(value, str) or value not in SERVERS:
-        try:
-            interface_of(str(value))
-        except ConfigError as exc:  # the message lists the names
-            raise ValueError(str(exc)) from None
-    return value
+_Check = Callable[[str, Any], None]
 
 
-def _check_port(value: object) -> object:
-    check_count("port", minimum=0)(value)
-    if value > 65535:  # type: ignore[operator]
-        raise ValueError(f"port must be <= 65535, not {value}")
-    return value
+def _integer(minimum: int = 1, *, optional: bool = False) -> _Check:
+    """An int (a bool is not one) >= minimum; None too when optional."""
+
+    def check(name: str, value: Any) -> None:
+        if optional and value is None:
+            return
+        if type(value) is bool or not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"{name} must be an integer >= {minimum}, not {value!r}")
+
+    return check
 
 
-def _check_upstream_url(value: object) -> object:
-    if value is None:
-        return None
-    try:
-        return check_loopback_url(value)  # type: ignore[arg-type]
-    except ConfigError as exc:
-        raise ValueError(str(exc)) from None
+def _number(*, zero: bool = False) -> _Check:
+    """A finite int or float (not a bool), > 0, or >= 0 when zero is allowed."""
+
+    def check(name: str, value: Any) -> None:
+        if type(value) is bool or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, not {value!r}")
+        if value < 0 or (value == 0 and not zero):
+            raise ConfigError(f"{name} must be {'>=' if zero else '>'} 0, not {value!r}")
+
+    return check
+
+
+def _check_server(name: str, value: Any) -> None:
+    if not (isinstance(value, str) and value in SERVERS):
+        interface_of(str(value))  # raises ConfigError, listing the names
+
+
+def _check_port(name: str, value: Any) -> None:
+    _integer(0)(name, value)
+    if value > 65535:
+        raise ConfigError(f"{name} must be <= 65535, not {value}")
+
+
+def _check_upstream_url(name: str, value: Any) -> None:
+    if value is not None:
+        check_loopback_url(value if isinstance(value, str) else repr(value))
 
 
 def check_upstream_settings(*, port: int, size: int, delay: float, scale: float) -> None:
     """Validate the settings of a lone upstream (serve_upstream); raise ConfigError."""
-    checks: tuple[tuple[Callable[[Any], Any], object], ...] = (
-        (_check_port, port),
-        (check_count("upstream size", minimum=MIN_UPSTREAM_SIZE), size),
-        (check_number("upstream delay", allow_zero=True), delay),
-        (check_number("scale"), scale),
-    )
-    for check, value in checks:
-        try:
-            check(value)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+    _check_port("port", port)
+    _integer(MIN_UPSTREAM_SIZE)("upstream size", size)
+    _number(zero=True)("upstream delay", delay)
+    _number()("scale", scale)
+
+
+# -- options: a ServerConfig field that is also a ``serve`` flag ------------------------------
+
+_META = "django_target.serve"
+
+
+@dataclass(frozen=True)
+class _Option:
+    help: str  # may name {default}
+    parse: Callable[[str], Any]  # int, float or str: argparse words the error for bad text
+    check: _Check | None
+    flag: str | None  # None: "--" and the field's name with dashes
+    metavar: str | None  # None: argparse's, the field's name in capitals
+
+
+def _option(default: Any, help: str, parse: Callable[[str], Any], check: _Check | None = None,
+            *, flag: str | None = None, metavar: str | None = None) -> Any:
+    return field(default=default, metadata={_META: _Option(help, parse, check, flag, metavar)})
+
+
+class ServeFlag(NamedTuple):
+    """One ``serve`` argument, ready for ``argparse.add_argument(flag, dest=name, ...)``."""
+
+    name: str  # the ServerConfig field
+    flag: str
+    help: str
+    parse: Callable[[str], Any]
+    metavar: str | None
+    default: Any  # None when required
+    required: bool
+
+
+def serve_flags() -> Iterator[ServeFlag]:
+    """The ``serve`` arguments, one per ServerConfig field, in declaration order."""
+    for f in fields(ServerConfig):
+        spec: _Option = f.metadata[_META]
+        required = f.default is MISSING
+        default = None if required else f.default
+        yield ServeFlag(
+            name=f.name,
+            flag=spec.flag or "--" + f.name.replace("_", "-"),
+            help=spec.help.format(default=default),
+            parse=spec.parse,
+            metavar=spec.metavar,
+            default=default,
+            required=required,
+        )
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     """Everything the launcher needs to start one stack; validated on construction.
 
-    Each field is an option, declared once (``pyload.options``): the CLI's ``serve`` flags and
-    the checks are derived from these fields, and ``serve()``'s keywords share their names.
+    Each field is an option, declared once (``_option``): the CLI's ``serve`` flags and the
+    checks are derived from these fields, and ``serve()``'s keywords share their names.
 
     None for backlog and keep_alive means "the server's own default" (gunicorn: backlog 2048,
     keep-alive 2 s; hypercorn: backlog 100, keep-alive 5 s). asgi_threads None leaves the
@@ -142,129 +206,72 @@ class ServerConfig:
     "-" sends it to this process's stderr, which the command line does unless --log is given.
     """
 
-    server: str = option(
-        MISSING,
-        f"one of: {', '.join(SERVERS)}",
-        flags=("--server",),
-        metavar="NAME",
-        parse=str,
-        check=_check_server,
+    server: str = _option(
+        MISSING, f"one of: {', '.join(SERVERS)}", str, _check_server, metavar="NAME"
     )
-    port: int = option(
-        DEFAULT_PORT,
-        "port on 127.0.0.1, 0 picks a free one [{default}]",
-        flags=("--port",),
-        parse=int,
-        check=_check_port,
+    port: int = _option(
+        DEFAULT_PORT, "port on 127.0.0.1, 0 picks a free one [{default}]", int, _check_port
     )
-    workers: int = option(
-        DEFAULT_WORKERS,
-        "worker processes [{default}]",
-        flags=("--workers",),
-        parse=int,
-        check=check_count("workers"),
+    workers: int = _option(DEFAULT_WORKERS, "worker processes [{default}]", int, _integer())
+    scale: float = _option(
+        DEFAULT_SCALE, "multiplies gateway waits and the upstream delay [{default}]", float,
+        _number(),
     )
-    scale: float = option(
-        DEFAULT_SCALE,
-        "multiplies gateway waits and the upstream delay [{default}]",
-        flags=("--scale",),
-        parse=float,
-        check=check_number("scale"),
+    worker_connections: int = _option(
+        DEFAULT_WORKER_CONNECTIONS, "gevent: simultaneous clients per worker [{default}]", int,
+        _integer(),
     )
-    worker_connections: int = option(
-        DEFAULT_WORKER_CONNECTIONS,
-        "gevent: simultaneous clients per worker [{default}]",
-        flags=("--worker-connections",),
-        parse=int,
-        check=check_count("worker_connections"),
+    backlog: int | None = _option(
+        None, "listen() backlog [server default: gunicorn 2048, hypercorn 100]", int,
+        _integer(optional=True),
     )
-    backlog: int | None = option(
-        None,
-        "listen() backlog [server default: gunicorn 2048, hypercorn 100]",
-        flags=("--backlog",),
-        parse=int,
-        check=check_count("backlog", optional=True),
+    keep_alive: int | None = _option(
+        None, "idle keep-alive seconds [server default: gunicorn 2, hypercorn 5]", int,
+        _integer(0, optional=True),
     )
-    keep_alive: int | None = option(
-        None,
-        "idle keep-alive seconds [server default: gunicorn 2, hypercorn 5]",
-        flags=("--keep-alive",),
-        parse=int,
-        check=check_count("keep_alive", minimum=0, optional=True),
+    graceful_timeout: int = _option(
+        DEFAULT_GRACEFUL_TIMEOUT, "seconds to finish requests on stop [{default}]", int,
+        _integer(0),
     )
-    graceful_timeout: int = option(
-        DEFAULT_GRACEFUL_TIMEOUT,
-        "seconds to finish requests on stop [{default}]",
-        flags=("--graceful-timeout",),
-        parse=int,
-        check=check_count("graceful_timeout", minimum=0),
+    asgi_threads: int | None = _option(
+        None, "ASGI: size of the loop's default executor [asyncio default]", int,
+        _integer(optional=True),
     )
-    asgi_threads: int | None = option(
-        None,
-        "ASGI: size of the loop's default executor [asyncio default]",
-        flags=("--asgi-threads",),
-        parse=int,
-        check=check_count("asgi_threads", optional=True),
+    upstream_url: str | None = _option(
+        None, "use this loopback upstream instead of starting one", str, _check_upstream_url
     )
-    upstream_url: str | None = option(
-        None,
-        "use this loopback upstream instead of starting one",
-        flags=("--upstream-url",),
-        parse=str,
-        check=_check_upstream_url,
+    upstream_size: int = _option(
+        DEFAULT_UPSTREAM_SIZE, "bytes of the upstream document [{default}]", int,
+        _integer(MIN_UPSTREAM_SIZE),
     )
-    upstream_size: int = option(
-        DEFAULT_UPSTREAM_SIZE,
-        "bytes of the upstream document [{default}]",
-        flags=("--upstream-size",),
-        parse=int,
-        check=check_count("upstream_size", minimum=MIN_UPSTREAM_SIZE),
+    upstream_delay: float = _option(
+        DEFAULT_UPSTREAM_DELAY, "upstream wait, seconds before scaling [{default}]", float,
+        _number(zero=True),
     )
-    upstream_delay: float = option(
-        DEFAULT_UPSTREAM_DELAY,
-        "upstream wait, seconds before scaling [{default}]",
-        flags=("--upstream-delay",),
-        parse=float,
-        check=check_number("upstream_delay", allow_zero=True),
+    upstream_timeout: float = _option(
+        DEFAULT_UPSTREAM_TIMEOUT, "client timeout to the upstream, seconds [{default}]", float,
+        _number(),
     )
-    upstream_timeout: float = option(
-        DEFAULT_UPSTREAM_TIMEOUT,
-        "client timeout to the upstream, seconds [{default}]",
-        flags=("--upstream-timeout",),
-        parse=float,
-        check=check_number("upstream_timeout"),
+    upstream_pool_size: int = _option(
+        DEFAULT_UPSTREAM_POOL_SIZE, "upstream connections per client pool [{default}]", int,
+        _integer(),
     )
-    upstream_pool_size: int = option(
-        DEFAULT_UPSTREAM_POOL_SIZE,
-        "upstream connections per client pool [{default}]",
-        flags=("--upstream-pool-size",),
-        parse=int,
-        check=check_count("upstream_pool_size"),
+    startup_timeout: float = _option(
+        DEFAULT_STARTUP_TIMEOUT, "seconds to wait for the server [{default}]", float, _number()
     )
-    startup_timeout: float = option(
-        DEFAULT_STARTUP_TIMEOUT,
-        "seconds to wait for the server [{default}]",
-        flags=("--startup-timeout",),
-        parse=float,
-        check=check_number("startup_timeout"),
+    stop_timeout: float = _option(
+        DEFAULT_STOP_TIMEOUT, "seconds between SIGTERM and SIGKILL [{default}]", float, _number()
     )
-    stop_timeout: float = option(
-        DEFAULT_STOP_TIMEOUT,
-        "seconds between SIGTERM and SIGKILL [{default}]",
-        flags=("--stop-timeout",),
-        parse=float,
-        check=check_number("stop_timeout"),
-    )
-    log_path: str | None = option(
-        None,
-        "append the servers' output to FILE ('-': stderr) [stderr]",
-        flags=("--log",),
+    log_path: str | None = _option(
+        None, "append the servers' output to FILE ('-': stderr) [stderr]", str, flag="--log",
         metavar="FILE",
-        parse=str,
     )
 
     def __post_init__(self) -> None:
-        check_options(self, ConfigError)
+        for f in fields(self):
+            check = f.metadata[_META].check
+            if check is not None:
+                check(f.name, getattr(self, f.name))
 
     @property
     def interface(self) -> str:

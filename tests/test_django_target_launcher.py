@@ -3,6 +3,7 @@ left behind, and the upstream service on its own."""
 
 from __future__ import annotations
 
+import ast
 import http.client
 import json
 import os
@@ -73,6 +74,48 @@ def test_importing_the_package_does_not_import_django() -> None:
         check=True,
     )
     assert result.stdout.strip() == "False"
+
+
+def _pyload_imports(source: str) -> list[str]:
+    """The modules of pyload that source imports (import, from-import, import_module())."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", None))
+            in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            names = [node.args[0].value]
+        found += [name for name in names if name == "pyload" or name.startswith("pyload.")]
+    return found
+
+
+def test_the_import_check_sees_every_form() -> None:
+    assert _pyload_imports("import pyload") == ["pyload"]
+    assert _pyload_imports("import os, pyload._options as o") == ["pyload._options"]
+    assert _pyload_imports("def f():\n    from pyload.config import Config") == ["pyload.config"]
+    assert _pyload_imports("importlib.import_module('pyload.units')") == ["pyload.units"]
+    assert _pyload_imports("import pyloadx\nfrom . import pyload\nimport django_target") == []
+
+
+def test_django_target_imports_nothing_of_pyload() -> None:
+    """django_target stands on its own: no module of it imports pyload, even lazily."""
+    modules = sorted((REPO_ROOT / "django_target").rglob("*.py"))
+    assert len(modules) >= 10, modules
+    imports = {
+        str(path.relative_to(REPO_ROOT)): found
+        for path in modules
+        if (found := _pyload_imports(path.read_text(encoding="utf-8")))
+    }
+    assert imports == {}
 
 
 def test_servers_and_endpoints() -> None:
