@@ -97,18 +97,11 @@ def run(url: str | Config, **options: Any) -> RunResult:
                 f"unknown option(s): {', '.join(unknown)} (options: {', '.join(_OPTION_NAMES)})"
             )
         config = Config(url, **options)
-    from pyload._local import run_config
+    from pyload._run import Run
 
-    script = None
-    if config.script is not None:  # -s: loaded here, for its done() after the run (hooks.py)
-        from pyload.hooks import MainScript
-
-        script = MainScript(config)
-    result = run_config(
-        config, on_progress=on_progress, keep_latency_intervals=latency_intervals, script=script
-    )
-    if script is not None:
-        script.done(result)
+    run = Run(config)
+    result = run.execute(on_progress=on_progress, keep_latency_intervals=latency_intervals)
+    run.done(result)
     return result
 
 

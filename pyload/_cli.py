@@ -30,13 +30,12 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from pyload import __version__
 from pyload._counters import RunProgress
-from pyload._local import run_config
 from pyload._options import add_arguments, values_from_args
+from pyload._run import Run
 from pyload.config import Config
 from pyload.errors import HookError, PyloadError, UsageError
 
 if TYPE_CHECKING:
-    from pyload.hooks import MainScript
     from pyload.result import RunResult
 
 __all__ = ["EXIT_PARTIAL", "build_parser", "config_from_args", "main"]
@@ -159,17 +158,11 @@ def _run(
         text_out.flush()
 
     on_progress = progress.show if progress is not None and progress.visible else None
-    script: MainScript | None = None
     try:
-        if config.script is not None:  # -s: loaded here, for its done() after the report
-            from pyload.hooks import MainScript
-
-            script = MainScript(config)
-        result = run_config(
-            config,
+        run = Run(config)
+        result = run.execute(
             on_start=print_header,
             on_progress=on_progress,
-            script=script,
             keep_latency_intervals="hdr_log" in outputs,
         )
     except PyloadError as exc:
@@ -189,12 +182,11 @@ def _run(
             output.write(_render(name, result))
         except OSError as exc:
             return _fail(f"cannot write {output.path}: {exc.strerror}")
-    if script is not None:
-        try:
-            with contextlib.redirect_stdout(text_out):
-                script.done(result)
-        except PyloadError as exc:
-            return _fail_error(exc, debug)
+    try:
+        with contextlib.redirect_stdout(text_out):
+            run.done(result)  # -s: its output after the report, as wrk's
+    except PyloadError as exc:
+        return _fail_error(exc, debug)
     return _partial(result)
 
 

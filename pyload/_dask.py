@@ -5,16 +5,16 @@ the agents' processes and the merge of their results. Dask schedules the agents 
 their messages; the load itself is made by pyload's own worker processes, outside Dask's
 event loop and outside the Dask worker's process. Call chain:
 
-    run_distributed(config)                    the caller's thread
+    run_dask(plan)                    the caller's thread
       _cluster(config.dask)                    reach the scheduler (bounded), or start local:N
-      split(config, workers)                   AgentShare per Dask worker: its threads, slots,
+      split_over_agents                        AgentShare per Dask worker: its threads, slots,
                                                connections, rate, as in a local run's split
       clock_offsets(client, workers)           time.time() round trips, the best of a few
       client.submit(_agent_task, ...)          one task per Dask worker, pinned to it
         _agent_task    (a Dask worker thread)  starts the agent process, relays its lines:
                                                started/progress -> Worker.log_event(topic);
                                                the result -> the task's return value
-          agent_main   (the agent process)     run_config(its share, Share(first slot, the
+          agent_main   (the agent process)     run_local(its share's plan: Share(first slot, the
                                                whole run's pacing)); waits in on_start for the
                                                agreed start time (in its own clock)
       _Collector.wait                          progress (subscribe_topic) summed -> on_progress;
@@ -61,6 +61,10 @@ from typing import TYPE_CHECKING, Any
 from pyload import errors
 from pyload._counters import Counters, LostPart, RunProgress
 from pyload._hdr import encode_hdr, merge_encoded_hdr
+from pyload._local import run_local
+from pyload._net import CONNECT_TIMEOUT_S
+from pyload._pacing import CLOSED_LOOP, ConstantRate
+from pyload._plan import AgentShare, Plan, Share, make_plan, split_over_agents
 from pyload._progress import Interval
 from pyload.config import Config
 from pyload.errors import ConnectError, PyloadError, UsageError, WorkerError
@@ -69,18 +73,14 @@ if TYPE_CHECKING:
     from pyload.result import RunResult
 
 __all__ = [
-    "CONNECT_TIMEOUT_S",
     "START_LEAD_S",
-    "AgentShare",
     "agent_main",
     "clock_offsets",
     "merge_intervals",
     "parse_address",
-    "run_distributed",
-    "split",
+    "run_dask",
 ]
 
-CONNECT_TIMEOUT_S = 5.0  # reaching the scheduler, and waiting for its first worker
 START_LEAD_S = 1.5  # from the submission to the agreed start: agent process start-up and fork
 CLOCK_ROUNDS = 5  # time.time() round trips per agent; the one with the shortest wait counts
 STOP_GRACE_S = 10.0  # after the deadline, how long an agent may take to send its result
@@ -89,108 +89,6 @@ POLL_S = 0.2
 STDERR_LINES = 20  # the agent's last stderr lines kept, for a failure note
 AGENT_COMMAND = "from pyload._dask import agent_main; raise SystemExit(agent_main())"
 _NO_DASK = "--dask needs the 'distributed' package (Dask): pip install 'pyload-wrk[dask]'"
-
-
-# -- the split -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AgentShare:
-    """One agent's part of the run: the threads and connection slots it hosts, numbered in the
-    whole run, and its share of the rate, the processes and the request budget."""
-
-    index: int
-    address: str  # its Dask worker
-    first_thread: int
-    threads: int
-    first_slot: int
-    connections: int
-    rate: float | None  # its share of the whole run's rate (its JSON says what it did)
-    processes: int | None
-    requests: int | None
-
-    def config(self, whole: Config) -> Config:
-        """The agent's own Config: the whole run's, with its share of what adds up."""
-        return dataclasses.replace(
-            whole,
-            dask=None,
-            threads=self.threads,
-            connections=self.connections,
-            rate=self.rate,
-            processes=self.processes,
-            requests=self.requests,
-        )
-
-    @property
-    def thread_numbers(self) -> tuple[int, ...]:
-        return tuple(range(self.first_thread, self.first_thread + self.threads))
-
-
-def split(config: Config, addresses: list[str]) -> list[AgentShare]:
-    """Split ``config`` over one agent per Dask worker address, in order.
-
-    The threads go to the agents in contiguous blocks as even as can be, and each agent gets
-    the connections of its threads as a local run splits them (``Config.connections_per_thread``),
-    so the run's connection slots, and at a constant rate their sending grids, are the ones a
-    local run of the same Config would have. The rate, ``--processes`` and ``-n`` are shared in
-    proportion (processes: at least one per agent). Raises UsageError when there are fewer
-    threads or connections (or ``-n`` requests) than agents.
-    """
-    agents = len(addresses)
-    if agents < 1:
-        raise UsageError("--dask: the cluster has no workers")
-    if config.threads < agents or config.connections < agents:
-        raise UsageError(
-            f"--dask: {agents} agents need at least {agents} threads and {agents} connections"
-            f" (got -t{config.threads} -c{config.connections})"
-        )
-    if config.requests is not None and config.requests < agents:
-        raise UsageError(f"--dask: {agents} agents need -n of at least {agents} requests")
-    per_thread = config.connections_per_thread()
-    thread_blocks = _even(config.threads, agents)
-    process_blocks = _even(config.processes, agents) if config.processes is not None else None
-    shares, first_thread, first_slot, whole = [], 0, 0, config.connections
-    for index, (address, threads) in enumerate(zip(addresses, thread_blocks, strict=True)):
-        connections = sum(per_thread[first_thread : first_thread + threads])
-        processes = None
-        if process_blocks is not None:
-            processes = max(1, min(threads, process_blocks[index]))
-        shares.append(
-            AgentShare(
-                index=index,
-                address=address,
-                first_thread=first_thread,
-                threads=threads,
-                first_slot=first_slot,
-                connections=connections,
-                rate=None if config.rate is None else config.rate * connections / whole,
-                processes=processes,
-                requests=None,
-            )
-        )
-        first_thread += threads
-        first_slot += connections
-    if config.requests is not None:
-        budget = _proportional(config.requests, [s.connections for s in shares])
-        shares = [dataclasses.replace(s, requests=n) for s, n in zip(shares, budget, strict=True)]
-    return shares
-
-
-def _even(total: int, parts: int) -> list[int]:
-    base, extra = divmod(total, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]
-
-
-def _proportional(total: int, weights: list[int]) -> list[int]:
-    """``total`` in whole parts proportional to ``weights``, each at least 1 (largest
-    remainders get the rest)."""
-    whole = sum(weights)
-    exact = [total * w / whole for w in weights]
-    parts = [max(1, int(x)) for x in exact]
-    order = sorted(range(len(weights)), key=lambda i: exact[i] - int(exact[i]), reverse=True)
-    for i in itertools.islice(itertools.cycle(order), max(0, total - sum(parts))):
-        parts[i] += 1
-    return parts
 
 
 # -- the cluster ---------------------------------------------------------------------------
@@ -367,39 +265,40 @@ def clock_offsets(
 # -- the client side -----------------------------------------------------------------------
 
 
-def run_distributed(
-    config: Config,
+def run_dask(
+    plan: Plan,
     on_start: Callable[[], None] | None = None,
     on_progress: Callable[[RunProgress], None] | None = None,
     keep_latency_intervals: bool = False,
+    script: object | None = None,
     start_lead_s: float = START_LEAD_S,
 ) -> RunResult:
     """Run ``config`` over the workers of the Dask cluster ``config.dask``; the merged result.
 
-    As ``runner.run_config``: setup errors raise (UsageError, ConnectError, WorkerError, or the
+    As ``_local.run_local``: setup errors raise (UsageError, ConnectError, WorkerError, or the
     agents' own, e.g. ResolveError, when every agent failed to start), ``on_start`` comes just
     before the load, ``on_progress`` about once a second with the agents' progress summed, and
     Ctrl-C (from the main thread) stops every agent and returns the partial result. An agent
     lost during the run becomes a ``LostPart`` of the result (the report's "Partial result"
     line), with what it had done by its last progress. ``keep_latency_intervals``: as
-    ``run_config``'s, the agents' seconds merged (``merge_intervals``).
+    ``run_local``'s, the agents' seconds merged (``merge_intervals``).
     """
-    from pyload._local import read_body
-
+    config = plan.config
     if config.dask is None:
         raise UsageError("run_distributed needs config.dask (a scheduler address or local:N)")
-    if config.script is not None:
+    if script is not None or config.script is not None:
         raise UsageError(
             "--dask does not run -s scripts yet (their threads' state would be on other"
             " machines): run the script without --dask, or merge runs with pyload merge"
         )
-    body = read_body(config) if config.body_file is not None else None  # errors before Dask
+    body = plan.body if config.body_file is not None else None  # sent along to the agents
     local = parse_address(config.dask)
     if local is not None:
-        split(config, [f"local-{i}" for i in range(local)])  # too few threads: before a cluster
+        # Too few threads for the agents: an error before a cluster is started.
+        split_over_agents(config, [f"local-{i}" for i in range(local)])
     with _cluster(config.dask) as client:
         addresses = sorted(client.scheduler_info()["workers"])
-        shares = split(config, addresses)
+        shares = split_over_agents(config, addresses)
         offsets = clock_offsets(client, addresses)
         run_id = uuid.uuid4().hex[:12]
         topic = f"pyload-{run_id}"
@@ -902,9 +801,6 @@ def agent_main() -> int:
 
 
 def _agent_run(spec: dict[str, Any], send: Callable[[dict[str, Any]], None]) -> int:
-    from pyload._local import Share, run_config
-    from pyload._pacing import CLOSED_LOOP, ConstantRate
-
     config = Config.from_json(spec["config"])
     body_copy = None
     if spec["body_file"] is not None:  # the client's file, sent along: this machine has none
@@ -946,12 +842,9 @@ def _agent_run(spec: dict[str, Any], send: Callable[[dict[str, Any]], None]) -> 
         })  # fmt: skip
 
     try:
-        result = run_config(
-            config,
-            on_start,
-            on_progress,
-            Share(spec["first_slot"], pacing),
-            keep_latency_intervals=spec["keep_latency_intervals"],
+        plan = make_plan(config, Share(spec["first_slot"], pacing))
+        result = run_local(
+            plan, on_start, on_progress, keep_latency_intervals=spec["keep_latency_intervals"]
         )
     finally:
         running.clear()
@@ -965,7 +858,7 @@ def _agent_run(spec: dict[str, Any], send: Callable[[dict[str, Any]], None]) -> 
 
 def _watch_stdin(running: threading.Event) -> None:
     """A line ``stop``, or the end of stdin (the Dask task is gone): Ctrl-C for this process,
-    which the runner turns into a stop of the workers and a partial result."""
+    which the local executor turns into a stop of the workers and a partial result."""
     for line in sys.stdin:
         if line.strip() == "stop":
             break

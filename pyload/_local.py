@@ -1,41 +1,37 @@
-"""Runs a Config: resolve, probe, spawn one process per worker, start them together, merge.
+"""The local executor: a Plan run by worker processes on this machine, their results merged.
 
 Owns the worker processes and the run's wall-clock bounds. Call chain:
 
-    run_config(config)
-      prepare(config)                                   setup errors raise (errors.py)
-        MainScript (-s), read_body, resolve, probe_connect
+    run_local(plan)                                     (_run.Run chooses it; a Dask agent too)
+      prepare(plan)                                     setup errors raise (errors.py)
+        resolve, probe_connect (_net)
         ensure_fd_limit                                 soft limit raised to the hard one
-        request source (-s: setup(thread) in order), -n's shares, pacing -> one ThreadSpec
-        per thread, each with its host process
-      start worker processes (worker.process_main)       fork, else forkserver (_context); a
+        request source (-s: setup(thread) in order) -> one ThreadSpec per thread, each with
+        its host process
+      start worker processes (_engine.process_main)     fork, else forkserver (_context); a
         wait for each one's Ready                       process failing here raises WorkerError
-      start_event.set(); _collect messages              Progress -> on_progress; Result; Failed;
+      start_event.set(); _collect messages              Progress -> the tally; Result; Failed;
                                                         HookFailed (-s) -> stop all, HookError
                                                         SIGINT, SIGTERM set stop_event;
                                                         a second one: no more waiting
-      RunResult(config, runtime, worker results)        counters summed, histograms merged
+      RunResult(config, runtime, thread results)        counters summed, histograms merged
 
 The run's ``threads`` (wrk's: groups of connections, each with its own sampler) are hosted by
-fewer worker processes (one per CPU by default; ``processes_for``), each with one event loop.
-Processes start by fork where that is safe, else from a forkserver (``_context``).
+fewer worker processes (one per CPU by default; ``_plan.processes_for``), each with one event
+loop. Processes start by fork where that is safe, else from a forkserver (``_context``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import itertools
 import multiprocessing
-import os
 import resource
 import signal
-import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from multiprocessing.connection import Connection as Pipe
 from multiprocessing.connection import wait
 from time import perf_counter_ns
@@ -45,72 +41,51 @@ from pyload._counters import LostPart, RunProgress, ThreadResult
 from pyload._engine import ThreadSpec, process_main
 from pyload._http11 import build_request
 from pyload._messages import Failed, HookFailed, Progress, Ready, Result
-from pyload._pacing import Pacing, pacing_for
+from pyload._net import probe_connect, resolve_target
+from pyload._plan import Plan
 from pyload._progress import ProgressTally
+from pyload._script import MainScript
 from pyload._sources import StaticRequest
-from pyload.config import Config, Target
-from pyload.errors import (
-    ConnectError,
-    HookError,
-    ResolveError,
-    ResourceError,
-    UsageError,
-    WorkerError,
-)
-from pyload.hooks import Address, MainScript, read_script
+from pyload.config import Config
+from pyload.errors import HookError, ResourceError, WorkerError
+from pyload.hooks import Address
 
 if TYPE_CHECKING:
     from pyload.result import RunResult
 
-__all__ = [
-    "Share",
-    "prepare",
-    "probe_connect",
-    "read_body",
-    "request_quotas",
-    "resolve",
-    "run_config",
-]
+__all__ = ["ensure_fd_limit", "prepare", "run_local"]
 
-FDS_RESERVED_PER_WORKER = 64  # per process: stdio, pipes, the loop's own descriptors, imports
-PROBE_TIMEOUT_S = 5.0
-READY_TIMEOUT_S = 120.0  # generous: 20 workers spawning on 2 busy cores
-STOP_GRACE_S = 10.0  # how long after the deadline a worker may take to send its result
+FDS_RESERVED_PER_PROCESS = 64  # per process: stdio, pipes, the loop's own descriptors, imports
+READY_TIMEOUT_S = 120.0  # generous: 20 processes starting on 2 busy cores
+STOP_GRACE_S = 10.0  # how long after the deadline a process may take to send its results
 POLL_S = 0.5
 # -- signals (SIGINT, SIGTERM): docs/reliability.md --
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # the first ends the run early, the second
 INTERRUPTED_POLL_S = 0.05  # at once (how soon the parent notices the second)
-EXIT_GRACE_S = 0.5  # once the results are in (or given up), how long a worker may take to exit
+EXIT_GRACE_S = 0.5  # once the results are in (or given up), how long a process may take to exit
 
 
-def run_config(
-    config: Config,
+def run_local(
+    plan: Plan,
     on_start: Callable[[], None] | None = None,
     on_progress: Callable[[RunProgress], None] | None = None,
-    share: Share | None = None,
     script: MainScript | None = None,
     keep_latency_intervals: bool = False,
 ) -> RunResult:
-    """Run the load described by ``config`` and return its result.
+    """Run ``plan`` on this machine's worker processes and return its result.
 
     ``on_start`` is called once setup has succeeded, just before the load starts (the CLI prints
     wrk's two header lines there, as wrk does, and so loads its report code then: after the
-    workers have forked, and not during the load, where it would take CPU from them).
+    processes have forked, and not during the load, where it would take CPU from them).
     ``on_progress`` is called about once a second during the load with the counters so far
-    (a ``RunProgress``), in the calling thread. ``share`` makes this run one part of a larger
-    one (see ``Share``). ``script``: the ``-s`` script already loaded by the caller, who calls
-    its ``done()`` after the report (hooks.py); else ``prepare`` loads it.
+    (a ``RunProgress``), in the calling thread. ``script``: the ``-s`` script, loaded by the
+    caller (``_run.Run``), which calls its ``done()`` after the report.
     ``keep_latency_intervals`` keeps each second's latencies as an HdrHistogram in the result's
-    ``intervals`` (for ``--hdr-log``; it costs the parent CPU during the load). With
-    ``config.dask`` the run is spread over a Dask cluster (``pyload._dask``), whose
-    agents each run their part through this function.
+    ``intervals`` (for ``--hdr-log``; it costs the parent CPU during the load).
     """
-    if config.dask is not None:  # -- distributed runs (pyload._dask) --
-        from pyload._dask import run_distributed
-
-        return run_distributed(config, on_start, on_progress, keep_latency_intervals)
-    specs = prepare(config, share, script)
-    with _workers(specs) as (start_event, stop_event, pipes, hosted):
+    config = plan.config
+    specs = prepare(plan, script)
+    with _processes(specs) as (start_event, stop_event, pipes, hosted):
         if on_start is not None:
             on_start()
         start_ns = perf_counter_ns()
@@ -120,192 +95,57 @@ def run_config(
         waited_us = (perf_counter_ns() - start_ns) // 1000
     if script is not None:
         script.finish(results)  # -s: the threads' globals, for thread.get() in done()
-    # The run's length is the load window the workers measured, not the time the parent took
+    # The run's length is the load window the threads measured, not the time the parent took
     # to collect their results (which grows with a busy machine; Requests/sec divides by it).
     runtime_us = max((r.stats.runtime_us for r in results), default=waited_us)
-    from pyload.result import RunResult  # numpy: loaded after the workers were started
+    from pyload.result import RunResult  # numpy: loaded after the processes were started
 
-    return RunResult.from_workers(
+    return RunResult.from_threads(
         config, runtime_us, results, failures, interrupted, intervals=tally.flush()
     )
 
 
-@dataclass(frozen=True)
-class Share:
-    """This run as one part of a larger one (a distributed run's agent): its connection slots
-    are numbered from ``first_slot`` in the whole run, and paced by the whole run's ``pacing``
-    (so that the parts' constant-rate grids interleave instead of coinciding)."""
+def prepare(plan: Plan | Any, script: MainScript | None = None) -> list[ThreadSpec]:
+    """Every check before the load, in order; one ThreadSpec per thread.
 
-    first_slot: int
-    pacing: Pacing
-
-
-def prepare(
-    config: Config, share: Share | None = None, script: MainScript | None = None
-) -> list[ThreadSpec]:
-    """Every check and computation before the load, in order; one ThreadSpec per thread.
-
-    Raises ScriptError, UsageError (body file), ResolveError, ConnectError or ResourceError;
-    nothing has been sent to the target when it returns or raises. With ``config.script``, the
-    script (``script``, else loaded here) runs ``setup(thread)`` for each thread in order after
-    the probe, as wrk does, and each thread gets a request source of its own (hooks.py).
+    Raises ScriptError, ResolveError, ConnectError or ResourceError; nothing has been sent to
+    the target when it returns or raises. With a ``script``, it runs ``setup(thread)`` for each
+    thread in order after the probe, as wrk does, and each thread gets a request source of its
+    own (_script.py). A Config instead of a Plan is planned first (the tests' shortcut).
     """
-    if config.script is not None and script is None:
-        script = MainScript(config)  # a missing file, a syntax error: before anything else
-    body = read_body(config)
-    family, address = probe_connect(config.target, resolve(config.target))
-    shares = config.connections_per_thread()
-    hosts = threads_per_process(config.threads, processes_for(config))
-    offset = share.first_slot if share is not None else 0
-    firsts = [offset + first for first in [0, *itertools.accumulate(shares)]]  # slot numbers
-    per_process = [sum(shares[t] for t in threads) for threads in hosts]
-    ensure_fd_limit(max(per_process) + FDS_RESERVED_PER_WORKER)
+    if not isinstance(plan, Plan):
+        from pyload._plan import make_plan
+
+        plan = make_plan(plan)
+    config = plan.config
+    family, address = probe_connect(config.target, resolve_target(config.target))
+    ensure_fd_limit(max(plan.connections_per_process) + FDS_RESERVED_PER_PROCESS)
     close = not config.keepalive  # --no-keepalive: every request says Connection: close
     requests = StaticRequest(
-        build_request(config.target, config.headers, config.method, body, close=close)
+        build_request(config.target, config.headers, config.method, plan.body, close=close)
     )
-    pacing = share.pacing if share is not None else pacing_for(config)
-    quotas = request_quotas(config)
     specs = []
-    for process, threads in enumerate(hosts):
+    for process, threads in enumerate(plan.processes):
         for t in threads:
-            if script is None:
-                spec = ThreadSpec(
-                    t, config, shares[t], firsts[t], family, address, requests, pacing, process,
-                    quotas[t],
-                )  # fmt: skip
-            else:
-                source = script.setup(t, Address(family, address), body)  # wrk: in order
-                addr = source.thread.addr
-                spec = ThreadSpec(
-                    t, config, shares[t], firsts[t], addr.family, addr.sockaddr, source, pacing,
-                    process, quotas[t],
-                )  # fmt: skip
-            specs.append(spec)
+            source, thread_family, thread_address = requests, family, address
+            if script is not None:
+                hooks = script.setup(t, Address(family, address), plan.body)  # wrk: in order
+                source, thread_family, thread_address = hooks, *hooks.thread.addr.pair
+            specs.append(
+                ThreadSpec(
+                    index=t,
+                    config=config,
+                    connections=plan.connections[t],
+                    first_slot=plan.first_slots[t],
+                    family=thread_family,
+                    address=thread_address,
+                    requests=source,
+                    pacing=plan.pacing,
+                    process=process,
+                    quota=plan.quotas[t],
+                )
+            )
     return specs
-
-
-def request_quotas(config: Config) -> list[int | None]:
-    """``-n`` split over the threads as the connections are (``Config.connections_per_thread``):
-    each thread stops once it has its share; None each without ``-n``."""
-    if config.requests is None:
-        return [None] * config.threads
-    base, extra = divmod(config.requests, config.threads)
-    return [base + (1 if i < extra else 0) for i in range(config.threads)]
-
-
-def processes_for(config: Config) -> int:
-    """How many worker processes host the run's threads: ``--processes``, else one per CPU this
-    process may run on (``os.sched_getaffinity``), never more than the threads.
-
-    One process per CPU is the cheapest per request: a Python process uses one core, and more
-    processes than cores only add interpreters (memory, start-up) and context switches.
-    """
-    if config.processes is not None:
-        return config.processes
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(config.threads, cpus))
-
-
-def threads_per_process(threads: int, processes: int) -> list[list[int]]:
-    """Thread numbers per process, in contiguous blocks as even as can be: 5 over 2 -> [[0, 1, 2],
-    [3, 4]]."""
-    base, extra = divmod(threads, processes)
-    blocks, start = [], 0
-    for process in range(processes):
-        size = base + (1 if process < extra else 0)
-        blocks.append(list(range(start, start + size)))
-        start += size
-    return blocks
-
-
-def read_body(config: Config) -> bytes:
-    """The request body: ``--body`` as UTF-8 (an argument byte that is not UTF-8 is sent as
-    itself, as wrk sends its arguments: ``surrogateescape``), or the bytes of ``--body-file``."""
-    if config.body is not None:
-        try:
-            return config.body.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError as exc:  # a lone surrogate that no argument byte gives
-            raise UsageError(f"cannot send {exc.object[exc.start:exc.end]!r} in a body") from None
-    if config.body_file is None:
-        return b""
-    try:
-        with open(config.body_file, "rb") as body:
-            return body.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read body file {config.body_file}: {exc.strerror}") from None
-
-
-def check_script(path: str | None) -> None:
-    """ScriptError if the ``-s`` script is missing or does not compile (nothing of it runs)."""
-    if path is not None:
-        read_script(path)
-
-
-def resolve(target: Target) -> list[tuple[int, tuple[Any, ...]]]:
-    """getaddrinfo as wrk calls it; ``unable to resolve host:service reason`` on failure."""
-    try:
-        infos = socket.getaddrinfo(target.host, target.port, socket.AF_UNSPEC, socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ResolveError(
-            f"unable to resolve {target.host}:{target.service} {exc.strerror}"
-        ) from None
-    return [(family, sockaddr) for family, _, _, _, sockaddr in infos]
-
-
-def probe_connect(
-    target: Target, addresses: list[tuple[int, tuple[Any, ...]]]
-) -> tuple[int, tuple[Any, ...]]:
-    """Return the first address that accepts a connection (wrk probes each one the same way)
-    and, for an https target, completes a TLS handshake as the workers do it.
-
-    Unlike wrk, a failed handshake is a setup error (``unable to connect to host:port TLS
-    handshake failed: reason``): https to a plain-HTTP port would otherwise run the whole
-    load as connect errors. Nothing is sent but the handshake: no request reaches the target.
-    """
-    reason = "no address"
-    for family, sockaddr in addresses:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.settimeout(PROBE_TIMEOUT_S)
-            try:
-                sock.connect(sockaddr)
-            except TimeoutError:
-                reason = "Connection timed out"
-            except OSError as exc:
-                reason = exc.strerror or str(exc)
-            else:
-                failure = probe_tls(sock, target.host) if target.tls else None
-                if failure is None:
-                    return family, sockaddr
-                reason = f"TLS handshake failed: {failure}"
-    raise ConnectError(f"unable to connect to {target.host}:{target.service} {reason}")
-
-
-def probe_tls(sock: socket.socket, host: str) -> str | None:
-    """Do a TLS handshake on a connected socket as the workers do (as wrk: SNI = the URL's
-    host, no certificate verification), then close it; None, or why it failed, in one line
-    (OpenSSL's ``[LIB: CODE] text`` without its ``(_ssl.c:NNN)`` source position)."""
-    import re
-    import ssl  # only for https targets
-
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with context.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False) as tls:
-            tls.settimeout(PROBE_TIMEOUT_S)
-            tls.do_handshake()  # then closed: unwrap() could wait for the server's close_notify
-    except TimeoutError:
-        return "timed out"
-    except ssl.SSLError as exc:
-        text = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], str) else str(exc)
-        return re.sub(r"\s*\(_ssl\.c:\d+\)$", "", text)
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    return None
 
 
 def ensure_fd_limit(needed: int) -> None:
@@ -342,7 +182,7 @@ def _context() -> Any:
 
 
 @contextlib.contextmanager
-def _workers(
+def _processes(
     specs: list[ThreadSpec],
 ) -> Iterator[tuple[Any, Any, dict[int, Pipe], dict[int, list[int]]]]:
     """Start the worker processes, wait until each is ready; always reap them on the way out.

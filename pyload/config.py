@@ -19,6 +19,7 @@ from pyload._grammar import parse_metric, parse_time_s
 from pyload._options import check_count, check_options, check_seconds, option, options_of
 from pyload._options import from_json as options_from_json
 from pyload._options import to_json as options_to_json
+from pyload._split import even_split
 from pyload.errors import UsageError
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "LOOPS",
     "Config",
     "Target",
+    "header_pairs",
     "parse_header",
 ]
 
@@ -119,22 +121,33 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value.strip(" \t")
 
 
+def header_pairs(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+) -> list[tuple[str, str]]:
+    """A mapping's items or an iterable of ``(name, value)`` pairs, as text pairs (the one
+    normalisation of -H, the API's ``headers`` and a script's); TypeError for anything else."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    try:
+        return [(str(name), str(value)) for name, value in items]
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"headers must be a dict or (name, value) pairs, not {type(headers).__name__}"
+        ) from None
+
+
 def _as_header_pairs(
     headers: Mapping[str, str] | Iterable[str | tuple[str, str]] | None,
 ) -> tuple[tuple[str, str], ...]:
+    """Config's ``headers``: pairs, or ``"Name: value"`` strings too, each checked."""
     if headers is None:
         return ()
-    if isinstance(headers, Mapping):
-        items: Iterable[str | tuple[str, str]] = headers.items()
-    else:
-        items = headers
+    items = headers.items() if isinstance(headers, Mapping) else headers
     pairs: list[tuple[str, str]] = []
     for item in items:
-        if isinstance(item, str):
-            pairs.append(parse_header(item))
-        else:
-            name, value = item
-            pairs.append(parse_header(f"{name}: {value}"))
+        if not isinstance(item, str):
+            ((name, value),) = header_pairs([item])
+            item = f"{name}: {value}"
+        pairs.append(parse_header(item))
     return tuple(pairs)
 
 
@@ -456,13 +469,12 @@ class Config:
         return round(self.timeout * 1_000_000)
 
     def connections_per_thread(self) -> list[int]:
-        """Split the connections across the threads (a "worker" is one of wrk's threads).
+        """Split the connections across the threads (wrk's threads: groups of connections).
 
         wrk gives every thread ``c // t`` and silently drops the remainder (wg/wrk#157);
-        pyload spreads the remainder over the first workers, so all ``c`` connections open.
+        pyload spreads the remainder over the first threads, so all ``c`` connections open.
         """
-        base, extra = divmod(self.connections, self.threads)
-        return [base + (1 if i < extra else 0) for i in range(self.threads)]
+        return even_split(self.connections, self.threads)
 
     def to_json(self) -> dict[str, Any]:
         """The options as the JSON ``config`` block (same names as the API and the CLI)."""

@@ -68,7 +68,7 @@ class RunResult:
     agents: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
-    def from_workers(
+    def from_threads(
         cls,
         config: Config,
         runtime_us: int,

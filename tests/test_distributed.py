@@ -18,7 +18,10 @@ import pytest
 
 import pyload
 from pyload._counters import RunProgress
-from pyload._dask import CONNECT_TIMEOUT_S, AgentShare, parse_address, split
+from pyload._dask import parse_address
+from pyload._net import CONNECT_TIMEOUT_S
+from pyload._plan import AgentShare
+from pyload._plan import split_over_agents as split
 from pyload.config import Config
 from pyload.errors import ConnectError, UsageError
 from pyload.result import RunResult

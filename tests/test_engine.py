@@ -287,7 +287,7 @@ def test_threads_are_hosted_by_fewer_processes(server: TargetServer):
 
 
 def test_default_processes_one_per_cpu_at_most_the_threads():
-    from pyload._local import processes_for, threads_per_process
+    from pyload._plan import processes_for, threads_per_process
 
     cpus = len(os.sched_getaffinity(0))
     assert processes_for(pyload.Config("http://h/", threads=20, connections=20)) == min(20, cpus)

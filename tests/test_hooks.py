@@ -15,9 +15,10 @@ import pytest
 
 import pyload
 from pyload._cli import build_parser, config_from_args
-from pyload.errors import HookError, ScriptError
-from pyload.hooks import Address, MainScript
 from pyload._http11 import FullResponseParser, ResponseParser, build_request, parser_class
+from pyload._script import MainScript
+from pyload.errors import HookError, ScriptError
+from pyload.hooks import Address
 from tests.helpers import pyload_cli
 from tests.target_server import TargetServer
 

@@ -207,12 +207,12 @@ def test_the_post_run_correction_follows_the_pacing(server: TargetServer):
     assert spec.pacing is CLOSED_LOOP
     result, _ = run_in_process(spec, "asyncio")
     result.latency_counts[400_000] = 1  # a slow outlier, for wrk's correction to fill in
-    closed = RunResult.from_workers(spec.config, 500_000, [result])
+    closed = RunResult.from_threads(spec.config, 500_000, [result])
     assert closed.latency.count > closed.latency_uncorrected.count
     # At a constant rate, what is printed is the latency from the intended send times.
     paced_config = dataclasses.replace(spec.config, rate=100.0)
     result.intended_counts.update({1000: 3, 2000: 1})
-    paced = RunResult.from_workers(paced_config, 500_000, [result])
+    paced = RunResult.from_threads(paced_config, 500_000, [result])
     assert paced.latency.counts == {1000: 3, 2000: 1}
     assert paced.latency_uncorrected.counts == result.latency_counts
 

@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 
 import pyload
 from pyload._cli import build_parser, config_from_args, main
+from pyload._http11 import build_request
 from pyload.config import Config
 from pyload.errors import PyloadError, UsageError
-from pyload._http11 import build_request
 
 # database=None: no .hypothesis directory in the checkout; failures print their example.
 PURE = settings(max_examples=200, deadline=None, database=None)  # no I/O: many examples
@@ -269,6 +269,6 @@ def test_an_accepted_header_gives_one_well_formed_request(control: str):
 
 
 def test_a_body_argument_that_is_not_utf8_is_sent_as_its_bytes(refused_port: int):
-    from pyload._local import read_body
+    from pyload._plan import read_body
 
     assert read_body(Config(f"http://127.0.0.1:{refused_port}/", body="\udcff")) == b"\xff"

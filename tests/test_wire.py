@@ -94,13 +94,13 @@ def worker_result(server: TargetServer, index: int, connections: int) -> Any:
 def test_merging_two_runs_json_equals_merging_their_workers(server: TargetServer):
     config_a, worker_a = worker_result(server, 0, 3)
     config_b, worker_b = worker_result(server, 0, 2)
-    run_a = RunResult.from_workers(config_a, 300_000, [worker_a])
-    run_b = RunResult.from_workers(config_b, 310_000, [worker_b])
+    run_a = RunResult.from_threads(config_a, 300_000, [worker_a])
+    run_b = RunResult.from_threads(config_b, 310_000, [worker_b])
     merged = RunResult.combine([round_trip(run_a), round_trip(run_b)])
     # The same two workers' raw results, merged at once as one run of both.
     both = dataclasses.replace(config_a, connections=5, threads=2)
     worker_b.stats.index = worker_b.stats.process = 1  # the second thread, in its own process
-    direct = RunResult.from_workers(both, 310_000, [worker_a, worker_b])
+    direct = RunResult.from_threads(both, 310_000, [worker_a, worker_b])
     assert_same(merged, direct)
     assert merged.requests == run_a.requests + run_b.requests
     assert "  2 threads and 5 connections\n" in merged.to_wrk_text()
