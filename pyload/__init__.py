@@ -8,6 +8,13 @@ nothing and never exits the process.
     >>> again = pyload.RunResult.from_json(result.to_json())  # the wire format, exact
     >>> result.requests_per_s, result.percentile(99), result.errors
     >>> print(result.to_wrk_text())
+
+The public modules (``PUBLIC_MODULES``; docs/architecture.md): ``pyload.config`` (Config, its
+options and their checks), ``pyload.errors`` (the exception tree), ``pyload.result``
+(RunResult and its JSON), ``pyload.hooks`` (what ``-s`` scripts import), ``pyload.merge``
+(results of several runs merged), ``pyload.hdrlog`` (HdrHistogram interval logs) and
+``pyload.units`` (wrk's number formatting). Every ``pyload._name`` module is private: it may
+change in any release.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyload._counters import ERROR_NAMES, Counters, RunProgress
 from pyload._options import keyword_signature, options_of
+from pyload._version import __version__
 from pyload.config import Config
 from pyload.errors import (
     ConnectError,
@@ -51,7 +59,10 @@ __all__ = [  # noqa: RUF022 (plain sorted order, as tests/test_api.py checks)
     "run",
 ]
 
-__version__ = "0.1.0"
+
+
+PUBLIC_MODULES = ("config", "errors", "hdrlog", "hooks", "merge", "result", "units")
+"""The modules outside the package's namespace that are public API (the rest are ``_name``)."""
 
 
 def __getattr__(name: str) -> Any:

@@ -28,10 +28,10 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from pyload import __version__
 from pyload._counters import RunProgress
 from pyload._options import add_arguments, values_from_args
 from pyload._run import Run
+from pyload._version import __version__
 from pyload.config import Config
 from pyload.errors import HookError, PyloadError, UsageError
 

@@ -1,83 +1,70 @@
-"""The core loop: one worker, its event loop and its share of the connections.
+"""The core loop: one of wrk's threads on the running event loop, and its connections.
 
-Call chain, in execution order (everything a request goes through is in this file):
+Call chain, in execution order (everything a request goes through is in this file; the process
+around it is ``_process``):
 
-    process_main(process, threads, pipe, start, stop)    process entry (started by runner.py)
-      new_event_loop(config.loop)                       uvloop, or asyncio
-      spec.requests.start() per thread                  -s: the script's init() (hooks.py)
-      pipe <- Ready; start_event.wait()                 the start barrier shared by all processes
-      run_threads(threads, ...)                         gathers one run_thread per thread
-      run_thread(spec, send, should_stop)               one per wrk thread, all on this loop;
-        LoadThread.run()                                    also the in-process mode: a test awaits
-                                                        it on its own loop, no process
-          one LoadThread.keep_connected() task per connection slot (at a constant rate, each
-          waits until just before its first send time: pacing.ConstantRate):
-            loop.create_connection(Connection)          failure -> connect error, retry
-            Connection.connection_made                  send the first request
-            Connection.data_received -> parser.feed     httptools (http11.py)
-              Connection.on_response                    time, count, record; then the next
-                                                        request: at once, the static bytes (the
-                                                        fast path), else after_response(): the
-                                                        source's hook, the pacer's wait, close
-              Connection.on_paced_response              at a constant rate instead: latency
-                                                        from the intended and the actual send
-            Connection.send_next -> send                the schedule's next time: wait, or send
-            Connection.eof_received / connection_lost   read/write error; the slot reconnects
-          LoadThread.check_time                             on a response, or the loop's timer when
-            LoadThread.begin_measuring                      none comes: the end of --warmup,
-            LoadThread.tick every 100 ms                    Req/Sec sample (wrk's rule),
-              LoadThread.send_progress every second         the second's latencies to the parent,
-                                                        the stop request
-            LoadThread.stop at the deadline                 note requests in flight, abort them all
-      pipe <- Progress(final), Result(ThreadResult)     per thread: the last part-second; the
-                                                        counters, exact latency counts, samples
+    run_thread(spec, send, should_stop)               one per wrk thread, all on one loop;
+      LoadThread.run()                                also the in-process mode: a test awaits
+                                                      it on its own loop, no process
+        one LoadThread.keep_connected() task per connection slot (at a constant rate, each
+        waits until just before its first send time: _pacing.ConstantRate):
+          loop.create_connection(Connection)          failure -> connect error, retry
+          Connection.connection_made                  send the first request
+          Connection.data_received -> parser.feed     httptools (_http11.py)
+            Connection.on_response                    time, count, record; then the next
+                                                      request: at once, the static bytes (the
+                                                      fast path), else after_response(): the
+                                                      source's hook, the pacer's wait, close
+            Connection.on_paced_response              at a constant rate instead: latency
+                                                      from the intended and the actual send
+          Connection.send_next -> send                the schedule's next time: wait, or send
+          Connection.eof_received / connection_lost   read/write error; the slot reconnects
+        LoadThread.check_time                         on a response, or the loop's timer when
+          LoadThread.begin_measuring                  none comes: the end of --warmup,
+          LoadThread.tick every 100 ms                Req/Sec sample (wrk's rule),
+            LoadThread.send_progress every second     the second's latencies to the parent,
+                                                      the stop request
+          LoadThread.stop at the deadline             note requests in flight, abort them all
+      -> ThreadResult                                 counters, exact latency counts, samples
 
-A "worker" here is one of wrk's threads: a group of connections with its own counters and its
-own 100 ms Req/Sec sampler. A worker process hosts one or more of them on one event loop.
+A thread is one of wrk's threads: a group of connections with its own counters and its own
+100 ms Req/Sec sampler. A worker process (``_process``) hosts one or more on one event loop.
 
 State: each LoadThread owns its connections and counters; the process owns its loop; nothing is
-shared with other processes but the start and stop events and the messages sent (messages.py).
-Failures during the run are counters (STYLE.md, 5).
+shared with other processes but the start and stop events and the messages sent (_messages.py).
+Failures during the run are counters, not exceptions (as wrk counts them: src/wrk.c,
+``thread->errors``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import multiprocessing
-import os
-import signal
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection as Pipe
-from multiprocessing.synchronize import Event
 from time import perf_counter_ns
 from typing import Any
 
 from pyload._counters import ThreadResult, ThreadStats
 from pyload._http11 import FullResponseParser, ResponseError, ResponseParser, parser_class
-from pyload._messages import Failed, HookFailed, ProcessMessage, Progress, Ready, Result
+from pyload._messages import HookFailed, ProcessMessage, Progress
+from pyload._net import client_tls_context
 from pyload._pacing import Pacing, Schedule
 from pyload._sources import RequestSource
 from pyload.config import Config
 from pyload.errors import HookError
 
 __all__ = [
+    "LoadThread",
     "ThreadSpec",
-    "new_event_loop",
-    "process_main",
     "rate_sample",
     "run_thread",
-    "run_threads",
 ]
 
 TICK_NS = 100_000_000  # the Req/Sec sampling interval: wrk's RECORD_INTERVAL_MS
 TICKS_PER_PROGRESS = 10  # a Progress message every 10 samples: every second
 CONNECT_RETRY_DELAY_S = 0.01  # after a failed connect; wrk abandons the slot instead
-START_WAIT_S = 300.0  # a worker whose start never comes gives up
-START_POLL_S = 0.1  # how often a waiting worker checks whether the run was called off
 UNLIMITED = 2**62  # -n during --warmup: no limit until the measurement begins
 
 
@@ -105,103 +92,6 @@ def rate_sample(done: int, elapsed_ms: int) -> int | None:
     if not done or not elapsed_ms:
         return None
     return int(done / elapsed_ms * 1000)
-
-
-def new_event_loop(name: str) -> asyncio.AbstractEventLoop:
-    """The loop factory: ``uvloop`` (the default where installed) or ``asyncio``."""
-    if name in ("auto", "uvloop"):
-        try:
-            import uvloop
-        except ImportError:
-            if name == "uvloop":
-                raise
-        else:
-            return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
-def process_main(
-    process: int, threads: list[ThreadSpec], pipe: Pipe, start_event: Event, stop_event: Event
-) -> None:
-    """Process entry: host ``threads`` (wrk's threads: groups of connections) on one loop; get
-    ready, wait for the common start, run them together, send each one's result."""
-    # Ctrl-C is the parent's to handle: it sets stop_event and still collects every result.
-    # (The parent already started this process with SIGINT ignored; this keeps it so.)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _name_process(f"pyload-p{process}")
-    # The process that started this one: the runner's, also when a forkserver forked it (whose
-    # pid getppid() would give, and which outlives a killed caller). Its sentinel is a pipe
-    # that becomes readable when it exits.
-    parent = multiprocessing.parent_process()
-    parent_pid = os.getppid()
-    parent_lost: list[bool] = []
-
-    def parent_gone() -> bool:
-        if parent_lost:
-            return True
-        if parent is not None:
-            return not parent.is_alive()
-        return os.getppid() != parent_pid
-
-    def should_stop() -> bool:  # asked every 100 ms: a stop request, or the parent is gone
-        return stop_event.is_set() or parent_gone()
-
-    def send(message: ProcessMessage) -> None:
-        try:
-            pipe.send(message)
-        except OSError:  # the parent is gone: stop at the next tick, and say nothing more
-            parent_lost.append(True)
-
-    try:
-        loop = new_event_loop(threads[0].config.loop)
-        for spec in threads:  # -s: each thread's init(), before the common start (hooks.py)
-            spec.requests.start()
-        pipe.send(Ready(process))
-        waited_until = time.monotonic() + START_WAIT_S
-        while not start_event.wait(START_POLL_S):
-            if should_stop() or time.monotonic() > waited_until:
-                return  # the run was called off before it started
-        try:
-            results = loop.run_until_complete(run_threads(threads, send, should_stop))
-        finally:
-            loop.close()
-        for result in results:
-            pipe.send(Result(result))
-    except HookError as exc:  # -s: init() raised (hooks.py); the parent calls the run off
-        with contextlib.suppress(OSError):
-            pipe.send(HookFailed(process, str(exc), exc.traceback))
-    except BaseException as exc:  # reported to the parent, which reports it to the user
-        with contextlib.suppress(OSError):  # unless the parent is gone
-            pipe.send(Failed(process, f"{type(exc).__name__}: {exc}"))
-    finally:
-        pipe.close()
-
-
-def _name_process(name: str) -> None:
-    """Name this process as ps and top show it (Linux: /proc/self/comm, 15 bytes)."""
-    try:
-        with open("/proc/self/comm", "w") as comm:
-            comm.write(name[:15])
-    except OSError:
-        pass
-
-
-async def run_threads(
-    threads: list[ThreadSpec],
-    send: Callable[[ProcessMessage], None],
-    should_stop: Callable[[], bool],
-) -> list[ThreadResult]:
-    """Run several threads together on the running loop (one process's share of the run).
-
-    The process's CPU time during the load is put on its first thread's ``cpu_s`` (0 on the
-    others), so that the sum over all threads is the client's CPU time, not a multiple of it.
-    """
-    cpu_start = time.process_time()
-    results = await asyncio.gather(*(run_thread(spec, send, should_stop) for spec in threads))
-    for result in results:
-        result.stats.cpu_s = 0.0
-    results[0].stats.cpu_s = time.process_time() - cpu_start
-    return list(results)
 
 
 async def run_thread(
@@ -261,9 +151,7 @@ class LoadThread:
         self.ssl_context: ssl.SSLContext | None = None
         if spec.config.target.tls:
             # As wrk: TLS with SNI, no certificate verification.
-            self.ssl_context = ssl.create_default_context()
-            self.ssl_context.check_hostname = False
-            self.ssl_context.verify_mode = ssl.CERT_NONE
+            self.ssl_context = client_tls_context()
 
     async def run(self) -> ThreadResult:
         loop, stats, spec = self.loop, self.stats, self.spec

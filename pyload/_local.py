@@ -38,11 +38,12 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, cast
 
 from pyload._counters import LostPart, RunProgress, ThreadResult
-from pyload._engine import ThreadSpec, process_main
+from pyload._engine import ThreadSpec
 from pyload._http11 import build_request
 from pyload._messages import Failed, HookFailed, Progress, Ready, Result
 from pyload._net import probe_connect, resolve_target
 from pyload._plan import Plan
+from pyload._process import process_main
 from pyload._progress import ProgressTally
 from pyload._script import MainScript
 from pyload._sources import StaticRequest
@@ -176,7 +177,7 @@ def _context() -> Any:
         return multiprocessing.get_context("fork")
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["pyload._engine"])
+        ctx.set_forkserver_preload(["pyload._process"])
         return ctx
     return multiprocessing.get_context("spawn")
 

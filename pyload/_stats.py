@@ -28,7 +28,6 @@ __all__ = [
 RATE_LIMIT = 10_000_001
 """Limit of wrk's Req/Sec store (MAX_THREAD_RATE_S + 1): samples at or above it are dropped."""
 
-"""The percentiles wrk prints under ``--latency``."""
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 

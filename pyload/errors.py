@@ -10,7 +10,8 @@
     └── WorkerError             a worker process failed before it could start the load
 
 Failures *during* a run (resets, timeouts, bad responses, a worker that dies mid-run) are not
-exceptions: they are counters and notes in the result (STYLE.md, principle 5).
+exceptions: they are counters and notes in the result, as wrk counts them (src/wrk.c,
+``thread->errors``).
 """
 
 from __future__ import annotations

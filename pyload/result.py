@@ -20,13 +20,13 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from pyload import __version__
 from pyload._counters import Counters, LostPart, ThreadResult, ThreadStats
 from pyload._hdr import encode_hdr, hdr_from_counts
 from pyload._pacing import pacing_for
 from pyload._progress import Interval
 from pyload._report import wrk_report
 from pyload._stats import RATE_LIMIT, ExactHistogram, stats_row
+from pyload._version import __version__
 from pyload.config import Config
 from pyload.errors import UsageError
 

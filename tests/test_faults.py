@@ -28,9 +28,10 @@ from pathlib import Path
 
 import pytest
 
-from pyload.config import Config
+from pyload._engine import run_thread
 from pyload._local import prepare
-from pyload._engine import new_event_loop, run_thread
+from pyload._process import new_event_loop
+from pyload.config import Config
 from tests.fault_server import BIG_BODY, OK, FaultCounts, running
 from tests.helpers import ROOT, start_pyload_cli
 from tests.target_server import TargetServer
@@ -201,7 +202,8 @@ def test_a_100_mb_body_keeps_the_workers_memory_flat(wrk_path: str):
         "import re, sys\n"
         "from pyload.config import Config\n"
         "from pyload._local import prepare\n"
-        "from pyload._engine import new_event_loop, run_thread\n"
+        "from pyload._engine import run_thread\n"
+        "from pyload._process import new_event_loop\n"
         "def kib(field):  # this process's own memory (ru_maxrss would count the parent's too)\n"
         "    status = open('/proc/self/status').read()\n"
         "    return int(re.search(field + r':\\s+(\\d+) kB', status).group(1))\n"

@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 
+from pyload._http11 import ResponseError, ResponseParser, build_request
 from pyload.config import Target
 from pyload.errors import UsageError
-from pyload._http11 import ResponseError, ResponseParser, build_request
 
 CL = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: t\r\n\r\nhello"
 CHUNKED = (

@@ -12,8 +12,6 @@ import pytest
 
 import pyload
 from pyload._cli import build_parser, config_from_args
-from pyload.config import Config
-from pyload.errors import UsageError
 from pyload._options import (
     add_arguments,
     check_count,
@@ -22,6 +20,8 @@ from pyload._options import (
     options_of,
     values_from_args,
 )
+from pyload.config import Config
+from pyload.errors import UsageError
 from tests.helpers import pyload_cli
 from tests.target_server import TargetServer
 

@@ -21,10 +21,10 @@ from hdrh.log import HistogramLogReader
 
 import pyload
 from pyload._hdr import hdr_from_counts
-from pyload.hdrlog import write_hdr_log
 from pyload._plot import PLOT_SIZE_PX, percentile_curve
-from pyload.result import RunResult
 from pyload._spectrum import cells_of, hdr_percentile
+from pyload.hdrlog import write_hdr_log
+from pyload.result import RunResult
 from tests.target_server import TargetServer
 
 PYLOAD = [sys.executable, "-m", "pyload"]

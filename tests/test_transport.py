@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 
 import pyload
+from pyload._engine import run_thread
 from pyload._local import prepare
-from pyload._engine import new_event_loop, run_thread
+from pyload._process import new_event_loop
 from tests.helpers import assert_accounted, pyload_cli
 from tests.target_server import OK, TargetServer, running
 

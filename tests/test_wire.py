@@ -10,8 +10,9 @@ import pytest
 
 import pyload
 from pyload._counters import RunProgress
-from pyload._engine import new_event_loop, run_thread
+from pyload._engine import run_thread
 from pyload._local import prepare
+from pyload._process import new_event_loop
 from pyload.config import Config
 from pyload.errors import UsageError
 from pyload.result import SCHEMA, RunResult
