@@ -99,9 +99,9 @@ def config_from_args(ns: argparse.Namespace) -> Config:
 
 def version_line() -> str:
     try:
-        import uvloop
+        from importlib.metadata import version
 
-        loop = f"uvloop {uvloop.__version__}"
+        loop = f"uvloop {version('uvloop')}"
     except ImportError:
         loop = "asyncio"
     return f"pyload {__version__} [{loop}] Python {platform.python_version()}"

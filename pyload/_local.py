@@ -34,8 +34,11 @@ import time
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection as Pipe
 from multiprocessing.connection import wait
+from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from time import perf_counter_ns
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from pyload._counters import LostPart, RunProgress, ThreadResult
 from pyload._engine import ThreadSpec
@@ -46,7 +49,7 @@ from pyload._plan import Plan
 from pyload._process import process_main
 from pyload._progress import ProgressTally
 from pyload._script import MainScript
-from pyload._sources import StaticRequest
+from pyload._sources import RequestSource, StaticRequest
 from pyload.config import Config
 from pyload.errors import HookError, ResourceError, WorkerError
 from pyload.hooks import Address
@@ -106,7 +109,7 @@ def run_local(
     )
 
 
-def prepare(plan: Plan | Any, script: MainScript | None = None) -> list[ThreadSpec]:
+def prepare(plan: Plan | Config, script: MainScript | None = None) -> list[ThreadSpec]:
     """Every check before the load, in order; one ThreadSpec per thread.
 
     Raises ScriptError, ResolveError, ConnectError or ResourceError; nothing has been sent to
@@ -128,10 +131,11 @@ def prepare(plan: Plan | Any, script: MainScript | None = None) -> list[ThreadSp
     specs = []
     for process, threads in enumerate(plan.processes):
         for t in threads:
-            source, thread_family, thread_address = requests, family, address
+            source: RequestSource = requests
+            thread_family, thread_address = family, address
             if script is not None:
                 hooks = script.setup(t, Address(family, address), plan.body)  # wrk: in order
-                source, thread_family, thread_address = hooks, *hooks.thread.addr.pair
+                source, (thread_family, thread_address) = hooks, hooks.thread.addr.pair
             specs.append(
                 ThreadSpec(
                     index=t,
@@ -163,7 +167,7 @@ def ensure_fd_limit(needed: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _context() -> Any:
+def _context() -> ForkContext | ForkServerContext | SpawnContext:
     """How worker processes start: ``fork`` where that is safe, else ``forkserver``.
 
     fork takes milliseconds and the workers share the parent's already imported modules
@@ -185,7 +189,7 @@ def _context() -> Any:
 @contextlib.contextmanager
 def _processes(
     specs: list[ThreadSpec],
-) -> Iterator[tuple[Any, Any, dict[int, Pipe], dict[int, list[int]]]]:
+) -> Iterator[tuple[Event, Event, dict[int, Pipe], dict[int, list[int]]]]:
     """Start the worker processes, wait until each is ready; always reap them on the way out.
 
     Yields the start and stop events, each process's pipe and the threads each hosts.
@@ -196,7 +200,7 @@ def _processes(
     ctx = _context()
     start_event, stop_event = ctx.Event(), ctx.Event()
     pipes: dict[int, Pipe] = {}
-    processes: list[Any] = []
+    processes: list[BaseProcess] = []
     try:
         # Children must ignore Ctrl-C from the terminal and a SIGTERM sent to the group
         # (both reach the whole process group; the parent stops them through stop_event and
@@ -239,11 +243,11 @@ def _processes(
         # after an interrupt): a worker that sent its result exits in milliseconds; one still
         # here after EXIT_GRACE_S hangs (or was given up on) and is killed.
         join_deadline = time.monotonic() + EXIT_GRACE_S
-        for process in processes:
-            process.join(timeout=max(0.0, join_deadline - time.monotonic()))
-            if process.is_alive():
-                process.kill()
-                process.join()
+        for started in processes:
+            started.join(timeout=max(0.0, join_deadline - time.monotonic()))
+            if started.is_alive():
+                started.kill()
+                started.join()
         for reader in pipes.values():
             reader.close()
 
@@ -280,7 +284,7 @@ def _collect(
     config: Config,
     pipes: dict[int, Pipe],
     hosted: dict[int, list[int]],
-    stop_event: Any,
+    stop_event: Event,
     progress: ProgressTally,
 ) -> tuple[list[ThreadResult], list[LostPart], bool]:
     """Receive every process's messages until each has sent its threads' results or failed.
@@ -371,7 +375,7 @@ def _on_interrupt(callback: Callable[[], None]) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _ignoring_interrupts() -> dict[int, Any]:
+def _ignoring_interrupts() -> dict[int, signal._HANDLER]:
     """Ignore SIGINT and SIGTERM (in the main thread; elsewhere the dispositions cannot be
     changed and stay as they are); the previous handlers, to restore."""
     if threading.current_thread() is not threading.main_thread():

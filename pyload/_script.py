@@ -98,7 +98,8 @@ def _hook(namespace: Mapping[str, Any], name: str, path: str) -> Callable[..., A
         return None
     if not callable(value):
         raise ScriptError(f"{path}: {name} must be a function, not {type(value).__name__}")
-    return value
+    hook: Callable[..., Any] = value
+    return hook
 
 
 class _Namespace:
@@ -214,7 +215,7 @@ class HookSource(_Namespace):
 
     def __init__(self, main: MainScript, thread: Thread, body: bytes) -> None:
         self.path, self.data, self.config, self.body = main.path, main.data, main.config, body
-        self.thread = thread
+        self.thread: Thread = thread
         self.keep_values = main.hooks["done"] is not None  # done() may thread.get() them
         self.static: bytes | None = None
         self.wants_responses = False
