@@ -25,7 +25,6 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_SCALE",
     "DEFAULT_STARTUP_TIMEOUT",
-    "DEFAULT_STOP_TIMEOUT",
     "DEFAULT_UPSTREAM_DELAY",
     "DEFAULT_UPSTREAM_POOL_SIZE",
     "DEFAULT_UPSTREAM_SIZE",
@@ -33,6 +32,7 @@ __all__ = [
     "DEFAULT_WORKERS",
     "DEFAULT_WORKER_CONNECTIONS",
     "HOST",
+    "KILL_MARGIN",
     "MIN_UPSTREAM_SIZE",
     "ServeFlag",
     "ServerConfig",
@@ -50,8 +50,11 @@ DEFAULT_WORKERS = 1
 DEFAULT_SCALE = 1.0
 #: gunicorn --worker-connections: simultaneous clients per gevent worker (gunicorn's default).
 DEFAULT_WORKER_CONNECTIONS = 1000
-#: Seconds a server may finish in-flight requests after SIGTERM (hypercorn's default; gunicorn's
-#: own default of 30 s would make every stop of a loaded gevent stack take 30 s).
+#: Seconds a server may finish in-flight requests after SIGTERM: the graceful shutdown timeout
+#: every stack is given (gunicorn and hypercorn ``--graceful-timeout``; uvicorn's worker
+#: ``timeout_graceful_shutdown`` through django_target.workers; the upstream's aiohttp
+#: ``shutdown_timeout``). hypercorn's own default; gunicorn's own of 30 s would make every stop
+#: of a loaded stack take 30 s.
 DEFAULT_GRACEFUL_TIMEOUT = 3
 #: Bytes of the upstream's JSON document (the reference experiment's answers were about 25 KB).
 DEFAULT_UPSTREAM_SIZE = 25_000
@@ -65,8 +68,11 @@ DEFAULT_UPSTREAM_TIMEOUT = 5.0
 DEFAULT_UPSTREAM_POOL_SIZE = 100
 #: Seconds to wait for a server to answer its first HTTP request.
 DEFAULT_STARTUP_TIMEOUT = 30.0
-#: Seconds to wait after SIGTERM before SIGKILL when stopping.
-DEFAULT_STOP_TIMEOUT = 10.0
+#: Seconds after the graceful timeout before the launcher SIGKILLs whatever is left of a stack:
+#: room for the servers to cancel what is still in flight, run their shutdown and exit. The
+#: bound of a stop: everything has had SIGKILL graceful_timeout + KILL_MARGIN seconds after the
+#: stop began (3 + 2 = 5 s by default), unless stop_timeout is given.
+KILL_MARGIN = 2.0
 
 #: The smallest upstream document make_document() can build, rounded up.
 MIN_UPSTREAM_SIZE = 128
@@ -108,10 +114,13 @@ def _integer(minimum: int = 1, *, optional: bool = False) -> _Check:
     return check
 
 
-def _number(*, zero: bool = False) -> _Check:
-    """A finite int or float (not a bool), > 0, or >= 0 when zero is allowed."""
+def _number(*, zero: bool = False, optional: bool = False) -> _Check:
+    """A finite int or float (not a bool), > 0, or >= 0 when zero is allowed; None too when
+    optional."""
 
     def check(name: str, value: Any) -> None:
+        if optional and value is None:
+            return
         if type(value) is bool or not isinstance(value, int | float) or not math.isfinite(value):
             raise ConfigError(f"{name} must be a finite number, not {value!r}")
         if value < 0 or (value == 0 and not zero):
@@ -204,6 +213,8 @@ class ServerConfig:
     event loop's default executor alone (asyncio: min(32, CPUs + 4) threads). log_path None
     keeps the servers' output in a temporary file (read for error messages, then discarded);
     "-" sends it to this process's stderr, which the command line does unless --log is given.
+    stop_timeout None SIGKILLs what is left of the stack graceful_timeout + KILL_MARGIN seconds
+    after a stop began (``kill_after``).
     """
 
     server: str = _option(
@@ -259,8 +270,9 @@ class ServerConfig:
     startup_timeout: float = _option(
         DEFAULT_STARTUP_TIMEOUT, "seconds to wait for the server [{default}]", float, _number()
     )
-    stop_timeout: float = _option(
-        DEFAULT_STOP_TIMEOUT, "seconds between SIGTERM and SIGKILL [{default}]", float, _number()
+    stop_timeout: float | None = _option(
+        None, f"seconds between SIGTERM and SIGKILL [graceful timeout + {KILL_MARGIN:g}]", float,
+        _number(optional=True),
     )
     log_path: str | None = _option(
         None, "append the servers' output to FILE ('-': stderr) [stderr]", str, flag="--log",
@@ -272,6 +284,13 @@ class ServerConfig:
             check = f.metadata[_META].check
             if check is not None:
                 check(f.name, getattr(self, f.name))
+
+    @property
+    def kill_after(self) -> float:
+        """Seconds from the start of a stop to the SIGKILL of whatever is left of the stack."""
+        if self.stop_timeout is not None:
+            return self.stop_timeout
+        return self.graceful_timeout + KILL_MARGIN
 
     @property
     def interface(self) -> str:

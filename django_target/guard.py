@@ -12,9 +12,11 @@ Nothing is ever written to the lifeline: the kernel closes its write end when th
 however it exits (SIGKILL included), and the guard then reads end-of-file. It sends SIGTERM to
 its process group (the whole tree: gunicorn's and hypercorn's workers never leave their
 master's group), and SIGKILL to the group if anything of it is alive ``ORPHAN_GRACE_S`` later.
-While the launcher lives, the guard only waits: it ignores the stop signals (the launcher
-signals the whole group, and the guard leaves when its child has exited), then exits with its
-child's status (re-raising the signal that killed it), so the launcher sees the server's status.
+While the launcher lives, the guard only waits: it ignores the stop signals (the launcher sends
+SIGTERM to the guard's child and, at its deadline, SIGKILL to the whole group; a stop signal
+for the whole group, from a terminal or ``kill -- -PGID``, reaches the child directly), leaves
+when its child has exited, and exits with its child's status (re-raising the signal that
+killed it), so the launcher sees the server's status.
 If the guard itself is killed, ``PR_SET_PDEATHSIG`` (Linux) sends its child SIGTERM.
 
 Why not ``PR_SET_PDEATHSIG`` from the launcher directly: it fires when the *thread* that started
@@ -46,7 +48,7 @@ import subprocess
 import sys
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import ClassVar
@@ -54,6 +56,8 @@ from typing import ClassVar
 __all__ = [
     "ORPHAN_GRACE_S",
     "Lifeline",
+    "child_groups",
+    "children",
     "group_pids",
     "main",
     "parent_death_signal",
@@ -63,7 +67,7 @@ __all__ = [
 ORPHAN_GRACE_S = 0.5
 #: How often the guard looks at /proc while its group stops (there is nothing to wait on).
 _POLL_S = 0.02
-#: Signals the guard outlives: the launcher sends them to the whole group to stop the server.
+#: Signals the guard outlives: sent to the whole group, they are for the server.
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _SCRIPT = str(Path(__file__).resolve())
@@ -117,19 +121,9 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_close_lifelines_after_fork)
 
 
-def group_pids(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of a process group, read from /proc (Linux)."""
-    proc_dir = Path("/proc")
-    if not proc_dir.is_dir():  # pragma: no cover - non-Linux fallback: the group exists or not
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return []
-        except PermissionError:
-            pass
-        return [pgid]
-    pids: list[int] = []
-    for entry in proc_dir.iterdir():
+def _processes() -> Iterator[tuple[int, str, int, int]]:
+    """(pid, state, ppid, process group) of every process, read from /proc (Linux)."""
+    for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
@@ -137,10 +131,36 @@ def group_pids(pgid: int) -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == pgid and state not in ("Z", "X"):
-            pids.append(int(entry.name))
-    return pids
+        yield int(entry.name), fields[0], int(fields[1]), int(fields[2])
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group, read from /proc (Linux)."""
+    if not Path("/proc").is_dir():  # pragma: no cover - non-Linux fallback: the group exists or not
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        except PermissionError:
+            pass
+        return [pgid]
+    return [pid for pid, state, _, pgrp in _processes() if pgrp == pgid and state not in "ZX"]
+
+
+def child_groups(parent: int) -> list[int]:
+    """The process groups led by a child of ``parent``, live or a zombie not yet reaped (for a
+    launcher: its guards, each the leader of its server's or upstream's group; the group lives
+    on while any member does). Linux only; [] elsewhere."""
+    if not Path("/proc").is_dir():  # pragma: no cover - non-Linux
+        return []
+    return [pid for pid, _, ppid, pgrp in _processes() if ppid == parent and pgrp == pid]
+
+
+def children(parent: int) -> list[int]:
+    """The live (non-zombie) children of ``parent``, from /proc. Linux only; [] elsewhere."""
+    if not Path("/proc").is_dir():  # pragma: no cover - non-Linux
+        return []
+    return [pid for pid, state, ppid, _ in _processes() if ppid == parent and state not in "ZX"]
 
 
 def _prctl() -> Callable[..., int] | None:

@@ -1,5 +1,6 @@
 """The launcher: starts the upstream and one server stack as subprocesses, each in its own
-session and process group, waits until they answer HTTP, and stops them with nothing left over.
+session and process group, waits until they answer HTTP, and stops them, within a bound, with
+nothing left over.
 
 The call chain, in execution order:
 
@@ -10,8 +11,21 @@ The call chain, in execution order:
         _reserve_port         port 0: pick a free port now that the upstream has its own
         _server_argv          gunicorn (gevent / uvicorn workers) or hypercorn (asyncio / uvloop)
         _wait_ready           GET / until it answers 200, the process exits, or the deadline
-    Stack.stop()              server first, then upstream: SIGTERM to the process group,
-                              wait, SIGKILL the group if needed, until no member is alive
+    Stack.stop()              server first, then upstream: SIGTERM to the guard's child (the
+                              master), wait until no member of its group is alive; SIGKILL to
+                              the group if anything is left at the stop's deadline
+    Stack.kill()              SIGKILL every group at once (a second Ctrl-C to the CLI)
+
+The bound of a stop. Every server gets one graceful shutdown timeout, ServerConfig's
+``graceful_timeout`` (``DEFAULT_GRACEFUL_TIMEOUT`` = 3 s): gunicorn's and hypercorn's
+``--graceful-timeout``, uvicorn's ``timeout_graceful_shutdown`` (django_target.workers), the
+upstream's aiohttp ``shutdown_timeout``. A stop gives the servers that long, plus
+``KILL_MARGIN`` (2 s) to cancel, shut down and exit, then SIGKILLs the process groups of
+whatever is left: everything has had SIGKILL at most graceful_timeout + KILL_MARGIN = 5 s after
+the stop began (``stop_timeout`` overrides the sum), and the stop returns as soon as the killed
+processes are gone, in milliseconds (after ``_KILL_GRACE`` more seconds it gives up with
+StopError, which only a process stuck in the kernel can cause). The stop waits by polling /proc,
+never by a blocking wait, so it cannot hang on a child that is never reaped.
 
 The Stack owns the child processes and their log files; nothing else signals them. Each child
 runs under a guard (django_target/guard.py) tied to the Stack's lifeline, a pipe whose write end
@@ -41,15 +55,16 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from django_target.config import (
+    DEFAULT_GRACEFUL_TIMEOUT,
     DEFAULT_PORT,
     DEFAULT_SCALE,
     DEFAULT_STARTUP_TIMEOUT,
-    DEFAULT_STOP_TIMEOUT,
     DEFAULT_UPSTREAM_DELAY,
     DEFAULT_UPSTREAM_SIZE,
     DEFAULT_UPSTREAM_TIMEOUT,
     DEFAULT_WORKERS,
     HOST,
+    KILL_MARGIN,
     ServerConfig,
     check_upstream_settings,
 )
@@ -61,7 +76,7 @@ from django_target.errors import (
     TargetError,
     UpstreamError,
 )
-from django_target.guard import Lifeline, group_pids
+from django_target.guard import Lifeline, children, group_pids
 
 __all__ = [
     "LOG_TO_STDERR",
@@ -70,7 +85,6 @@ __all__ = [
     "serve",
     "serve_upstream",
     "start",
-    "uvicorn_worker_class",
 ]
 
 #: The directory that holds the django_target package; put on the children's PYTHONPATH.
@@ -83,14 +97,9 @@ LOG_TO_STDERR = "-"
 _STDERR_FD = 2
 
 
-def uvicorn_worker_class() -> str:
-    """The gunicorn worker class for uvicorn: the uvicorn-worker package when installed, else
-    uvicorn's own (deprecated since uvicorn 0.30, still shipped)."""
-    try:
-        import uvicorn_worker  # noqa: F401
-    except ImportError:
-        return "uvicorn.workers.UvicornWorker"
-    return "uvicorn_worker.UvicornWorker"
+#: gunicorn's worker class for the gunicorn-uvicorn stack: uvicorn's, bounded by the graceful
+#: timeout on its own (uvicorn-worker does not pass it on to uvicorn).
+UVICORN_WORKER_CLASS = "django_target.workers.UvicornWorker"
 
 
 # -- processes -----------------------------------------------------------------------------
@@ -133,29 +142,39 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
-def _stop_child(child: _Child, timeout: float) -> list[int]:
-    """SIGTERM the child's group, wait up to timeout, then SIGKILL; return the survivors."""
-    _signal_group(child.pgid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    killed = False
+def _stop_child(child: _Child, deadline: float) -> list[int]:
+    """SIGTERM the guard's child, SIGKILL the whole group if anything of it is alive at the
+    deadline (at once if the deadline has passed), and return once no member is alive: [] then,
+    else the survivors of _KILL_GRACE seconds after the SIGKILL.
+
+    SIGTERM goes to the server's master (or the upstream), the guard's child, not to the group:
+    the master then stops its workers itself, within the graceful timeout. A SIGTERM to every
+    member would end hypercorn's workers at once (they leave SIGTERM at its default and wait
+    for their master's shutdown event), cutting requests in flight short. A child the guard has
+    not started yet when the stop begins gets its SIGTERM on a later round.
+
+    Polls /proc rather than waiting for the guard: a group is stopped when none of its members
+    is alive (a zombie is not), whether or not the guard has been reaped, so a Popen whose
+    waitpid lock a KeyboardInterrupt once left taken cannot hold the stop."""
+    terminated: set[int] = set()
+    give_up: float | None = None  # set once the group has had SIGKILL
     while True:
-        if not killed:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        else:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.proc.wait(timeout=_POLL_INTERVAL)
-        members = group_pids(child.pgid)
-        if child.proc.returncode is not None and not members:
+        child.proc.poll()  # reap the guard when it has exited (keeps its status for exited())
+        if not group_pids(child.pgid):
             break
-        if time.monotonic() >= deadline:
-            if killed:
-                break
+        now = time.monotonic()
+        if give_up is None and now >= deadline:
             _signal_group(child.pgid, signal.SIGKILL)
-            killed = True
-            deadline = time.monotonic() + _KILL_GRACE
-            continue
-        time.sleep(_POLL_INTERVAL)  # the leader is gone; let its orphans finish exiting
+            give_up = now + _KILL_GRACE
+        elif give_up is not None and now >= give_up:
+            break
+        elif give_up is None:
+            for pid in set(children(child.pgid)) - terminated:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                terminated.add(pid)
+        time.sleep(_POLL_INTERVAL)  # nothing to wait on for a group: poll /proc
+    child.proc.poll()
     if child.proc.stdout is not None:
         child.proc.stdout.close()
     return group_pids(child.pgid)
@@ -292,7 +311,7 @@ def _server_argv(config: ServerConfig, port: int) -> list[str]:
         if config.server == "gunicorn-gevent":
             app, worker_class = "django_target.wsgi:application", "gevent"
         else:
-            app, worker_class = "django_target.asgi:application", uvicorn_worker_class()
+            app, worker_class = "django_target.asgi:application", UVICORN_WORKER_CLASS
         argv = [
             sys.executable, "-m", "gunicorn", app,
             "--bind", bind,
@@ -361,9 +380,10 @@ def _open_log(log_path: str | None) -> IO[bytes] | None:
 @dataclass
 class Stack:
     """A running upstream + server pair (or a lone upstream). Use as a context manager, or call
-    stop(). url is the server's base URL ("" for a lone upstream)."""
+    stop(). url is the server's base URL ("" for a lone upstream). kill_after: seconds from the
+    start of stop() to the SIGKILL of whatever is left (ServerConfig.kill_after)."""
 
-    stop_timeout: float
+    kill_after: float
     url: str = ""
     upstream_url: str = ""
     _children: list[_Child] = field(default_factory=list, repr=False)
@@ -383,12 +403,21 @@ class Stack:
         """Every live process of the stack (servers, their workers, the upstream)."""
         return sorted(pid for child in self._children for pid in group_pids(child.pgid))
 
+    def kill(self) -> None:
+        """SIGKILL every process of the stack now, without waiting (safe in a signal handler);
+        a stop under way, or the next stop(), then only waits for them to be gone."""
+        for child in list(self._children):
+            _signal_group(child.pgid, signal.SIGKILL)
+
     def stop(self) -> None:
-        """Stop the server, then the upstream; idempotent. Raises StopError on survivors."""
+        """Stop the server, then the upstream; idempotent. SIGKILLs what is left kill_after
+        seconds after the call; raises StopError on survivors of SIGKILL."""
+        deadline = time.monotonic() + self.kill_after
         survivors: list[int] = []
         while self._children:
-            child = self._children.pop()  # started last, stopped first
-            survivors += _stop_child(child, self.stop_timeout)
+            child = self._children[-1]  # started last, stopped first; kill() still sees it
+            survivors += _stop_child(child, deadline)
+            self._children.pop()
         while self._logs:
             self._logs.pop().close()
         self._lifeline.close()
@@ -404,12 +433,13 @@ class Stack:
 
 
 def _start_upstream(stack: Stack, *, port: int, size: int, delay: float, log_path: str | None,
-                    deadline: float) -> str:
+                    deadline: float, graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT) -> str:
     log = _open_log(log_path)
     if log is not None:
         stack._logs.append(log)
     argv = [sys.executable, "-m", "django_target.upstream", "--host", HOST, "--port", str(port),
-            "--size", str(size), "--delay", repr(round(float(delay), 9))]
+            "--size", str(size), "--delay", repr(round(float(delay), 9)),
+            "--graceful-timeout", str(graceful_timeout)]
     child = _spawn("upstream", argv, _base_env(), log, stack._lifeline, stdout_pipe=True)
     stack._children.append(child)
     return _read_line(child, deadline)
@@ -422,7 +452,7 @@ def start(config: ServerConfig) -> Stack:
     Raises PortInUseError, UpstreamError, StartupError, ConfigError (all TargetError).
     """
     deadline = time.monotonic() + config.startup_timeout
-    stack = Stack(config.stop_timeout)
+    stack = Stack(config.kill_after)
     try:
         if config.port:
             _reserve_port(config.port)  # fail fast, before starting the upstream
@@ -430,7 +460,7 @@ def start(config: ServerConfig) -> Stack:
             stack.upstream_url = _start_upstream(
                 stack, port=0, size=config.upstream_size,
                 delay=config.upstream_delay * config.scale, log_path=config.log_path,
-                deadline=deadline,
+                deadline=deadline, graceful_timeout=config.graceful_timeout,
             )
         else:
             stack.upstream_url = config.upstream_url
@@ -480,17 +510,21 @@ def serve_upstream(
     delay: float = DEFAULT_UPSTREAM_DELAY,
     scale: float = DEFAULT_SCALE,
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
-    stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+    stop_timeout: float | None = None,
     log_path: str | None = None,
 ) -> Iterator[str]:
     """Run only the upstream (delay x scale seconds per answer); yield its document URL.
+    stop_timeout None SIGKILLs it DEFAULT_GRACEFUL_TIMEOUT + KILL_MARGIN seconds after the stop
+    began if it is still alive (it has that graceful timeout for requests in flight).
 
     Raises ConfigError, PortInUseError or UpstreamError (all TargetError).
     """
     check_upstream_settings(port=port, size=size, delay=delay, scale=scale)
     if port:
         _reserve_port(port)
-    stack = Stack(stop_timeout)
+    stack = Stack(
+        DEFAULT_GRACEFUL_TIMEOUT + KILL_MARGIN if stop_timeout is None else stop_timeout
+    )
     try:
         stack.upstream_url = _start_upstream(
             stack, port=port, size=size, delay=delay * scale, log_path=log_path,

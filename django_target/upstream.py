@@ -3,8 +3,9 @@ one fixed JSON document of a chosen size after a chosen delay.
 
 Run it with ``python -m django_target.upstream --port P --size BYTES --delay SECONDS``: it binds
 127.0.0.1 (port 0 picks a free port), prints its URL as the first line on stdout once it
-listens, and stops on SIGINT or SIGTERM. The document is built once, at start, so answering
-costs only the delay and a write; the server should never be the bottleneck of a benchmark.
+listens, and stops on SIGINT or SIGTERM (requests in flight get ``--graceful-timeout``
+seconds). The document is built once, at start, so answering costs only the delay and a write;
+the server should never be the bottleneck of a benchmark.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from django_target.config import DEFAULT_UPSTREAM_DELAY, DEFAULT_UPSTREAM_SIZE, HOST
+from django_target.config import (
+    DEFAULT_GRACEFUL_TIMEOUT,
+    DEFAULT_UPSTREAM_DELAY,
+    DEFAULT_UPSTREAM_SIZE,
+    HOST,
+)
 from django_target.errors import ConfigError
 
 __all__ = ["DOCUMENT_PATH", "main", "make_app", "make_document", "run_upstream"]
@@ -94,14 +100,17 @@ async def run_upstream(
     delay: float = DEFAULT_UPSTREAM_DELAY,
     on_ready: Callable[[str], None] | None = None,
     stop: asyncio.Event | None = None,
+    graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT,
 ) -> None:
     """Serve the document until ``stop`` is set (or SIGINT/SIGTERM when stop is None).
 
-    ``on_ready`` receives the URL (with the real port) once the socket listens.
+    ``on_ready`` receives the URL (with the real port) once the socket listens. Requests still
+    in flight when it stops get ``graceful_timeout`` seconds (aiohttp's own default is 60).
     Raises OSError if the address cannot be bound, ValueError for a bad size.
     """
     body = make_document(size)
-    runner = web.AppRunner(make_app(body, delay), access_log=None, handle_signals=False)
+    runner = web.AppRunner(make_app(body, delay), access_log=None, handle_signals=False,
+                           shutdown_timeout=graceful_timeout)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, backlog=UPSTREAM_BACKLOG, reuse_address=True)
@@ -154,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--delay", type=float, default=None,
         help=f"seconds before each answer [{DEFAULT_UPSTREAM_DELAY} x $GATEWAY_SCALE]",
     )
+    parser.add_argument(
+        "--graceful-timeout", type=float, default=DEFAULT_GRACEFUL_TIMEOUT,
+        help=f"seconds requests in flight get on stop [{DEFAULT_GRACEFUL_TIMEOUT}]",
+    )
     args = parser.parse_args(argv)
     delay = _default_delay() if args.delay is None else args.delay
 
@@ -164,11 +177,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _loopback(args.host)
         if delay < 0:
             raise ConfigError(f"delay must be >= 0, not {delay}")
+        if not args.graceful_timeout >= 0:
+            raise ConfigError(f"graceful timeout must be >= 0, not {args.graceful_timeout}")
         runner_loop = _loop_factory()
         with asyncio.Runner(loop_factory=runner_loop) as runner:
             runner.run(
                 run_upstream(host=args.host, port=args.port, size=args.size, delay=delay,
-                             on_ready=ready)
+                             on_ready=ready, graceful_timeout=args.graceful_timeout)
             )
     except (ConfigError, ValueError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

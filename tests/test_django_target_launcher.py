@@ -4,6 +4,7 @@ left behind, and the upstream service on its own."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import http.client
 import json
 import os
@@ -30,7 +31,9 @@ from django_target import (
     endpoints_for,
     serve,
     serve_upstream,
+    start,
 )
+from django_target.config import DEFAULT_GRACEFUL_TIMEOUT, KILL_MARGIN
 from django_target.upstream import make_document
 from tests.django_target_helpers import (
     REPO_ROOT,
@@ -38,9 +41,13 @@ from tests.django_target_helpers import (
     cli_env,
     closed_port,
     descendants,
+    group_members,
+    groups_of,
     http_get,
+    launched,
     listening_socket,
-    read_line,
+    parent_of,
+    pending_signals,
     run_cli,
 )
 
@@ -293,81 +300,143 @@ def test_stop_is_bounded_with_a_request_in_flight(server: str) -> None:
     assert alive(started) == set()
 
 
-def _start_cli(*args: str, tz: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    env = cli_env()
-    if tz is not None:
-        env["TZ"] = tz
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "django_target",
-            "serve",
-            "--port",
-            "0",
-            "--scale",
-            str(SCALE),
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        cwd=REPO_ROOT,
-    )
-    assert proc.stdout is not None
-    url = read_line(proc.stdout, timeout=60)
-    if not url:
-        proc.kill()
-        _, err = proc.communicate()
-        pytest.fail(f"the CLI printed no URL: {err.decode()}")
-    return proc, url
+#: The bound of a stop (launcher: everything has had SIGKILL by then), and the deadline of the
+#: tests that wait for a stop: a hang, never a measurement.
+STOP_BOUND_S = DEFAULT_GRACEFUL_TIMEOUT + KILL_MARGIN
+HANG_S = STOP_BOUND_S + 20
+
+
+def _serve_args(*args: str, scale: float = SCALE) -> tuple[str, ...]:
+    return ("--port", "0", "--scale", str(scale), *args)
+
+
+_SIGNAL_CASES = [
+    *[(server, signal.SIGINT, False) for server in SERVERS],
+    # A shell without job control starts background jobs with SIGINT ignored: an explicit
+    # SIGINT must still stop the launcher (it used to run on, its servers with it).
+    *[(server, signal.SIGINT, True) for server in SERVERS],
+    ("gunicorn-gevent", signal.SIGTERM, False),
+    ("hypercorn-uvloop", signal.SIGTERM, False),
+]
 
 
 @pytest.mark.parametrize(
-    ("server", "signum"),
-    [
-        ("gunicorn-gevent", signal.SIGTERM),
-        ("hypercorn-uvloop", signal.SIGTERM),
-        ("gunicorn-uvicorn", signal.SIGINT),
+    ("server", "signum", "sigint_ignored"),
+    _SIGNAL_CASES,
+    ids=[
+        f"{server}-{signal.Signals(signum).name}" + ("-ignored-at-start" if ignored else "")
+        for server, signum, ignored in _SIGNAL_CASES
     ],
-    ids=["gunicorn-gevent-SIGTERM", "hypercorn-uvloop-SIGTERM", "gunicorn-uvicorn-SIGINT"],
 )
-def test_cli_stops_cleanly_on_a_signal(server: str, signum: int) -> None:
+def test_cli_stops_cleanly_on_a_signal(
+    server: str, signum: int, sigint_ignored: bool, record_property: Any
+) -> None:
     """The servers' output is on the CLI's stderr by default (the servers hold that pipe too:
-    communicate() returns once all of them have closed it)."""
-    proc, url = _start_cli("--server", server, "--workers", "2")
-    try:
+    communicate() returns once all of them have closed it). Nothing of the launcher's process
+    groups may be left; the stop time is recorded (stop_seconds), not asserted."""
+    with launched(
+        *_serve_args("--server", server, "--workers", "2"), sigint_ignored=sigint_ignored
+    ) as cli:
+        proc, url = cli.proc, cli.url
         assert url.startswith("http://127.0.0.1:")
         assert http_get(url + "/myapp/sync/gateway_1s").status == 200
         started = descendants(proc.pid)
         assert len(started) >= 4, started  # upstream, master, 2 workers
+        groups = groups_of(started) - {os.getpgrp()}
+        assert len(groups) == 2, groups  # the guards' groups: the upstream's, the server's
+        began = time.monotonic()
         proc.send_signal(signum)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        _, err = proc.communicate(timeout=HANG_S)
+        record_property("stop_seconds", round(time.monotonic() - began, 3))
+        left = group_members(groups)
     assert proc.returncode == 0, err.decode()
     log = err.decode()
     assert f"[INFO] {'Running on' if 'hypercorn' in server else 'Listening at:'} {url}" in log
     assert "Traceback" not in log and "django_target: error" not in log
     assert alive(started) == set()
+    assert left == set()
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_second_signal_kills_everything_at_once(server: str) -> None:
+    """Every process the CLI started is stopped (SIGSTOP), so the stop the first signal begins
+    cannot end before its bound (graceful timeout 120 s); once that stop has sent its SIGTERM
+    (pending at the server's master), a second signal SIGKILLs everything: the CLI exits 0
+    long before the bound, and nothing of its process groups is left."""
+    with launched(*_serve_args("--server", server, "--graceful-timeout", "120")) as cli:
+        proc = cli.proc
+        started = descendants(proc.pid)
+        groups = groups_of(started) - {os.getpgrp()}
+        masters = {pid for pid in started if parent_of(pid) in groups}  # server and upstream
+        assert len(groups) == 2 and len(masters) == 2, (groups, masters)
+        for pid in started:
+            os.kill(pid, signal.SIGSTOP)
+        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + HANG_S
+        while not any(signal.SIGTERM in pending_signals(pid) for pid in masters):
+            assert time.monotonic() < deadline, "the stop sent no SIGTERM"
+            time.sleep(0.02)  # polling /proc: a pending signal has nothing to wait on
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=HANG_S)
+        left = group_members(groups)
+    assert proc.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+    assert alive(started) == set()
+    assert left == set()
+
+
+@pytest.mark.parametrize("server", ["gunicorn-uvicorn", "hypercorn-uvloop"])
+def test_stop_kills_a_stack_deaf_to_sigterm(server: str) -> None:
+    """Every process of the stack stopped (SIGSTOP: SIGTERM stays pending, only SIGKILL ends
+    them): stop() SIGKILLs them at its bound and returns, with nothing left."""
+    stack = start(ServerConfig(server, port=0, scale=SCALE, graceful_timeout=0))
+    pids = set(stack.pids())
+    try:
+        assert len(pids) >= 5, pids  # 2 guards, upstream, master, worker
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        stack.stop()  # a hang here is pytest-timeout's to report
+    finally:
+        for pid in alive(pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(TargetError):
+            stack.stop()
+    assert alive(pids) == set()
+
+
+def test_uvicorn_workers_honour_the_graceful_timeout(tmp_path: Path) -> None:
+    """gunicorn-uvicorn: uvicorn itself cancels the request still in flight at the graceful
+    timeout, runs the lifespan shutdown and exits, before its master would SIGKILL it."""
+    log = tmp_path / "servers.log"
+    with ThreadPoolExecutor(1) as pool:
+        with serve("gunicorn-uvicorn", port=0, scale=1.0, graceful_timeout=1,
+                   log_path=str(log)) as url:
+            parts = urlsplit(url)
+            conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=HANG_S)
+            conn.request("GET", "/myapp/async/gateway_10s")
+            in_flight = pool.submit(conn.getresponse)
+            assert http_get(url + "/").status == 200
+        with pytest.raises((http.client.HTTPException, OSError)):
+            in_flight.result(timeout=HANG_S).read()
+        conn.close()
+    text = log.read_text()
+    assert "timeout graceful shutdown exceeded" in text, text
+    assert "Application shutdown complete" in text, text
+    assert "SIGKILL" not in text, text
 
 
 def test_cli_log_option_sends_the_servers_output_to_a_file(tmp_path: Path) -> None:
     """--log FILE instead of stderr; every log line in UTC whatever the launcher's zone
     (Django's TIME_ZONE for the workers, TZ for the master)."""
     log = tmp_path / "servers.log"
-    proc, url = _start_cli("--server", "gunicorn-uvicorn", "--log", str(log), tz="JST-9")
-    try:
+    env = cli_env()
+    env["TZ"] = "JST-9"
+    with launched(*_serve_args("--server", "gunicorn-uvicorn", "--log", str(log)), env=env) as cli:
+        proc, url = cli.proc, cli.url
         assert http_get(url + "/myapp/async/gateway_1s").status == 200
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        _, err = proc.communicate(timeout=HANG_S)
     assert proc.returncode == 0
     assert err == b""
     lines = log.read_text().splitlines()
