@@ -319,7 +319,7 @@ def _server_argv(config: ServerConfig, port: int) -> list[str]:
             "--worker-class", worker_class,
             "--worker-connections", str(config.worker_connections),
             "--graceful-timeout", str(config.graceful_timeout),
-            "--no-control-socket",  # gunicorn >= 24 would share ~/.gunicorn/gunicorn.ctl
+            "--no-control-socket",  # gunicorn >= 25.1 would share one gunicorn.ctl
         ]
     else:
         argv = [
