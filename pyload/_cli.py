@@ -4,7 +4,9 @@ Exit status as wrk: 0 for a completed run (socket and status errors included, Ct
 1 for a usage or setup error (one line on stderr, never a traceback). pyload also exits
 EXIT_PARTIAL (3) when a worker process was lost during the run: the report is printed, with a
 "Partial result" line per lost process, but their counters are missing (wrk has no such case);
-and 130 when Ctrl-C comes before the load started (``__main__`` handles that). An output path
+and 130 (EXIT_INTERRUPTED) when a stop signal comes before the load started (``__main__``) or
+while the report is written after it (a signal during the load stops it and still gets the
+report: exit 0). An output path
 (``--json``, ``--hdr-log``, ``--plot``) that cannot be written is a setup error too, found
 before the load starts.
 
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_PARTIAL", "build_parser", "config_from_args", "main"]
 
 EXIT_PARTIAL = 3  # the run ended, but a worker process was lost: its counters are missing
+EXIT_INTERRUPTED = 130  # a stop signal outside the load (__main__ says how they are handled)
 
 EPILOG = """\
 Numeric arguments may include a SI unit (1k, 1M, 1G)
@@ -171,6 +174,22 @@ def _run(
         if progress is not None:
             progress.clear()
 
+    try:
+        return _report(result, run, json_to_stdout, text_out, outputs, debug)
+    except KeyboardInterrupt:  # a stop signal after the load: what was written stays
+        print("interrupted while writing the report", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _report(
+    result: RunResult,
+    run: Run,
+    json_to_stdout: bool,
+    text_out: TextIO,
+    outputs: dict[str, _OutputFile],
+    debug: bool,
+) -> int:
+    """wrk's report, the outputs, the -s script's done(); the exit status."""
     from pyload._report import wrk_body
 
     text_out.write(wrk_body(result))

@@ -10,9 +10,9 @@ Owns the worker processes and the run's wall-clock bounds. Call chain:
         its host process
       start worker processes (_engine.process_main)     fork, else forkserver (_context); a
         wait for each one's Ready                       process failing here raises WorkerError
-      start_event.set(); _collect messages              Progress -> the tally; Result; Failed;
+      START to each; _collect messages                  Progress -> the tally; Result; Failed;
                                                         HookFailed (-s) -> stop all, HookError
-                                                        SIGINT, SIGTERM set stop_event;
+                                                        a stop signal: STOP to each;
                                                         a second one: no more waiting
       RunResult(config, runtime, thread results)        counters summed, histograms merged
 
@@ -36,7 +36,6 @@ from multiprocessing.connection import Connection as Pipe
 from multiprocessing.connection import wait
 from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Event
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, cast
 
@@ -46,7 +45,7 @@ from pyload._http11 import build_request
 from pyload._messages import Failed, HookFailed, Progress, Ready, Result
 from pyload._net import probe_connect, resolve_target
 from pyload._plan import Plan
-from pyload._process import process_main
+from pyload._process import START, STOP, STOP_SIGNALS, process_main
 from pyload._progress import ProgressTally
 from pyload._script import MainScript
 from pyload._sources import RequestSource, StaticRequest
@@ -57,15 +56,14 @@ from pyload.hooks import Address
 if TYPE_CHECKING:
     from pyload.result import RunResult
 
-__all__ = ["ensure_fd_limit", "prepare", "run_local"]
+__all__ = ["STOP_SIGNALS", "ensure_fd_limit", "kill_started_processes", "prepare", "run_local"]
 
 FDS_RESERVED_PER_PROCESS = 64  # per process: stdio, pipes, the loop's own descriptors, imports
 READY_TIMEOUT_S = 120.0  # generous: 20 processes starting on 2 busy cores
 STOP_GRACE_S = 10.0  # how long after the deadline a process may take to send its results
 POLL_S = 0.5
-# -- signals (SIGINT, SIGTERM): docs/reliability.md --
-INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # the first ends the run early, the second
-INTERRUPTED_POLL_S = 0.05  # at once (how soon the parent notices the second)
+# -- signals (docs/reliability.md): the first ends the run early, the second at once --
+INTERRUPTED_POLL_S = 0.05  # how soon the parent notices the second
 EXIT_GRACE_S = 0.5  # once the results are in (or given up), how long a process may take to exit
 
 
@@ -89,14 +87,25 @@ def run_local(
     """
     config = plan.config
     specs = prepare(plan, script)
-    with _processes(specs) as (start_event, stop_event, pipes, hosted):
-        if on_start is not None:
-            on_start()
-        start_ns = perf_counter_ns()
-        start_event.set()
-        tally = ProgressTally(config.threads, on_progress, keep_latency_intervals)
-        results, failures, interrupted = _collect(config, pipes, hosted, stop_event, tally)
-        waited_us = (perf_counter_ns() - start_ns) // 1000
+    interrupts: list[float] = []  # when a stop signal came during the load, if one did
+    with _processes(specs) as (pipes, hosted):
+
+        def interrupt() -> None:
+            # SIGINT (Ctrl-C), SIGTERM or SIGHUP ends the run early: the threads stop at their
+            # next 100 ms tick and report. A second one ends it at once (_collect).
+            interrupts.append(time.monotonic())
+            _tell(pipes, STOP)
+
+        # From the header on, a signal stops the load and still gets its report.
+        with _on_stop_signal(interrupt):
+            if on_start is not None:
+                on_start()
+            start_ns = perf_counter_ns()
+            _tell(pipes, START)
+            tally = ProgressTally(config.threads, on_progress, keep_latency_intervals)
+            results, failures = _collect(config, pipes, hosted, tally, interrupts)
+            waited_us = (perf_counter_ns() - start_ns) // 1000
+    interrupted = bool(interrupts)
     if script is not None:
         script.finish(results)  # -s: the threads' globals, for thread.get() in done()
     # The run's length is the load window the threads measured, not the time the parent took
@@ -189,56 +198,51 @@ def _context() -> ForkContext | ForkServerContext | SpawnContext:
 @contextlib.contextmanager
 def _processes(
     specs: list[ThreadSpec],
-) -> Iterator[tuple[Event, Event, dict[int, Pipe], dict[int, list[int]]]]:
+) -> Iterator[tuple[dict[int, Pipe], dict[int, list[int]]]]:
     """Start the worker processes, wait until each is ready; always reap them on the way out.
 
-    Yields the start and stop events, each process's pipe and the threads each hosts.
+    Yields each process's pipe (a duplex one: its messages up, START and STOP down) and the
+    threads each hosts.
     """
     hosted: dict[int, list[ThreadSpec]] = {}
     for spec in specs:
         hosted.setdefault(spec.process, []).append(spec)
     ctx = _context()
-    start_event, stop_event = ctx.Event(), ctx.Event()
     pipes: dict[int, Pipe] = {}
     processes: list[BaseProcess] = []
     try:
-        # Children must ignore Ctrl-C from the terminal and a SIGTERM sent to the group
-        # (both reach the whole process group; the parent stops them through stop_event and
-        # still collects their results). SIG_IGN is the one disposition that survives fork and
-        # exec (and so reaches a forkserver started now and its children), so it is set while
-        # they start; a blocked mask would not do: fork_exec delivers pending signals. The
-        # parent ignores both for those moments (only the main thread can: _ignoring_interrupts).
-        previous = _ignoring_interrupts()
-        # Forked workers inherit every object of this process: frozen, the collector of a
-        # worker never walks them (CPU, and copy-on-write pages it would touch). Unfrozen here
-        # right after, so the caller's own objects are collected as before.
-        gc.freeze()
-        try:
-            for process_index, threads in hosted.items():
-                reader, writer = ctx.Pipe(duplex=False)
-                process = ctx.Process(
-                    target=process_main,
-                    args=(process_index, threads, writer, start_event, stop_event),
-                    name=f"pyload-p{process_index}",
-                    daemon=True,
-                )
-                try:
-                    process.start()
-                except OSError as exc:
-                    raise ResourceError(
-                        f"unable to start worker process {process_index}: {exc}"
-                    ) from None
-                writer.close()
-                pipes[process_index] = reader
-                processes.append(process)
-        finally:
-            gc.unfreeze()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+        # Children ignore the stop signals a terminal or a group kill sends them too
+        # (_signals_held_while_starting says how they never see one before they do).
+        with _signals_held_while_starting(ctx.get_start_method()):
+            # Forked workers inherit every object of this process: frozen, the collector of a
+            # worker never walks them (CPU, and copy-on-write pages it would touch). Unfrozen
+            # right after, so the caller's own objects are collected as before.
+            gc.freeze()
+            try:
+                for process_index, threads in hosted.items():
+                    ours, theirs = ctx.Pipe(duplex=True)
+                    process = ctx.Process(
+                        target=process_main,
+                        args=(process_index, threads, theirs),
+                        name=f"pyload-p{process_index}",
+                        daemon=True,
+                    )
+                    try:
+                        process.start()
+                    except OSError as exc:
+                        raise ResourceError(
+                            f"unable to start worker process {process_index}: {exc}"
+                        ) from None
+                    theirs.close()
+                    pipes[process_index] = ours
+                    processes.append(process)
+                    _started.add(process)
+            finally:
+                gc.unfreeze()
         _wait_ready(pipes)
-        yield start_event, stop_event, pipes, {p: [t.index for t in ts] for p, ts in hosted.items()}
+        yield pipes, {p: [t.index for t in ts] for p, ts in hosted.items()}
     finally:
-        stop_event.set()
+        _tell(pipes, STOP)
         # _collect has waited for every result (up to STOP_GRACE_S past the deadline, less
         # after an interrupt): a worker that sent its result exits in milliseconds; one still
         # here after EXIT_GRACE_S hangs (or was given up on) and is killed.
@@ -248,6 +252,7 @@ def _processes(
             if started.is_alive():
                 started.kill()
                 started.join()
+            _started.discard(started)
         for reader in pipes.values():
             reader.close()
 
@@ -265,7 +270,7 @@ def _wait_ready(pipes: dict[int, Pipe]) -> None:
             index = waiting.pop(reader)
             try:
                 message = reader.recv()
-            except EOFError:
+            except (EOFError, OSError):  # a socket pair: a peer killed with bytes unread resets
                 raise WorkerError(f"worker process {index} exited before it was ready") from None
             match message:
                 case Ready():
@@ -284,27 +289,22 @@ def _collect(
     config: Config,
     pipes: dict[int, Pipe],
     hosted: dict[int, list[int]],
-    stop_event: Event,
     progress: ProgressTally,
-) -> tuple[list[ThreadResult], list[LostPart], bool]:
+    interrupts: list[float],
+) -> tuple[list[ThreadResult], list[LostPart]]:
     """Receive every process's messages until each has sent its threads' results or failed.
 
     A process that dies or fails becomes a failure note (naming its threads and what they had
     done by their last progress); progress messages go to the ``progress`` tally.
+    ``interrupts`` fills up as stop signals come (``run_local``): after the first, the results
+    have STOP_GRACE_S to come; after the second, none is waited for.
     """
     waiting: dict[Pipe, int] = {reader: index for index, reader in pipes.items()}
     outstanding = {process: set(threads) for process, threads in hosted.items()}
     results: list[ThreadResult] = []
     failures: list[LostPart] = []
-    interrupts: list[float] = []  # when SIGINT or SIGTERM came, if they did
     hook_failures: list[HookFailed] = []  # -s: a hook raised; the run is called off
     hard_deadline = time.monotonic() + config.warmup + config.duration + STOP_GRACE_S
-
-    def interrupt() -> None:
-        # SIGINT (Ctrl-C) or SIGTERM ends the run early: the workers stop at their next 100 ms
-        # tick and report. A second one ends it at once: results not in yet are given up.
-        interrupts.append(time.monotonic())
-        stop_event.set()
 
     def lose(reader: Pipe, what: str) -> None:
         process = waiting.pop(reader)
@@ -314,49 +314,49 @@ def _collect(
             progress.finished(thread, None)
         failures.append(LostPart(process, tuple(lost), what, done, when))
 
-    with _on_interrupt(interrupt):
-        while waiting:
-            ready = _wait(waiting, INTERRUPTED_POLL_S if interrupts else POLL_S)
-            if interrupts:
-                hard_deadline = min(hard_deadline, interrupts[0] + STOP_GRACE_S)
-            for reader in ready:
-                try:
-                    message = reader.recv()
-                except EOFError:
-                    lose(reader, "died before sending its result")
-                    continue
-                match message:
-                    case Progress():
-                        progress.add(message)
-                    case Result(result=result):
-                        results.append(result)
-                        progress.finished(result.stats.index, result.stats)
-                        threads = outstanding[waiting[reader]]
-                        threads.discard(result.stats.index)
-                        if not threads:
-                            del outstanding[waiting.pop(reader)]
-                    case Failed(error=error):
-                        lose(reader, f"failed: {error}")
-                    case HookFailed():  # -s: every worker stops; the results still come
-                        hook_failures.append(message)
-                        stop_event.set()
-            if len(interrupts) > 1:  # -- a second SIGINT or SIGTERM: the run ends now --
-                for reader in list(waiting):
-                    lose(reader, "sent no result before the second interrupt")
-                break
-            if not ready and time.monotonic() > hard_deadline:
-                for reader in list(waiting):
-                    lose(reader, f"sent no result within {STOP_GRACE_S:.0f}s")
-                break
+    while waiting:
+        ready = _wait(waiting, INTERRUPTED_POLL_S if interrupts else POLL_S)
+        if interrupts:
+            hard_deadline = min(hard_deadline, interrupts[0] + STOP_GRACE_S)
+        for reader in ready:
+            try:
+                message = reader.recv()
+            except (EOFError, OSError):  # a socket pair: a peer killed with bytes unread resets
+                lose(reader, "died before sending its result")
+                continue
+            match message:
+                case Progress():
+                    progress.add(message)
+                case Result(result=result):
+                    results.append(result)
+                    progress.finished(result.stats.index, result.stats)
+                    threads = outstanding[waiting[reader]]
+                    threads.discard(result.stats.index)
+                    if not threads:
+                        del outstanding[waiting.pop(reader)]
+                case Failed(error=error):
+                    lose(reader, f"failed: {error}")
+                case HookFailed():  # -s: every worker stops; the results still come
+                    hook_failures.append(message)
+                    _tell(pipes, STOP)
+        if len(interrupts) > 1:  # -- a second stop signal: the run ends now --
+            for reader in list(waiting):
+                lose(reader, "sent no result before the second interrupt")
+            break
+        if not ready and time.monotonic() > hard_deadline:
+            for reader in list(waiting):
+                lose(reader, f"sent no result within {STOP_GRACE_S:.0f}s")
+            break
     if hook_failures:
         raise HookError(hook_failures[0].error, hook_failures[0].traceback)
-    return results, failures, bool(interrupts)
+    return results, failures
 
 
 @contextlib.contextmanager
-def _on_interrupt(callback: Callable[[], None]) -> Iterator[None]:
-    """Route SIGINT and SIGTERM to ``callback``: no KeyboardInterrupt lands mid-recv, and a
-    SIGTERM (``kill``, a service manager's stop) still gets the report of what was done.
+def _on_stop_signal(callback: Callable[[], None]) -> Iterator[None]:
+    """Route SIGINT, SIGTERM and SIGHUP to ``callback``: no KeyboardInterrupt lands mid-recv, and
+    a SIGTERM (``kill``, a service manager's stop) still gets the report of what was done. A
+    signal that this process ignores (SIGHUP under ``nohup``) stays ignored.
 
     Only the main thread can set a handler (and only it ever sees these signals); from another
     thread the run cannot be interrupted and goes to its deadline.
@@ -366,7 +366,8 @@ def _on_interrupt(callback: Callable[[], None]) -> Iterator[None]:
         return
     previous = {
         signum: signal.signal(signum, lambda signum, frame: callback())
-        for signum in INTERRUPT_SIGNALS
+        for signum in STOP_SIGNALS
+        if signal.getsignal(signum) is not signal.SIG_IGN
     }
     try:
         yield
@@ -375,12 +376,52 @@ def _on_interrupt(callback: Callable[[], None]) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _ignoring_interrupts() -> dict[int, signal._HANDLER]:
-    """Ignore SIGINT and SIGTERM (in the main thread; elsewhere the dispositions cannot be
-    changed and stay as they are); the previous handlers, to restore."""
+@contextlib.contextmanager
+def _signals_held_while_starting(start_method: str) -> Iterator[None]:
+    """While the worker processes start, a stop signal must not reach them before they ignore
+    it (process_main does, first thing: the parent stops them with STOP and still
+    collects their results), nor be lost for the parent.
+
+    fork: the stop signals are blocked in this thread, the children inherit the mask, ignore
+    the signals and unblock; a signal that came meanwhile is delivered here on the way out (a
+    forked child does not inherit pending signals). Other start methods exec a new program
+    (the forkserver) that would be handed a pending signal: there SIG_IGN, the one disposition
+    that survives exec, is set while they start, and a signal in that moment is lost.
+    """
     if threading.current_thread() is not threading.main_thread():
-        return {}
-    return {signum: signal.signal(signum, signal.SIG_IGN) for signum in INTERRUPT_SIGNALS}
+        yield
+        return
+    if start_method == "fork":
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+_started: set[BaseProcess] = set()  # the worker processes not yet reaped (kill_started_processes)
+
+
+def kill_started_processes() -> None:
+    """SIGKILL every worker process this process started and has not reaped: the CLI's answer
+    to a second stop signal outside the load, when waiting is no longer wanted."""
+    for process in list(_started):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            process.kill()
+
+
+def _tell(pipes: dict[int, Pipe], word: bytes) -> None:
+    """Say ``word`` (START, STOP) to every process; a process already gone is not waited for."""
+    for pipe in pipes.values():
+        with contextlib.suppress(OSError):
+            pipe.send_bytes(word)
 
 
 def _wait(waiting: dict[Pipe, int], timeout: float) -> list[Pipe]:

@@ -32,7 +32,12 @@ Address = tuple[int, tuple[Any, ...]]  # (family, sockaddr)
 
 def resolve(host: str, port: int | str, shown: str | None = None) -> list[Address]:
     """getaddrinfo as wrk calls it (TCP, any family); ResolveError ``unable to resolve
-    host:port reason`` (``shown`` instead of the port where given: the URL's service)."""
+    host:port reason`` (``shown`` instead of the port where given: the URL's service).
+
+    Made in the calling thread on purpose: a helper thread would make the next fork of worker
+    processes unsafe (a child forked while that thread ends inherited a lock it held, and
+    hung). A stop signal is handled when getaddrinfo returns: at once for a numeric address or
+    /etc/hosts, within the resolver's own timeout (resolv.conf) for a DNS name."""
     try:
         infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
     except socket.gaierror as exc:

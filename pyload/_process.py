@@ -3,7 +3,8 @@
     process_main(process, threads, pipe, start, stop)  process entry (started by _local.py)
       new_event_loop(config.loop)                     uvloop, or asyncio
       spec.requests.start() per thread                -s: the script's init() (_script.py)
-      pipe <- Ready; start_event.wait()               the start barrier shared by all processes
+      pipe <- Ready; wait for START on the pipe       the start barrier: the parent says START
+                                                      to every process at once
       run_threads(threads, ...)                       gathers one _engine.run_thread per thread
       pipe <- Result(ThreadResult) per thread         (Progress messages go out during the load)
 
@@ -20,15 +21,17 @@ import signal
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection as Pipe
-from multiprocessing.synchronize import Event
 
 from pyload._counters import ThreadResult
 from pyload._engine import ThreadSpec, run_thread
 from pyload._messages import Failed, HookFailed, ProcessMessage, Ready, Result
 from pyload.errors import HookError
 
-__all__ = ["new_event_loop", "process_main", "run_threads"]
+__all__ = ["START", "STOP", "new_event_loop", "process_main", "run_threads"]
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # as _local's
+START = b"start"  # the parent's word for the common start (sent to every process at once)
+STOP = b"stop"  # ... and for the end of the run: a signal, a hook that raised, a setup failure
 START_WAIT_S = 300.0  # a process whose start never comes gives up
 START_POLL_S = 0.1  # how often a waiting process checks whether the run was called off
 
@@ -46,14 +49,20 @@ def new_event_loop(name: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def process_main(
-    process: int, threads: list[ThreadSpec], pipe: Pipe, start_event: Event, stop_event: Event
-) -> None:
+def process_main(process: int, threads: list[ThreadSpec], pipe: Pipe) -> None:
     """Process entry: host ``threads`` (wrk's threads: groups of connections) on one loop; get
-    ready, wait for the common start, run them together, send each one's result."""
-    # Ctrl-C is the parent's to handle: it sets stop_event and still collects every result.
-    # (The parent already started this process with SIGINT ignored; this keeps it so.)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ready, wait for the common start, run them together, send each one's result.
+
+    ``pipe`` is this process's own duplex pipe to the parent: messages (_messages) go up, and
+    the parent's START and STOP come down. Nothing is shared with the other processes: a lock
+    shared between them (a multiprocessing Event) would stay held by a process killed while
+    holding it, and hang every other one at its next look."""
+    # A stop signal is the parent's to handle (a terminal's Ctrl-C and a group kill reach this
+    # process too): it sends STOP and still collects every result. The parent started
+    # this process with them blocked (fork) or ignored (forkserver): ignored now, then unblocked.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     _name_process(f"pyload-p{process}")
     # The process that started this one: the runner's, also when a forkserver forked it (whose
     # pid getppid() would give, and which outlives a killed caller). Its sentinel is a pipe
@@ -69,8 +78,17 @@ def process_main(
             return not parent.is_alive()
         return os.getppid() != parent_pid
 
+    told: list[bytes] = []  # what the parent said so far (START, STOP)
+
+    def listen(timeout: float) -> None:
+        with contextlib.suppress(OSError, EOFError):  # a parent gone: parent_gone() says so
+            while pipe.poll(timeout):
+                told.append(pipe.recv_bytes())
+                timeout = 0
+
     def should_stop() -> bool:  # asked every 100 ms: a stop request, or the parent is gone
-        return stop_event.is_set() or parent_gone()
+        listen(0)
+        return STOP in told or parent_gone()
 
     def send(message: ProcessMessage) -> None:
         try:
@@ -84,8 +102,9 @@ def process_main(
             spec.requests.start()
         pipe.send(Ready(process))
         waited_until = time.monotonic() + START_WAIT_S
-        while not start_event.wait(START_POLL_S):
-            if should_stop() or time.monotonic() > waited_until:
+        while START not in told:
+            listen(START_POLL_S)
+            if STOP in told or parent_gone() or time.monotonic() > waited_until:
                 return  # the run was called off before it started
         try:
             results = loop.run_until_complete(run_threads(threads, send, should_stop))
