@@ -3,7 +3,8 @@
 Every thread sends a Progress message each second of its measurement (and a final one for the
 part-second before its end), with its counters so far and the latencies it recorded in that
 second. ``ProgressTally`` adds the n-th messages of all threads into the run's n-th second
-(``Interval``) once every thread has sent it or ended, and then:
+(``Interval``) once every thread has sent it or ended (``RoundBarrier``, which a distributed
+run's client uses for its agents' seconds too), and then:
 
 - calls ``on_progress`` with a ``RunProgress``: the counters so far, the last second's responses
   and the p99 of every latency so far (the live progress line, the API's callback);
@@ -21,13 +22,13 @@ it had done by then is what ``last_words`` reports.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 from pyload._counters import Counters, RunProgress
 from pyload._messages import Progress
 
-__all__ = ["Interval", "ProgressTally", "percentile_of_counts"]
+__all__ = ["Interval", "ProgressTally", "RoundBarrier", "percentile_of_counts"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,45 @@ def percentile_of_counts(counts: dict[int, int], p: float) -> int | None:
     return max(counts)
 
 
+class RoundBarrier:
+    """The all-parts barrier: round n (every part's n-th message) is complete once one part at
+    least has sent its n-th message and every part still running has sent it too or ended.
+
+    The parts are a run's threads (``ProgressTally``) or a distributed run's agents
+    (``_dask._client``); a part that ended sends no more, so the rounds it misses complete
+    without it. Counting only: the caller keeps the messages.
+    """
+
+    def __init__(self, parts: Iterable[Hashable]) -> None:
+        self.sent: dict[Hashable, int] = dict.fromkeys(parts, 0)  # messages per part
+        self.ended: set[Hashable] = set()  # parts that will send no more
+        self.completed = 0  # how many rounds are complete
+
+    def add(self, part: Hashable) -> int:
+        """Count a message of ``part``; its number (1: the part's first)."""
+        self.sent[part] += 1
+        return self.sent[part]
+
+    def end(self, part: Hashable) -> None:
+        """``part`` sends no more."""
+        self.ended.add(part)
+
+    def end_all(self) -> None:
+        self.ended.update(self.sent)
+
+    def advance(self) -> list[int]:
+        """The rounds complete now that were not before, in order."""
+        done = []
+        while True:
+            number = self.completed + 1
+            if all(sent < number for sent in self.sent.values()):
+                return done  # no part has sent its n-th message yet
+            if any(sent < number and p not in self.ended for p, sent in self.sent.items()):
+                return done  # a running part has not sent its n-th message yet
+            self.completed = number
+            done.append(number)
+
+
 class _Second:
     __slots__ = ("counts", "end_ns", "errors", "final_only", "latency_count", "requests")
 
@@ -84,10 +124,8 @@ class ProgressTally:
         self.merge_latencies = keep_latencies or on_progress is not None
         self.latest: dict[int, Progress] = {}
         self.final: dict[int, Counters] = {}  # threads that are done: their last counters
-        self.sent: dict[int, int] = dict.fromkeys(range(threads), 0)  # messages per thread
-        self.ended: set[int] = set()  # threads that will send no more
+        self.rounds = RoundBarrier(range(threads))  # the n-th second: every thread's n-th
         self.seconds: dict[int, _Second] = {}  # the seconds not yet complete, by number
-        self.completed = 0  # how many seconds are complete
         self.intervals: list[Interval] = []
         self.cumulative: dict[int, int] = {}  # every latency so far (for the p99)
 
@@ -95,8 +133,7 @@ class ProgressTally:
         index = message.index
         previous = self.latest.get(index)
         self.latest[index] = message
-        self.sent[index] += 1
-        second = self.seconds.setdefault(self.sent[index], _Second())
+        second = self.seconds.setdefault(self.rounds.add(index), _Second())
         second.latency_count += sum(message.latency_counts.values())
         if self.merge_latencies:
             counts = second.counts
@@ -109,12 +146,12 @@ class ProgressTally:
         if not message.final:
             second.final_only = False
         else:
-            self.ended.add(index)
+            self.rounds.end(index)
         self._advance()
 
     def finished(self, index: int, stats: Counters | None) -> None:
         """Thread ``index`` is done: its result came (``stats``), or its process was lost."""
-        self.ended.add(index)
+        self.rounds.end(index)
         if stats is not None:
             self.final[index] = stats.counters()
         elif index in self.latest:
@@ -123,7 +160,7 @@ class ProgressTally:
 
     def flush(self) -> list[Interval]:
         """Every thread has ended: complete the seconds left; the run's intervals."""
-        self.ended.update(self.sent)
+        self.rounds.end_all()
         self._advance()
         return self.intervals
 
@@ -136,16 +173,8 @@ class ProgressTally:
         return Counters.total(m.counters for m in last), max(m.elapsed_ns for m in last) / 1e9
 
     def _advance(self) -> None:
-        while True:
-            number = self.completed + 1
-            second = self.seconds.get(number)
-            if second is None:
-                return
-            if any(sent < number and t not in self.ended for t, sent in self.sent.items()):
-                return  # a running thread has not sent its n-th message yet
-            del self.seconds[number]
-            self.completed = number
-            self._complete(number, second)
+        for number in self.rounds.advance():
+            self._complete(number, self.seconds.pop(number))
 
     def _complete(self, number: int, second: _Second) -> None:
         start_s = self.intervals[-1].end_s if self.intervals else 0.0
@@ -165,7 +194,7 @@ class ProgressTally:
             cumulative[value] = cumulative.get(value, 0) + n
         if second.final_only:
             return
-        running = [self.latest[t] for t in self.sent if t not in self.final and t in self.latest]
+        running = [self.latest[t] for t in self.latest if t not in self.final]
         total = Counters.total([m.counters for m in running] + list(self.final.values()))
         self.on_progress(
             RunProgress(
