@@ -1,7 +1,7 @@
 """``pyload merge``: results of runs started anywhere (SSH, Kubernetes jobs, cron), merged exactly.
 
 Reads each run's JSON (schema ``pyload.result/2``, docs/json.md), checks that the runs' settings
-agree (apart from those that add up or do not matter: ``result.MERGE_ADDS``, ``MERGE_IGNORES``)
+agree (``result.check_mergeable``: apart from those that add up or do not matter)
 and merges them with ``RunResult.combine``: counters summed, the exact latency counts added, so
 the merged report is the one a single run with all their threads would have printed. The result
 keeps one ``agents`` entry per file (``part_summary``). Raises UsageError; prints nothing: the
@@ -64,27 +64,10 @@ def read_result(path: str) -> RunResult:
 
 def check_settings(runs: Sequence[tuple[str, RunResult]]) -> None:
     """Raise UsageError (one line naming the files, the settings and their values) unless the
-    runs may be merged: equal settings, apart from those that add up or do not matter. Of the
-    settings that add up, one that is unset (a closed-loop run has no rate) must be unset in
-    all: a closed-loop run and a constant-rate run measure different things."""
-    from pyload.result import MERGE_ADDS, MERGE_IGNORES
+    runs may be merged (``result.check_mergeable``: the rule ``RunResult.combine`` applies)."""
+    from pyload.result import check_mergeable
 
-    first_path, first = runs[0]
-    reference = first.config.to_json()
-    for path, run in runs[1:]:
-        differ = []
-        for name, value in run.config.to_json().items():
-            if name in MERGE_IGNORES:
-                continue
-            if name in MERGE_ADDS:
-                if (value is None) != (reference[name] is None):
-                    differ.append(f"{name} ({_shown(reference[name])} vs {_shown(value)})")
-            elif value != reference[name]:
-                differ.append(f"{name} ({_shown(reference[name])} vs {_shown(value)})")
-        if differ:
-            raise UsageError(
-                f"cannot merge {path} with {first_path}: different {', '.join(differ)}"
-            )
+    check_mergeable([run.config for _, run in runs], [path for path, _ in runs])
 
 
 def merge_files(paths: Sequence[str]) -> RunResult:
@@ -123,9 +106,3 @@ def part_summary(run: RunResult) -> dict[str, Any]:
         "cpu_s": sum(w.cpu_s for w in run.workers),
         "lost_workers": len(run.lost_workers),
     }
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value) if value else "none"
-    return "none" if value is None else str(value)

@@ -30,7 +30,7 @@ from pyload._version import __version__
 from pyload.config import Config
 from pyload.errors import UsageError
 
-__all__ = ["JSON_PERCENTILES", "SCHEMA", "RunResult"]
+__all__ = ["JSON_PERCENTILES", "SCHEMA", "RunResult", "check_mergeable"]
 
 # wrk's rank rule never reaches p100 (it answers 0): the JSON gives "max" instead.
 JSON_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99)
@@ -372,20 +372,8 @@ class RunResult:
         """
         if not runs:
             raise UsageError("no results to merge")
-        first = runs[0].config.to_json()
-        differ = sorted(
-            {
-                name
-                for run in runs[1:]
-                for name, value in run.config.to_json().items()
-                if name not in MERGE_ADDS + MERGE_IGNORES and value != first[name]
-            }
-        )
+        check_mergeable([run.config for run in runs])
         rates = [run.config.rate for run in runs]
-        if None in rates and any(rate is not None for rate in rates):
-            differ.append("rate (a closed loop and a constant rate)")
-        if differ:
-            raise UsageError(f"cannot merge runs with different settings: {', '.join(differ)}")
         config = dataclasses.replace(
             runs[0].config,
             connections=sum(run.config.connections for run in runs),
@@ -415,6 +403,50 @@ class RunResult:
             interrupted=any(run.interrupted for run in runs),
             latency_intended=intended,
         )
+
+
+def check_mergeable(configs: Sequence[Config], names: Sequence[str] | None = None) -> None:
+    """Raise UsageError unless runs of these configs may be merged: equal settings, apart from
+    those that add up (``MERGE_ADDS``) or do not matter (``MERGE_IGNORES``); of those that add
+    up, one unset in a run (a closed loop has no rate) must be unset in all (a closed-loop run
+    and a constant-rate run measure different things).
+
+    With ``names`` (the runs' files, ``pyload merge``), the message names the first run that
+    differs from the first one, each setting and both values; without (``RunResult.combine``),
+    the settings that differ in any run.
+    """
+    reference = configs[0].to_json()
+    differences = []  # per run after the first: (setting, the first run's value, its value)
+    for config in configs[1:]:
+        differ = []
+        for name, value in config.to_json().items():
+            if name in MERGE_IGNORES:
+                continue
+            if name in MERGE_ADDS:
+                if (value is None) != (reference[name] is None):
+                    differ.append((name, reference[name], value))
+            elif value != reference[name]:
+                differ.append((name, reference[name], value))
+        differences.append(differ)
+    if names is not None:
+        for name, differ in zip(names[1:], differences, strict=True):
+            if differ:
+                shown = ", ".join(f"{s} ({_shown(a)} vs {_shown(b)})" for s, a, b in differ)
+                raise UsageError(f"cannot merge {name} with {names[0]}: different {shown}")
+        return
+    settings = sorted({s for differ in differences for s, _, _ in differ if s not in MERGE_ADDS})
+    # Of the settings that add up, only the rate can be unset.
+    added = sorted({s for differ in differences for s, _, _ in differ if s in MERGE_ADDS})
+    settings += [f"{s} (a closed loop and a constant rate)" for s in added]
+    if settings:
+        raise UsageError(f"cannot merge runs with different settings: {', '.join(settings)}")
+
+
+def _shown(value: Any) -> str:
+    """A setting's value in a ``cannot merge`` message: ``none``, ``a,b``, ``2.0``."""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) if value else "none"
+    return "none" if value is None else str(value)
 
 
 def _pairs(h: ExactHistogram) -> list[list[int]]:
