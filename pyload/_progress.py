@@ -87,7 +87,7 @@ class RoundBarrier:
 
     def advance(self) -> list[int]:
         """The rounds complete now that were not before, in order."""
-        done = []
+        done: list[int] = []
         while True:
             number = self.completed + 1
             if all(sent < number for sent in self.sent.values()):
