@@ -4,8 +4,8 @@ Reads each run's JSON (schema ``pyload.result/2``, docs/json.md), checks that th
 agree (``result.check_mergeable``: apart from those that add up or do not matter)
 and merges them with ``RunResult.combine``: counters summed, the exact latency counts added, so
 the merged report is the one a single run with all their threads would have printed. The result
-keeps one ``agents`` entry per file (``part_summary``). Raises UsageError; prints nothing: the
-CLI (``cli.main``) prints the report.
+keeps one ``agents`` entry per file (``result.AgentSummary``). Raises UsageError; prints
+nothing: the CLI (``cli.main``) prints the report.
 """
 
 from __future__ import annotations
@@ -73,36 +73,32 @@ def check_settings(runs: Sequence[tuple[str, RunResult]]) -> None:
 def merge_files(paths: Sequence[str]) -> RunResult:
     """The merged result of the runs in ``paths`` (at least one), with an ``agents`` entry per
     file: its name, its threads' numbers in the merged result, its own counters."""
-    from pyload.result import RunResult
+    from pyload.result import AgentSummary, PartMeasured, RunResult
 
     runs = [(path, read_result(path)) for path in paths]
     check_settings(runs)
     merged = RunResult.combine([run for _, run in runs])
     parts, first_thread = [], 0
     for index, (path, run) in enumerate(runs):
-        threads = list(range(first_thread, first_thread + len(run.workers)))
+        threads = tuple(range(first_thread, first_thread + len(run.workers)))
         first_thread += len(run.workers)
         parts.append(
-            {
-                "index": index,
-                "name": path,
-                "status": "ok",
-                "threads": threads,
-                "connections": run.config.connections,
-                "rate": run.config.rate,
-                **part_summary(run),
-            }
+            AgentSummary(
+                index=index,
+                name=path,
+                status="ok",
+                threads=threads,
+                connections=run.config.connections,
+                rate=run.config.rate,
+                measured=PartMeasured.of(run),
+            )
         )
     return dataclasses.replace(merged, agents=tuple(parts))
 
 
 def part_summary(run: RunResult) -> dict[str, Any]:
-    """What one part of a merged run did, for its ``agents`` entry (docs/json.md)."""
-    return {
-        **run.counters.counters_json(),
-        "latency_count": run.latency_uncorrected.count,
-        "requests_per_s": run.requests_per_s,
-        "runtime_us": run.runtime_us,
-        "cpu_s": sum(w.cpu_s for w in run.workers),
-        "lost_workers": len(run.lost_workers),
-    }
+    """What one part of a merged run did, as its ``agents`` entry has it (docs/json.md;
+    ``result.PartMeasured``)."""
+    from pyload.result import PartMeasured
+
+    return PartMeasured.of(run).to_json()

@@ -23,6 +23,7 @@ from hdrh.histogram import HdrHistogram
 from pyload._counters import Counters, LostPart, ThreadResult, ThreadStats
 from pyload._hdr import encode_hdr, hdr_from_counts
 from pyload._pacing import pacing_for
+from pyload._parts import AgentLaunch, AgentSummary, PartMeasured
 from pyload._progress import Interval
 from pyload._report import wrk_report
 from pyload._stats import RATE_LIMIT, ExactHistogram, stats_row
@@ -30,7 +31,15 @@ from pyload._version import __version__
 from pyload.config import Config
 from pyload.errors import UsageError
 
-__all__ = ["JSON_PERCENTILES", "SCHEMA", "RunResult", "check_mergeable"]
+__all__ = [
+    "JSON_PERCENTILES",
+    "SCHEMA",
+    "AgentLaunch",
+    "AgentSummary",
+    "PartMeasured",
+    "RunResult",
+    "check_mergeable",
+]
 
 # wrk's rank rule never reaches p100 (it answers 0): the JSON gives "max" instead.
 JSON_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99)
@@ -64,8 +73,8 @@ class RunResult:
     # JSON form, so a result read back or merged has none.
     intervals: tuple[Interval, ...] = field(default=(), compare=False, repr=False)
     # The parts of a distributed run (its agents) or of a ``pyload merge`` (its files), one
-    # JSON-ready mapping each (docs/json.md, ``agents``); () for a plain run.
-    agents: tuple[Mapping[str, Any], ...] = ()
+    # summary each (docs/json.md, ``agents``); () for a plain run.
+    agents: tuple[AgentSummary, ...] = ()
 
     @classmethod
     def from_threads(
@@ -287,7 +296,7 @@ class RunResult:
             "interrupted": self.interrupted,
             "worker_failures": list(self.worker_failures),
             "lost_workers": [lost.to_json() for lost in self.lost_workers],
-            "agents": [dict(agent) for agent in self.agents],
+            "agents": [agent.to_json() for agent in self.agents],
             "latency_us": _summary(self.latency),
             "latency_uncorrected_us": _summary(self.latency_uncorrected),
             "req_per_s_per_worker": _summary(self.rate, percentiles=()),
@@ -353,7 +362,7 @@ class RunResult:
                 ),
                 rate=_from_pairs(data["req_per_s_samples"], RATE_LIMIT),
                 lost_workers=_lost_workers(data),
-                agents=tuple(dict(agent) for agent in data.get("agents", ())),
+                agents=tuple(AgentSummary.from_json(agent) for agent in data.get("agents", ())),
                 interrupted=bool(data["interrupted"]),
                 latency_intended=(
                     None if intended is None else _from_pairs(intended, None)
