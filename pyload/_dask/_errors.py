@@ -25,14 +25,14 @@ def pyload_error(
     """The pyload error (``pyload.errors``) for a failure from outside pyload.
 
         stage     failure                   becomes
-        any       a PyloadError             itself
+        task      any exception             WorkerError: failed in its Dask task: TYPE: line
+        any other a PyloadError             itself
         connect   ImportError               UsageError: --dask needs the 'distributed' package
         connect   OSError, TimeoutError     ConnectError: unable to reach the Dask scheduler at
                                             ``where``: (Dask's first line)
         connect   ValueError                UsageError: --dask ``where``: (a malformed address)
         workers   TimeoutError              WorkerError: the Dask scheduler at ``where`` has no
                                             worker
-        task      any other exception       WorkerError: failed in its Dask task: TYPE: line
         agent     AgentError (its report)   its class (ConnectError, ...) where pyload has one,
                                             else WorkerError; ``where`` names the agent in the
                                             message (None: the message alone)
@@ -40,6 +40,10 @@ def pyload_error(
     Anything else (a bug, not a failure pyload names) is raised as it is.
     """
     match stage, failure:
+        case "task", Exception():  # whatever it is (a PyloadError too): the task broke
+            return WorkerError(
+                f"failed in its Dask task: {type(failure).__name__}: {one_line(failure)}"
+            )
         case _, PyloadError():
             return failure
         case "connect", ImportError():
@@ -53,10 +57,6 @@ def pyload_error(
         case "workers", TimeoutError():
             return WorkerError(
                 f"the Dask scheduler at {where} has no worker (waited {CONNECT_TIMEOUT_S:.0f}s)"
-            )
-        case "task", Exception():
-            return WorkerError(
-                f"failed in its Dask task: {type(failure).__name__}: {one_line(failure)}"
             )
         case "agent", AgentError(type=name, message=message):
             kind = getattr(errors, str(name), None)
