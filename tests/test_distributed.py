@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import distributed
 import pytest
 
 import pyload
@@ -26,14 +27,15 @@ from pyload.config import Config
 from pyload.errors import ConnectError, UsageError
 from pyload.result import RunResult
 from tests.helpers import children_of, pyload_cli
+from tests.procs import kept_by_fixture
 from tests.target_server import TargetServer
-
-distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    """A local Dask cluster of 2 worker processes (each under a nanny) and a client of it."""
+    """A local Dask cluster of 2 worker processes (each under a nanny) and a client of it.
+    The worker processes are the module's, also those a nanny starts during a test to replace
+    one the test killed (tests/procs.py, ``kept_by_fixture``); the agents they start are not."""
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -42,6 +44,7 @@ def cluster() -> Iterator[Any]:
             dashboard_address=":0",
             silence_logs=logging.CRITICAL,
         ) as local,
+        kept_by_fixture(lambda: {nanny.pid for nanny in local.workers.values()}),
         distributed.Client(local, set_as_default=False) as client,
     ):
         client.wait_for_workers(2, timeout=60)

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -162,8 +163,8 @@ def test_json_result_is_complete_and_consistent(server: TargetServer, tmp_path):
 
 def test_cli_prints_wrks_report_and_writes_json(server: TargetServer, tmp_path):
     out = tmp_path / "result.json"
-    proc = start_pyload_cli("-t2", "-c4", "-d1", "--latency", "--json", str(out), server.url)
-    stdout, stderr = proc.communicate(timeout=60)
+    with start_pyload_cli("-t2", "-c4", "-d1", "--latency", "--json", str(out), server.url) as proc:
+        stdout, stderr = proc.communicate(timeout=90)
     assert proc.returncode == 0, stderr
     assert stderr == ""
     lines = stdout.splitlines()
@@ -178,8 +179,8 @@ def test_cli_prints_wrks_report_and_writes_json(server: TargetServer, tmp_path):
 
 
 def test_cli_json_to_stdout_sends_the_text_to_stderr(server: TargetServer):
-    proc = start_pyload_cli("-t1", "-c2", "-d1", "--json", "-", server.url)
-    stdout, stderr = proc.communicate(timeout=60)
+    with start_pyload_cli("-t1", "-c2", "-d1", "--json", "-", server.url) as proc:
+        stdout, stderr = proc.communicate(timeout=90)
     assert proc.returncode == 0
     assert json.loads(stdout)["requests"] > 0
     assert stderr.startswith("Running 1s test @")
@@ -191,11 +192,11 @@ def read_header(proc: Any) -> list[str]:
 
 
 def test_ctrl_c_still_prints_the_report(server: TargetServer):
-    proc = start_pyload_cli("-t2", "-c4", "-d30", server.url)
-    assert read_header(proc)[1] == "  2 threads and 4 connections\n"
-    assert server.wait_received("/", 100)  # the load is flowing
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=20)
+    with start_pyload_cli("-t2", "-c4", "-d30", server.url) as proc:
+        assert read_header(proc)[1] == "  2 threads and 4 connections\n"
+        assert server.wait_received("/", 100)  # the load is flowing
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)  # a deadline for a hang only
     assert proc.returncode == 0, stderr
     found = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m), ", stdout)
     assert found is not None, stdout
@@ -205,12 +206,12 @@ def test_ctrl_c_still_prints_the_report(server: TargetServer):
 
 
 def test_a_worker_that_dies_is_reported(server: TargetServer):
-    proc = start_pyload_cli("-t2", "-c4", "-d3", server.url)
-    read_header(proc)
-    workers = worker_processes(proc.pid)  # -t2 on 2 or more CPUs: two processes
-    assert len(workers) == 2
-    os.kill(workers[0], signal.SIGKILL)
-    stdout, stderr = proc.communicate(timeout=30)
+    with start_pyload_cli("-t2", "-c4", "-d3", "--processes", "2", server.url) as proc:
+        read_header(proc)
+        workers = worker_processes(proc.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=90)
     assert proc.returncode == EXIT_PARTIAL == 3  # the result is partial
     assert "requests in" in stdout  # the surviving worker's report is still printed
     # The lost process is named in the report's last line, by number, with its threads.
@@ -228,10 +229,12 @@ def test_ctrl_c_during_setup_exits_130_and_leaves_no_worker(server: TargetServer
     # worker. Once this test's open() for writing returns, pyload is blocked reading it.
     fifo = tmp_path / "body"
     os.mkfifo(fifo)
-    proc = start_pyload_cli("-t4", "-c4", "-d30", "--body-file", str(fifo), server.url + "/")
-    with open(fifo, "wb"):
+    with (
+        start_pyload_cli("-t4", "-c4", "-d30", "--body-file", str(fifo), server.url + "/") as proc,
+        open(fifo, "wb"),
+    ):
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
+        stdout, stderr = proc.communicate(timeout=60)  # a deadline for a hang only
     assert (proc.returncode, stdout) == (130, "")
     assert stderr == "interrupted before the load started\n"
     assert worker_processes(proc.pid) == [] and server.connections == 0
@@ -259,12 +262,13 @@ def test_hundreds_of_connections_over_many_workers(server: TargetServer):
 def test_a_server_that_dies_mid_run_gives_errors_not_a_crash():
     from tests.target_server import running
 
-    with running() as doomed:
-        proc = start_pyload_cli("-t2", "-c4", "-d2", doomed.url + "/")
-        read_header(proc)
-        assert doomed.wait_received("/", 200)
-    # The server is gone: in-flight requests fail (read), reconnects are refused (connect).
-    stdout, stderr = proc.communicate(timeout=30)
+    with ExitStack() as owned:
+        with running() as doomed:
+            proc = owned.enter_context(start_pyload_cli("-t2", "-c4", "-d2", doomed.url + "/"))
+            read_header(proc)
+            assert doomed.wait_received("/", 200)
+        # The server is gone: in-flight requests fail (read), reconnects are refused (connect).
+        stdout, stderr = proc.communicate(timeout=90)
     assert proc.returncode == 0 and stderr == ""
     found = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+)", stdout)
     assert found is not None, stdout
@@ -300,16 +304,17 @@ def test_default_processes_one_per_cpu_at_most_the_threads():
 
 
 def test_workers_exit_when_their_parent_is_killed(server: TargetServer):
-    proc = start_pyload_cli("-t2", "-c4", "-d60", server.url + "/")
-    read_header(proc)
-    workers = worker_processes(proc.pid)
-    assert len(workers) == 2
-    proc.kill()  # SIGKILL: no chance to stop them
-    proc.communicate(timeout=10)
-    deadline = time.monotonic() + 10
-    while [pid for pid in workers if _alive(pid)]:
-        assert time.monotonic() < deadline, "workers outlived their parent by 10 s"
-        time.sleep(0.05)  # polling /proc: nothing to wait on
+    with start_pyload_cli("-t2", "-c4", "-d60", "--processes", "2", server.url + "/") as proc:
+        read_header(proc)
+        workers = worker_processes(proc.pid)
+        assert len(workers) == 2
+        proc.kill()  # SIGKILL: no chance to stop them
+        proc.communicate(timeout=30)
+        # They look at their parent every 100 ms; 10 s is a deadline for a hang.
+        deadline = time.monotonic() + 10
+        while [pid for pid in workers if _alive(pid)]:
+            assert time.monotonic() < deadline, "workers outlived their parent by 10 s"
+            time.sleep(0.05)  # polling /proc: nothing to wait on
 
 
 def _alive(pid: int) -> bool:

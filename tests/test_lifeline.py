@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,8 @@ import pytest
 from django_target import SERVERS
 from django_target.guard import ORPHAN_GRACE_S, Lifeline, group_pids
 from tests.conftest import IN_CI
-from tests.django_target_helpers import REPO_ROOT, alive, cli_env, descendants, read_line
+from tests.django_target_helpers import alive, read_line
+from tests.procs import Spawned, spawn
 from tests.target_server import TargetServer
 
 SCALE = 0.01
@@ -58,43 +59,31 @@ def _cmdline(pid: int) -> list[str]:
         return []
 
 
-def _kill(pids: set[int]) -> None:
-    """Clean-up after a failed check: SIGKILL what the test started and is still alive."""
-    for pid in alive(pids):
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+def _first_line(proc: Spawned, timeout: float = 60) -> str:
+    """The process's first stdout line (``timeout``: a deadline for a hang); if none comes, a
+    failure that says why."""
+    assert proc.stdout is not None and proc.stderr is not None
+    line = read_line(proc.stdout, timeout=timeout)
+    if line:
+        return line
+    if proc.poll() is None:
+        pytest.fail(f"no line on stdout within {timeout} s (still running)")
+    pytest.fail(f"exited {proc.returncode} without a line on stdout: {proc.stderr.read()!r}")
 
 
 @contextmanager
-def _cli(*args: str, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, set[int]]]:
+def _cli(*args: str, log: Path) -> Iterator[tuple[Spawned, int, set[int]]]:
     """``python -m django_target serve`` on a free port, output to ``log``; yields the process,
-    the server's port and every process it started, once the server answers."""
-    proc = subprocess.Popen(
+    the server's port and every process it started, once the server answers. (``spawn``: its
+    group and every process seen below it are killed at the end of the block.)"""
+    with spawn(
         [sys.executable, "-m", "django_target", "serve", "--port", "0", "--scale", str(SCALE),
          "--log", str(log), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        env=cli_env(), cwd=REPO_ROOT,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    started: set[int] = set()
-    try:
-        url = read_line(proc.stdout, timeout=60)
-        assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.stderr else ""
-        started = descendants(proc.pid)
-        yield proc, int(url.rsplit(":", 1)[1]), started
-    finally:
-        _end(proc)
-        _kill(started)
-
-
-def _end(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
-    """Clean-up: kill the process if it still runs, reap it, close its pipes."""
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(timeout=30)
-    for stream in (proc.stdin, proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
+        text=False,
+    ) as proc:  # fmt: skip
+        url = _first_line(proc)
+        assert url.startswith("http://127.0.0.1:"), url
+        yield proc, int(url.rsplit(":", 1)[1]), proc.descendants()
 
 
 # -- the CLI -------------------------------------------------------------------------------
@@ -136,25 +125,26 @@ def test_sigkill_of_the_benchmark_stops_its_stack(tmp_path: Path) -> None:
     """A tiny matrix (one stack, one cell), killed while pyload loads the stack (its workers
     forked from the benchmark process, which must not keep the stack's lifeline open): the
     stack's processes (the guards' process groups) exit, and nothing listens on its port."""
-    proc = subprocess.Popen(
+    with spawn(
         [sys.executable, "-m", "benchmarks", "--servers", "gunicorn-uvicorn", "--endpoints",
          "sync/gateway_1s", "--scale", "0.05", "--duration", "3", "--connections", "2",
          "--workers", "1", "--server-workers", "1", "--warmup", "0", "--out", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        text=True, cwd=REPO_ROOT, env=cli_env(),
-        start_new_session=True,  # its group: the benchmark and pyload's workers, for clean-up
-    )  # fmt: skip
-    assert proc.stderr is not None
-    stack: set[int] = set()
-    try:
+        stdout=subprocess.DEVNULL,
+    ) as proc:  # fmt: skip
+        assert proc.stderr is not None
+        lines = []
         for line in proc.stderr:  # the stack is up and the cell has started
             if line.startswith("[1/1]"):
                 break
+            lines.append(line)
+        else:
+            status = proc.wait(timeout=60)
+            pytest.fail(f"the benchmark exited {status} before its cell: {''.join(lines[-20:])}")
         deadline = time.monotonic() + 10
         while len(group_pids(proc.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(POLL_S)  # polling /proc until pyload's worker processes exist
         assert len(group_pids(proc.pid)) >= 2  # the benchmark and pyload's workers
-        everything = descendants(proc.pid)
+        everything = proc.descendants()
         guards = [pid for pid in everything if any("guard.py" in a for a in _cmdline(pid))]
         assert len(guards) == 2, [_cmdline(pid) for pid in everything]  # upstream, server
         stack = {pid for guard in guards for pid in group_pids(guard)}
@@ -168,9 +158,6 @@ def test_sigkill_of_the_benchmark_stops_its_stack(tmp_path: Path) -> None:
         assert left == set(), [_cmdline(pid) for pid in left]
         assert took < GONE_WITHIN_S
         assert _refused(port)
-    finally:
-        _end(proc)
-        _kill(stack | set(group_pids(proc.pid)))  # pyload's workers, if still running
 
 
 def test_a_forked_child_does_not_keep_the_servers_alive() -> None:
@@ -190,15 +177,9 @@ def test_a_forked_child_does_not_keep_the_servers_alive() -> None:
         "print(guard.pid, forked, flush=True)\n"
         "sys.stdin.read()\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        cwd=REPO_ROOT, env=cli_env(),
-    )  # fmt: skip
-    assert proc.stdout is not None
-    started: set[int] = set()
-    try:
-        guard, forked = map(int, read_line(proc.stdout, timeout=30).split())
-        started = descendants(proc.pid)
+    with spawn([sys.executable, "-c", code], stdin=subprocess.PIPE, text=False) as proc:
+        guard, forked = map(int, _first_line(proc).split())
+        started = proc.descendants()
         deadline = time.monotonic() + 10
         while len(group_pids(guard)) < 2 and time.monotonic() < deadline:
             time.sleep(POLL_S)  # polling /proc until the guard's child runs
@@ -210,9 +191,6 @@ def test_a_forked_child_does_not_keep_the_servers_alive() -> None:
         assert left == set()
         assert took < GONE_WITHIN_S
         assert alive({forked}) == {forked}  # the fork lives on, without the lifeline
-    finally:
-        _end(proc)
-        _kill(started)
 
 
 def test_sigkill_of_a_process_running_nginx_stops_nginx() -> None:
@@ -227,17 +205,11 @@ def test_sigkill_of_a_process_running_nginx_stops_nginx() -> None:
         "    print(url, flush=True)\n"
         "    sys.stdin.read()  # until the test closes stdin, or kills us\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        cwd=REPO_ROOT, env=cli_env(),
-    )  # fmt: skip
-    assert proc.stdout is not None
-    started: set[int] = set()
-    try:
-        url = read_line(proc.stdout, timeout=30)
+    with spawn([sys.executable, "-c", code], stdin=subprocess.PIPE, text=False) as proc:
+        url = _first_line(proc)
         assert url.startswith("http://127.0.0.1:")
         port = int(url.rstrip("/").rsplit(":", 1)[1])
-        started = descendants(proc.pid)
+        started = proc.descendants()
         assert [Path(_cmdline(pid)[0]).name for pid in started] == ["nginx"]
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -245,21 +217,20 @@ def test_sigkill_of_a_process_running_nginx_stops_nginx() -> None:
         assert left == set()
         assert took < GONE_WITHIN_S
         assert _refused(port)
-    finally:
-        _end(proc)
-        _kill(started)
 
 
 # -- the guard's own rules -----------------------------------------------------------------
 
 
-def _guarded(lifeline: Lifeline, code: str, **kwargs: object) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # type: ignore[call-overload]
-        lifeline.command([sys.executable, "-c", code]),
-        pass_fds=lifeline.pass_fds,
-        start_new_session=True,
+@contextmanager
+def _guarded(lifeline: Lifeline, code: str, **kwargs: object) -> Iterator[Spawned]:
+    """``python -c CODE`` under a guard holding ``lifeline``, the guard leading a session of
+    its own (as the launcher starts it); killed with its group at the end of the block."""
+    with spawn(
+        lifeline.command([sys.executable, "-c", code]), pass_fds=lifeline.pass_fds, text=False,
         **kwargs,
-    )
+    ) as guard:  # fmt: skip
+        yield guard
 
 
 @pytest.mark.parametrize(("code", "status"), [
@@ -269,8 +240,8 @@ def _guarded(lifeline: Lifeline, code: str, **kwargs: object) -> subprocess.Pope
 def test_the_guard_exits_with_its_childs_status(code: str, status: int) -> None:
     lifeline = Lifeline()
     try:
-        guard = _guarded(lifeline, code)
-        assert guard.wait(timeout=30) == status
+        with _guarded(lifeline, code) as guard:
+            assert guard.wait(timeout=60) == status
     finally:
         lifeline.close()
 
@@ -280,17 +251,16 @@ def test_the_guard_passes_the_childs_output_and_stops_on_the_groups_sigterm() ->
     not, and the guard then exits like the child (killed by SIGTERM)."""
     lifeline = Lifeline()
     code = "import sys; print('ready', flush=True); sys.stdin.read()"
-    guard = _guarded(lifeline, code, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert guard.stdout is not None
     try:
-        assert read_line(guard.stdout, timeout=30) == "ready"
-        os.killpg(guard.pid, signal.SIGTERM)
-        assert guard.wait(timeout=30) == -signal.SIGTERM
-        assert guard.stdout.read() == b""  # end-of-file: nobody holds the child's stdout
-        assert group_pids(guard.pid) == []
+        with _guarded(lifeline, code, stdin=subprocess.PIPE) as guard:
+            assert guard.stdout is not None
+            assert _first_line(guard) == "ready"
+            os.killpg(guard.pid, signal.SIGTERM)
+            assert guard.wait(timeout=60) == -signal.SIGTERM
+            assert guard.stdout.read() == b""  # end-of-file: nobody holds the child's stdout
+            assert group_pids(guard.pid) == []
     finally:
         lifeline.close()
-        _end(guard)
 
 
 def test_a_broken_lifeline_kills_the_group_even_processes_that_ignore_sigterm() -> None:
@@ -304,46 +274,37 @@ def test_a_broken_lifeline_kills_the_group_even_processes_that_ignore_sigterm() 
         "sys.stdin.read()\n"
     )
     lifeline = Lifeline()
-    guard = _guarded(lifeline, code, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert guard.stdout is not None and guard.stdin is not None
-    members: set[int] = set()
     try:
-        grandchild = int(read_line(guard.stdout, timeout=30))
-        members = set(group_pids(guard.pid))
-        assert grandchild in members and guard.pid in members and len(members) == 3
-        broken = time.monotonic()
-        lifeline.close()  # what the kernel does when the launcher dies
-        assert guard.wait(timeout=30) == -signal.SIGKILL
-        left, _ = _wait_gone(members, timeout=10)
-        took = time.monotonic() - broken
-        assert left == set()
-        assert ORPHAN_GRACE_S <= took < GONE_WITHIN_S
+        with _guarded(lifeline, code, stdin=subprocess.PIPE) as guard:
+            grandchild = int(_first_line(guard))
+            members = set(group_pids(guard.pid))
+            assert grandchild in members and guard.pid in members and len(members) == 3
+            broken = time.monotonic()
+            lifeline.close()  # what the kernel does when the launcher dies
+            assert guard.wait(timeout=60) == -signal.SIGKILL
+            left, _ = _wait_gone(members, timeout=10)
+            took = time.monotonic() - broken
+            assert left == set()
+            assert ORPHAN_GRACE_S <= took < GONE_WITHIN_S
     finally:
         lifeline.close()
-        _end(guard)
-        _kill(members)
 
 
 def test_a_killed_guard_takes_its_child_along() -> None:
     """PR_SET_PDEATHSIG: the child gets SIGTERM when its guard dies."""
     lifeline = Lifeline()
     code = "import os, sys; print(os.getpid(), flush=True); sys.stdin.read()"
-    guard = _guarded(lifeline, code, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert guard.stdout is not None and guard.stdin is not None
-    child = 0
     try:
-        child = int(read_line(guard.stdout, timeout=30))
-        assert alive({child}) == {child}
-        guard.kill()
-        guard.wait(timeout=10)
-        left, took = _wait_gone({child}, timeout=10)
-        assert left == set()
-        assert took < GONE_WITHIN_S
+        with _guarded(lifeline, code, stdin=subprocess.PIPE) as guard:
+            child = int(_first_line(guard))
+            assert alive({child}) == {child}
+            guard.kill()
+            guard.wait(timeout=30)
+            left, took = _wait_gone({child}, timeout=10)
+            assert left == set()
+            assert took < GONE_WITHIN_S
     finally:
         lifeline.close()
-        _end(guard)
-        if child:
-            _kill({child})
 
 
 # -- pyload's own run: SIGINT, SIGTERM, a second one, a hung worker, a killed caller ----------
@@ -352,26 +313,15 @@ def test_a_killed_guard_takes_its_child_along() -> None:
 
 
 @contextmanager
-def _pyload(
-    *args: str, code: str | None = None
-) -> Iterator[tuple[subprocess.Popen[str], set[int]]]:
+def _pyload(*args: str, code: str | None = None) -> Iterator[tuple[Spawned, set[int]]]:
     """``python -m pyload ARGS`` (or ``python -c CODE ARGS``) in a session of its own, once the
     load starts (wrk's header is out, the workers are ready); yields it and its workers."""
     command = ["-m", "pyload"] if code is None else ["-c", code]
-    proc = subprocess.Popen(
-        [sys.executable, *command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL, text=True, cwd=REPO_ROOT, env=cli_env(), start_new_session=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    workers: set[int] = set()
-    try:
-        header = read_line(proc.stdout, timeout=30)  # (read_line drops the rest of its read)
+    with spawn([sys.executable, *command, *args]) as proc:
+        header = _first_line(proc)  # (read_line drops the rest of its read)
         assert header.startswith("Running "), header
-        workers = {pid for pid in descendants(proc.pid) if _comm(pid).startswith("pyload-p")}
+        workers = {pid for pid in proc.descendants() if _comm(pid).startswith("pyload-p")}
         yield proc, workers
-    finally:
-        _end(proc)
-        _kill(workers)
 
 
 def _comm(pid: int) -> str:
@@ -399,7 +349,8 @@ def test_an_interrupt_ends_the_run_with_its_report_and_no_worker_left(
     to the parent or to the group): the workers stop at their next tick, the report of what
     was done is printed, exit 0, and no worker outlives the parent."""
     out = tmp_path / "result.json"
-    with _pyload("-t2", "-c4", "-d30", "--json", str(out), server.url) as (proc, workers):
+    args = ["-t2", "-c4", "-d30", "--processes", "2", "--json", str(out), server.url]
+    with _pyload(*args) as (proc, workers):
         assert len(workers) == 2
         assert server.wait_received("/", 100)
         started = time.monotonic()
@@ -423,7 +374,7 @@ def test_a_second_interrupt_ends_the_run_at_once(server: TargetServer) -> None:
     stopped worker is killed, not left behind."""
     from pyload._cli import EXIT_PARTIAL
 
-    with _pyload("-t2", "-c4", "-d30", server.url) as (proc, workers):
+    with _pyload("-t2", "-c4", "-d30", "--processes", "2", server.url) as (proc, workers):
         assert len(workers) == 2 and server.wait_received("/", 100)
         hung = min(workers)
         os.kill(hung, signal.SIGSTOP)
@@ -457,7 +408,9 @@ def test_a_hung_worker_is_bounded_by_the_deadline_and_the_grace_period(
         "from pyload.__main__ import run\n"
         "sys.exit(run())\n"
     )
-    with _pyload("-t2", "-c4", "-d1", server.url, code=code) as (proc, workers):
+    with _pyload("-t2", "-c4", "-d1", "--processes", "2", server.url, code=code) as (
+        proc, workers,
+    ):  # fmt: skip
         started = time.monotonic()
         hung = min(workers)
         os.kill(hung, signal.SIGSTOP)
@@ -478,24 +431,15 @@ def test_no_worker_outlives_a_killed_library_caller(server: TargetServer) -> Non
         "import sys, threading\n"
         "import pyload\n"
         "threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
-        "pyload.run(sys.argv[1], threads=2, connections=4, duration=60,\n"
+        "pyload.run(sys.argv[1], threads=2, processes=2, connections=4, duration=60,\n"
         "           on_progress=lambda p: print('Running', p.elapsed_s, flush=True))\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, server.url], stdout=subprocess.PIPE, text=True,
-        stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=cli_env(), start_new_session=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    started: set[int] = set()
-    try:
-        assert read_line(proc.stdout, timeout=60).startswith("Running")  # a second of load
-        started = descendants(proc.pid)
+    with spawn([sys.executable, "-c", code, server.url]) as proc:
+        assert _first_line(proc).startswith("Running")  # a second of load
+        started = proc.descendants()
         workers = {pid for pid in started if _comm(pid).startswith("pyload-p")}
         assert len(workers) == 2 and len(started) >= 3  # the forkserver, its two workers
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         left, _ = _wait_gone(started, timeout=GONE_WITHIN_S)
         assert left == set(), [_cmdline(pid) for pid in left]
-    finally:
-        _end(proc)
-        _kill(started)
