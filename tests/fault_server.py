@@ -4,7 +4,8 @@ Each server is started with one fault (a name in FAULTS) and applies it to every
 accepts, so pyload and wrk can be pointed at the same URL and their reports checked against what
 the server did. It counts, per server: ``connections`` accepted, ``requests`` whose head it read,
 ``responses`` it wrote (final responses, valid or not), ``interim`` 1xx responses, ``resets`` it
-sent (RST, by closing with SO_LINGER 0) and ``bytes_sent``. Each is counted just before the
+sent (RST, by closing with SO_LINGER 0), ``bytes_sent``, and ``bodies``: request bodies read
+whole after their answer (early-answer only). Each is counted just before the
 server acts, so that a client's count never runs ahead of the server's.
 
 Faults (the paths of tests/target_server.py cover a server that never answers, a short body and
@@ -64,7 +65,7 @@ BIG_CHUNK = 2**20  # written from one shared buffer: the server holds 1 MiB, not
 TRICKLE_GAP_S = 0.001
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 SWITCH = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n"
-FIELDS = ("connections", "requests", "responses", "interim", "resets", "bytes_sent")
+FIELDS = ("connections", "requests", "responses", "interim", "resets", "bytes_sent", "bodies")
 _ZEROS = memoryview(bytes(BIG_CHUNK))
 
 
@@ -209,6 +210,7 @@ async def fault_early_answer(server: FaultServer, reader: asyncio.StreamReader,
             await reader.readexactly(content_length(head))
         except (asyncio.IncompleteReadError, ConnectionError):
             return
+        server.counts.add("bodies")
 
 
 async def fault_continue(server: FaultServer, reader: asyncio.StreamReader,
