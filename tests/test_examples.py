@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 import pyload
 from tests.helpers import ROOT
+from tests.procs import run
 from tests.target_server import TargetServer, running
 
 EXAMPLES = ROOT / "examples"
@@ -99,10 +99,10 @@ def test_auth_sends_the_token_it_was_given(server: TargetServer):
 
 def test_report_writes_a_csv_in_done(server: TargetServer, tmp_path: Path):
     out = tmp_path / "results.csv"
-    done = subprocess.run(
+    done = run(
         [sys.executable, "-m", "pyload", "-d1", "-c2", "-t1", "-s", example("report"),
          server.url + "/", str(out)],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        timeout=90, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith(f"wrote {out}\n")  # done()'s output comes after the report

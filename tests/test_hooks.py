@@ -20,6 +20,7 @@ from pyload._script import MainScript
 from pyload.errors import HookError, ScriptError
 from pyload.hooks import Address
 from tests.helpers import pyload_cli
+from tests.procs import run
 from tests.target_server import TargetServer
 
 LOOPBACK = Address(socket.AF_INET, ("127.0.0.1", 1))
@@ -89,7 +90,7 @@ def test_format_builds_from_the_run_and_the_scripts_globals(tmp_path: Path):
 
 def test_format_outside_a_script_says_so():
     code = "import pyload\ntry:\n    pyload.format()\nexcept pyload.ScriptError as e:\n    print(e)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    done = run([sys.executable, "-c", code], timeout=90)
     assert "call it in the script" in done.stdout, done
 
 
@@ -314,9 +315,7 @@ def test_debug_prints_the_traceback_then_the_line(server: TargetServer, tmp_path
 
 
 def run_wrk(wrk_path: str, lua: str, url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [wrk_path, "-t1", "-c1", "-d1s", "-s", lua, url], capture_output=True, text=True, timeout=30
-    )
+    return run([wrk_path, "-t1", "-c1", "-d1s", "-s", lua, url], timeout=60)
 
 
 def test_wrk_goes_on_without_a_script_that_does_not_compile(

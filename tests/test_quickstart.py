@@ -11,6 +11,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from tests.procs import run
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 FENCE = re.compile(r"^```sh\n(.*?)^```$", re.S | re.M)
@@ -34,13 +36,7 @@ def marked(name: str) -> str:
 
 
 def run_ci(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(folder / ".ci" / "run"), *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return run(["bash", str(folder / ".ci" / "run"), *args], timeout=60)
 
 
 def test_quick_start_has_exactly_the_two_commands() -> None:
@@ -86,10 +82,8 @@ def test_ci_fails_without_the_markers_and_on_pytest_exit_5(tmp_path: Path) -> No
 def test_setup_script_is_executable_and_checks_its_argument() -> None:
     script = ROOT / "scripts" / "setup"
     assert os.access(script, os.X_OK), "scripts/setup must be executable (git keeps the mode)"
-    assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
-    bad = subprocess.run(
-        [str(script), "nosuch"], capture_output=True, text=True, timeout=30, check=False
-    )
+    assert run(["bash", "-n", str(script)], timeout=60).returncode == 0
+    bad = run([str(script), "nosuch"], timeout=60)
     assert bad.returncode == 2
     assert "unknown extra 'nosuch'" in bad.stderr
     assert ".venv/" in (ROOT / ".gitignore").read_text().splitlines()
@@ -99,13 +93,9 @@ def test_setup_knows_every_extra() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
-    help_text = subprocess.run(
-        [str(ROOT / "scripts" / "setup"), "--help"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
+    done = run([str(ROOT / "scripts" / "setup"), "--help"], timeout=60)
+    assert done.returncode == 0, done.stderr
+    help_text = done.stdout
     for extra in extras:
         assert extra in help_text
 

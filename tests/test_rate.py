@@ -25,15 +25,14 @@ from pyload._plot import PLOT_SIZE_PX, percentile_curve
 from pyload._spectrum import cells_of, hdr_percentile
 from pyload.hdrlog import write_hdr_log
 from pyload.result import RunResult
+from tests.procs import run, spawn
 from tests.target_server import TargetServer
 
 PYLOAD = [sys.executable, "-m", "pyload"]
 
 
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*PYLOAD, *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
+def cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return run([*PYLOAD, *args], timeout=timeout)
 
 
 @pytest.mark.parametrize(
@@ -213,22 +212,23 @@ def run_on_terminal(*args: str) -> tuple[int, str, str]:
     """Run the CLI with stderr on a pseudo-terminal: (status, stdout, what the terminal got)."""
     controller, terminal = pty.openpty()
     try:
-        proc = subprocess.Popen(
-            [*PYLOAD, *args], stdout=subprocess.PIPE, stderr=terminal, text=True
-        )
-        os.close(terminal)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:  # the terminal's other side closed: the run is over
-                break
-            if not chunk:
-                break
-            seen += chunk
-        stdout, _ = proc.communicate(timeout=30)
+        with spawn([*PYLOAD, *args], stderr=terminal) as proc:
+            os.close(terminal)
+            terminal = -1
+            seen = b""
+            while True:
+                try:
+                    chunk = os.read(controller, 4096)
+                except OSError:  # the terminal's other side closed: the run is over
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            stdout, _ = proc.communicate(timeout=90)
     finally:
         os.close(controller)
+        if terminal != -1:
+            os.close(terminal)
     return proc.returncode, stdout, seen.decode()
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 
 from tests.helpers import pyload_cli
+from tests.procs import run
 from tests.target_server import TargetServer
 
 NUMBER = re.compile(r"-?nan|\d+(\.\d+)?(us|ms|s|m|k|M|G|T|KB|MB|GB|B)?")
@@ -44,7 +44,7 @@ def requests_of(report: str) -> int:
 
 def both(wrk_path: str, url: str, *options: str) -> tuple[str, str]:
     args = ["-t1", "-c4", "-d1s", "--latency", *options, url]
-    wrk = subprocess.run([wrk_path, *args], capture_output=True, text=True, timeout=30)
+    wrk = run([wrk_path, *args], timeout=60)
     ours = pyload_cli(*args)
     assert wrk.returncode == ours.returncode == 0, (wrk.stderr, ours.stderr)
     return wrk.stdout, ours.stdout
@@ -89,12 +89,7 @@ def test_eof_delimited_bodies_differ_on_purpose(wrk_path: str, server: TargetSer
 
 def test_a_control_character_in_a_header_differs_on_purpose(wrk_path: str, server: TargetServer):
     header = "X-A: a\r\nEvil: 1"
-    wrk = subprocess.run(
-        [wrk_path, "-t1", "-c1", "-d1s", "-H", header, server.url + "/record"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    wrk = run([wrk_path, "-t1", "-c1", "-d1s", "-H", header, server.url + "/record"], timeout=60)
     assert wrk.returncode == 0, wrk.stderr
     # wrk sends the argument as given: the server reads a header the flag never named.
     assert server.recorded and b"\r\nEvil: 1\r\n" in server.recorded[0]
