@@ -309,7 +309,7 @@ def test_workers_exit_when_their_parent_is_killed(server: TargetServer):
         workers = worker_processes(proc.pid)
         assert len(workers) == 2
         proc.kill()  # SIGKILL: no chance to stop them
-        proc.communicate(timeout=30)
+        proc.communicate(timeout=60)
         # They look at their parent every 100 ms; 10 s is a deadline for a hang.
         deadline = time.monotonic() + 10
         while [pid for pid in workers if _alive(pid)]:

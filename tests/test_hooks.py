@@ -283,7 +283,7 @@ def test_a_failing_script_is_one_line_and_exit_1(
     server: TargetServer, tmp_path: Path, text: str, expected: str
 ):
     path = script(tmp_path, text)
-    done = pyload_cli("-d5", "-c2", "-s", path, server.url + "/", timeout=30)
+    done = pyload_cli("-d5", "-c2", "-s", path, server.url + "/")
     assert done.returncode == 1, done
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(path) and expected in lines[0], done.stderr
@@ -293,7 +293,7 @@ def test_a_failing_script_is_one_line_and_exit_1(
 
 
 def test_a_missing_script_is_one_line_before_anything_is_sent(server: TargetServer):
-    done = pyload_cli("-s", "/no/such/hooks.py", server.url + "/", timeout=30)
+    done = pyload_cli("-s", "/no/such/hooks.py", server.url + "/")
     assert done.returncode == 1
     assert done.stderr == "cannot open script /no/such/hooks.py: No such file or directory\n"
     assert server.connections == 0  # not even the probe
@@ -302,7 +302,7 @@ def test_a_missing_script_is_one_line_before_anything_is_sent(server: TargetServ
 def test_debug_prints_the_traceback_then_the_line(server: TargetServer, tmp_path: Path):
     path = script(tmp_path, "def helper():\n    raise ValueError('bad')\n"
                   "def request():\n    helper()\n")  # fmt: skip
-    done = pyload_cli("--debug", "-d5", "-c1", "-t1", "-s", path, server.url + "/", timeout=30)
+    done = pyload_cli("--debug", "-d5", "-c1", "-t1", "-s", path, server.url + "/")
     assert done.returncode == 1
     lines = done.stderr.splitlines()
     assert lines[0] == "Traceback (most recent call last):"
