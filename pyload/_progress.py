@@ -21,7 +21,6 @@ it had done by then is what ``last_words`` reports.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
@@ -44,19 +43,16 @@ class Interval:
 
 
 def percentile_of_counts(counts: dict[int, int], p: float) -> int | None:
-    """The ``p``-th percentile of ``{value: count}``: the first value whose cumulative count
-    reaches floor(p / 100 * total) + 1, wrk's rank (stats.c stats_percentile()), within the
-    counts (None: empty). For the live line: pure Python, no numpy in the parent's loop."""
-    total = sum(counts.values())
-    if not total:
+    """The ``p``-th percentile of ``{value: count}`` by wrk's rank (stats.c stats_percentile()),
+    None when empty: ``ExactHistogram.percentile``, the one implementation of that rule.
+
+    _stats (numpy) is imported on first use, not with this module: the parent imports this
+    module before it forks the worker processes, which need none of numpy."""
+    if not any(counts.values()):
         return None
-    rank = math.floor(p / 100 * total) + 1
-    seen = 0
-    for value in sorted(counts):
-        seen += counts[value]
-        if seen >= rank:
-            return value
-    return max(counts)
+    from pyload._stats import ExactHistogram
+
+    return ExactHistogram.from_counts(counts).percentile(p)
 
 
 class RoundBarrier:
