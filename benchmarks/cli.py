@@ -22,7 +22,6 @@ from benchmarks.progress import format_duration
 from benchmarks.report import render_report
 from benchmarks.results import OK, MatrixResult
 from django_target import SERVERS
-from pyload.options import options_of
 
 __all__ = ["build_parser", "command_line", "main", "profile_from_args", "write_run"]
 
@@ -45,12 +44,10 @@ def _repeat(text: str) -> int:
 
 
 def _rate(text: str) -> float:
-    """pyload's ``-R``: its grammar (500, 2k, 0.5) and its check (> 0), from the one declaration
-    of the option, ``pyload.Config.rate``."""
-    (spec,) = [spec for f, spec in options_of(pyload.Config) if f.name == "rate"]
-    assert spec.parse is not None and spec.check is not None
+    """pyload's ``-R``: its grammar (500, 2k, 0.5) and its check (> 0), as pyload's command line
+    parses it (``pyload.Config.parse_option``)."""
     try:
-        return float(spec.check(spec.parse(text)))
+        return float(pyload.Config.parse_option("rate", text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

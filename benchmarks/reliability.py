@@ -97,13 +97,20 @@ class _SlowProtocol(asyncio.Protocol):
         self.transport = None
 
 
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop where it is installed (as pyload's workers use), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def serve_slow(delay_s: float, port: int = 0) -> None:
     """The slow endpoint as a process: print ``listening PORT``, serve until SIGTERM."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    from pyload.worker import new_event_loop  # uvloop where installed
-
-    loop = new_event_loop("auto")
+    loop = _new_event_loop()
     server = loop.run_until_complete(
         loop.create_server(lambda: _SlowProtocol(delay_s), "127.0.0.1", port, backlog=4096)
     )

@@ -33,7 +33,7 @@ import pyload
 from benchmarks.profiles import Profile
 from benchmarks.wrkparse import WrkText
 from django_target.catalog import ENDPOINTS
-from pyload.messages import ERROR_NAMES
+from pyload import ERROR_NAMES
 
 __all__ = [
     "FAILED",

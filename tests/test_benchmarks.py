@@ -4,6 +4,7 @@ of an interrupted run and of an open-loop run, failing cells, and a selfbench sm
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import json
@@ -1305,3 +1306,96 @@ def test_sigterm_stops_the_matrix_and_its_stack(tmp_path: Path) -> None:
     assert "interrupted" in row["notes"]
     (cell,) = MatrixResult.from_json((tmp_path / "results.json").read_text()).cells
     assert cell.interrupted
+
+
+# -- only pyload's public API ------------------------------------------------------------------
+
+#: What benchmarks/ may import of pyload: the package (its ``__all__``) and its public modules.
+PUBLIC_PYLOAD = {
+    "pyload", "pyload.config", "pyload.errors", "pyload.hdrlog", "pyload.hooks", "pyload.merge",
+    "pyload.result", "pyload.units",
+}  # fmt: skip
+BENCHMARKS = REFERENCE_RUNS.parent
+
+
+def _private_pyload_uses(source: str) -> list[str]:
+    """Each use of pyload in ``source`` outside its public API: an import of a module that is not
+    public, a name imported from ``pyload`` outside ``pyload.__all__``, or ``pyload.X`` read
+    where X is neither (``import pyload`` then ``pyload._options``)."""
+    allowed_names = set(pyload.__all__) | {m.removeprefix("pyload.") for m in PUBLIC_PYLOAD}
+    found = []
+    aliases: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] != "pyload":
+                    continue
+                if alias.name not in PUBLIC_PYLOAD:
+                    found.append(f"line {node.lineno}: import {alias.name}")
+                elif alias.name == "pyload":
+                    aliases.add(alias.asname or "pyload")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "pyload":
+            if node.module not in PUBLIC_PYLOAD:
+                found.append(f"line {node.lineno}: from {node.module} import ...")
+            elif node.module == "pyload":
+                found += [
+                    f"line {node.lineno}: from pyload import {alias.name}"
+                    for alias in node.names
+                    if alias.name not in allowed_names
+                ]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+            if name in ("import_module", "__import__") and node.args:
+                target = node.args[0]
+                if (
+                    isinstance(target, ast.Constant)
+                    and isinstance(target.value, str)
+                    and target.value.split(".")[0] == "pyload"
+                    and target.value not in PUBLIC_PYLOAD
+                ):
+                    found.append(f"line {node.lineno}: {name}({target.value!r})")
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr not in allowed_names
+        ):
+            found.append(f"line {node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from pyload.options import options_of",
+        "from pyload._options import options_of",
+        "import pyload._process",
+        "from pyload import _counters",
+        "from pyload import worker",
+        "import pyload as p\np._messages.ERROR_NAMES",
+        "import pyload\npyload._run.Run",
+        "import importlib\nimportlib.import_module('pyload._local')",
+    ],
+)
+def test_the_public_api_check_finds_a_private_use(source: str) -> None:
+    assert _private_pyload_uses(source)
+
+
+def test_benchmarks_use_only_pyloads_public_api() -> None:
+    """pyload's modules other than the public ones are private and renamed at will: the
+    benchmark scripts import ``pyload`` (its ``__all__``) and the public modules only."""
+    allowed = (
+        "import pyload\nfrom pyload import ERROR_NAMES, Config, RunResult\n"
+        "from pyload.result import RATE_HELD\nfrom pyload.units import format_time_us\n"
+        "pyload.run\npyload.Config.parse_option\npyload.PyloadError"
+    )
+    assert _private_pyload_uses(allowed) == []
+    sources = sorted(BENCHMARKS.glob("*.py"))
+    assert len(sources) > 20
+    found = {
+        path.name: uses
+        for path in sources
+        if (uses := _private_pyload_uses(path.read_text(encoding="utf-8")))
+    }
+    assert found == {}
