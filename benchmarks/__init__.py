@@ -4,6 +4,7 @@
     python -m benchmarks --profile seed  the published experiment: 2000 connections, 22 s cells
     python -m benchmarks.selfbench       pyload vs wrk (and locust) against one local nginx
     python -m benchmarks.hookbench       what a -s request() hook costs, pyload vs wrk's Lua
+    python -m benchmarks.daskbench       one process set vs --dask local:2, the same load
     python -m benchmarks.reliability     2000 and 10,000 connections, memory; a 10-minute soak
 
 Modules, in the order the data flows: profiles (the parameters), plan (the cells), matrix

@@ -1,6 +1,6 @@
 """The same total load from one process set and from ``--dask local:2``, side by side.
 
-    python -m benchmarks.distributed [--duration 3] [--rounds 3] [--out DIR]
+    python -m benchmarks.daskbench [--duration 3] [--rounds 3] [--out DIR]
 
 Both modes run pyload's command line against one local nginx (one worker) with the same
 ``-t``, ``-c``, ``-d`` and ``--processes``: once as a plain run (one set of worker processes),
@@ -12,7 +12,7 @@ the whole process tree (start-up included: for ``--dask``, the cluster's schedul
 worker processes and the agents too), and the wall time. Both
 modes share this machine's cores: on one machine ``local:2`` adds no capacity, so this measures
 what the distributed path costs, not what more machines give. Writes ``results.json`` and
-``README.md`` into ``--out`` (default benchmarks/results/distributed/).
+``README.md`` into ``--out`` (default benchmarks/results/daskbench/).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ MODES: dict[str, tuple[str, ...]] = {"local": (), "dask local:2": ("--dask", "lo
 REFERENCE = "local"
 METRICS = ("requests_per_s", "load_cpu_us_per_request", "cpu_us_per_request", "wall_s")
 SCHEMA = "pyload.bench-distributed/1"
-OUT_DIR = RESULTS_DIR / "distributed"
+OUT_DIR = RESULTS_DIR / "daskbench"
 
 
 def _log(message: str) -> None:
@@ -129,7 +129,7 @@ def markdown(document: dict[str, Any]) -> str:
     lines = [
         "# The same load: one process set vs `--dask local:2`",
         "",
-        f"`python -m benchmarks.distributed` on {document['date']}: pyload "
+        f"`python -m benchmarks.daskbench` on {document['date']}: pyload "
         f"`-t{settings['threads']} -c{settings['connections']} -d{settings['duration_s']}s "
         f"--processes {settings['processes']}` "
         f"against one local nginx (one worker), {settings['rounds']} rounds, the modes "
@@ -169,7 +169,7 @@ def _ratio(value: float | None, mode: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.distributed",
+        prog="python -m benchmarks.daskbench",
         description="The same total load from one process set and from --dask local:2.",
     )
     parser.add_argument("--duration", type=int, default=DURATION_S, help="seconds per run")
@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         or not 2 <= ns.processes <= ns.threads
     ):
         print(
-            "distributed: durations and rounds >= 1, threads >= 2, connections >= threads,"
+            "daskbench: durations and rounds >= 1, threads >= 2, connections >= threads,"
             " 2 <= processes <= threads",
             file=sys.stderr,
         )
@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         document = run_benchmark(ns.duration, ns.rounds, ns.threads, ns.connections, ns.processes)
     except (NginxError, ClientError) as exc:
-        print(f"distributed: {exc}", file=sys.stderr)
+        print(f"daskbench: {exc}", file=sys.stderr)
         return 1
     ns.out.mkdir(parents=True, exist_ok=True)
     (ns.out / "results.json").write_text(json.dumps(document, indent=2) + "\n")
