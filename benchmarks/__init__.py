@@ -13,8 +13,8 @@ Modules, in the order the data flows: profiles (the parameters), plan (the cells
 wrkparse (wrk's text to numbers), compare (pyload vs wrk tolerance), results (the results
 document as dataclasses, written and read in one place), interpret (sentences from the data),
 formatting, report and charts (the output files), machine (what the run ran on), progress
-(stderr lines), cli (the matrix's command line), nginx, watch and selfbench (pyload's own
-speed).
+(stderr lines), cli (the matrix's command line), nginx, watch, selfbench and selfbench_report
+(pyload's own speed).
 """
 
 from __future__ import annotations

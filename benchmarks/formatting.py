@@ -12,6 +12,7 @@ __all__ = [
     "DASH",
     "fmt_latency",
     "fmt_number",
+    "fmt_or",
     "fmt_range",
     "fmt_rate",
     "fmt_seconds",
@@ -35,6 +36,12 @@ def fmt_number(value: float) -> str:
     """The shortest text that reads back as ``value``: ``500``, ``0.5``, ``1234.5678``."""
     short = f"{value:g}"
     return short if float(short) == value else repr(value)
+
+
+def fmt_or(value: float | None, pattern: str = "{:.2f}", none: str = "-") -> str:
+    """``value`` in ``pattern`` (``"{:,.0f}"``, ``"{:.2f}x"``), or ``none`` when there is no
+    value (not measured)."""
+    return none if value is None else pattern.format(value)
 
 
 def fmt_seconds(seconds: float) -> str:

@@ -13,7 +13,7 @@ pyload at ``-t1 -c100`` and ``-t20 -c2000``, each on nginx's small response and 
 static file, every client pinned to the client CPU, the tools alternating within each round;
 besides requests/s and CPU per request, each run's start-up (launch to the first request nginx
 counts) and the peak total PSS of the client's process tree (benchmarks.watch). Every run is
-observed that way. Writes ``selfbench-<date>.json`` and ``.md`` (benchmarks.report) into
+observed that way. Writes ``selfbench-<date>.json`` and ``.md`` (benchmarks.selfbench_report) into
 benchmarks/results/ (``--out``) and prints the tables.
 """
 
@@ -45,7 +45,7 @@ from benchmarks.clients import (
 )
 from benchmarks.machine import machine_info
 from benchmarks.nginx import LARGE_PATH, LARGE_SIZE, STATUS_PATH, NginxError, running_nginx
-from benchmarks.report import selfbench_markdown
+from benchmarks.selfbench_report import selfbench_markdown
 from benchmarks.watch import RequestCounter
 
 __all__ = ["main", "plan_cpus", "run_selfbench", "summarise", "write_outputs"]
