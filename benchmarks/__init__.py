@@ -14,7 +14,8 @@ wrkparse (wrk's text to numbers), compare (pyload vs wrk tolerance), results (th
 document as dataclasses, written and read in one place), interpret (sentences from the data),
 formatting, report and charts (the output files), machine (what the run ran on), progress
 (stderr lines), cli (the matrix's command line), nginx, watch, selfbench and selfbench_report
-(pyload's own speed).
+(pyload's own speed). common: what the scripts share (progress lines, medians, the client
+and server CPUs, the children's environment, dated output files).
 """
 
 from __future__ import annotations

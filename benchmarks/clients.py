@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmarks import PROJECT_ROOT
+from benchmarks.common import child_env
 from benchmarks.results import PyloadResult
 from benchmarks.watch import RequestCounter, tree_pss_bytes
 from benchmarks.wrkparse import WrkParseError, parse_wrk
@@ -166,14 +167,6 @@ def wrk_seconds(seconds: float) -> int:
     return max(1, math.ceil(seconds - 1e-9))
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
-    )
-    return env
-
-
 def _cpu_children() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -286,7 +279,7 @@ def _run(
             stdin=subprocess.DEVNULL,
             stdout=out,  # files, not pipes: nothing to drain while the client is observed
             stderr=err,
-            env=_env(),
+            env=child_env(),
             cwd=PROJECT_ROOT,
             start_new_session=True,
             preexec_fn=pin,  # single-threaded caller: preexec_fn is safe

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
-import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +28,8 @@ from typing import Any
 
 from benchmarks import RESULTS_DIR, sigterm_as_ctrl_c
 from benchmarks.clients import ClientError, run_pyload
+from benchmarks.common import log, median
+from benchmarks.formatting import fmt_or
 from benchmarks.machine import machine_info, machine_markdown
 from benchmarks.nginx import NginxError, running_nginx
 
@@ -48,10 +50,6 @@ SCHEMA = "pyload.bench-distributed/1"
 OUT_DIR = RESULTS_DIR / "daskbench"
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def run_benchmark(
     duration: int = DURATION_S,
     rounds: int = ROUNDS,
@@ -62,7 +60,7 @@ def run_benchmark(
     """Every round runs each mode once against one nginx; the document of all runs."""
     runs: list[dict[str, Any]] = []
     with running_nginx() as url:
-        _log(f"nginx at {url}; warm-up {WARMUP_S}s")
+        log(f"nginx at {url}; warm-up {WARMUP_S}s")
         run_pyload(
             url, connections=connections, duration_s=WARMUP_S, threads=threads, processes=processes
         )
@@ -77,7 +75,7 @@ def run_benchmark(
                     processes=processes,
                     options=MODES[mode],
                 )
-                _log(
+                log(
                     f"round {number + 1}/{rounds} {mode}: {run.requests_per_s:,.0f} req/s, "
                     f"{run.load_cpu_us_per_request or 0:.1f} µs CPU/request (load), "
                     f"{run.cpu_us_per_request or 0:.1f} µs (tree), {run.wall_s:.1f} s wall"
@@ -105,7 +103,7 @@ def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, float | Non
     medians: dict[str, dict[str, float | None]] = {}
     for mode in MODES:
         mine = [r for r in runs if r["mode"] == mode]
-        medians[mode] = {metric: _median([r[metric] for r in mine]) for metric in METRICS}
+        medians[mode] = {metric: median(r[metric] for r in mine) for metric in METRICS}
         rates = [r["requests_per_s"] for r in mine]
         medians[mode]["requests_per_s_min"] = min(rates, default=None)
         medians[mode]["requests_per_s_max"] = max(rates, default=None)
@@ -116,11 +114,6 @@ def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, float | Non
             values[f"{metric}_ratio"] = value / base if value is not None and base else None
         medians[mode] = values
     return medians
-
-
-def _median(values: Sequence[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
 
 
 def markdown(document: dict[str, Any]) -> str:
@@ -143,24 +136,21 @@ def markdown(document: dict[str, Any]) -> str:
         "| mode | requests/s (min-max) | CPU/request, load phase | CPU/request, tree | wall |",
         "|---|---:|---:|---:|---:|",
     ]
+    na = functools.partial(fmt_or, none="n/a")
     for mode, values in summary.items():
         lines.append(
-            f"| {mode} | {_num(values['requests_per_s'], '{:,.0f}')}"
+            f"| {mode} | {na(values['requests_per_s'], '{:,.0f}')}"
             f"{_ratio(values['requests_per_s_ratio'], mode)} "
-            f"({_num(values['requests_per_s_min'], '{:,.0f}')}-"
-            f"{_num(values['requests_per_s_max'], '{:,.0f}')}) "
-            f"| {_num(values['load_cpu_us_per_request'], '{:.1f} µs')}"
+            f"({na(values['requests_per_s_min'], '{:,.0f}')}-"
+            f"{na(values['requests_per_s_max'], '{:,.0f}')}) "
+            f"| {na(values['load_cpu_us_per_request'], '{:.1f} µs')}"
             f"{_ratio(values['load_cpu_us_per_request_ratio'], mode)} "
-            f"| {_num(values['cpu_us_per_request'], '{:.1f} µs')}"
+            f"| {na(values['cpu_us_per_request'], '{:.1f} µs')}"
             f"{_ratio(values['cpu_us_per_request_ratio'], mode)} "
-            f"| {_num(values['wall_s'], '{:.1f} s')} |"
+            f"| {na(values['wall_s'], '{:.1f} s')} |"
         )
     lines += ["", "## Machine", "", machine_markdown(document["machine"])]
     return "\n".join(lines)
-
-
-def _num(value: float | None, pattern: str) -> str:
-    return "n/a" if value is None else pattern.format(value)
 
 
 def _ratio(value: float | None, mode: str) -> str:

@@ -17,10 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import os
-import statistics
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,6 +24,8 @@ from typing import Any
 
 from benchmarks import RESULTS_DIR, sigterm_as_ctrl_c
 from benchmarks.clients import ClientError, ClientRun, run_pyload, run_wrk, wrk_available
+from benchmarks.common import available_cpus, log, median, plan_cpus, write_dated
+from benchmarks.formatting import fmt_or
 from benchmarks.machine import machine_info
 from benchmarks.nginx import NginxError, running_nginx
 
@@ -60,19 +58,6 @@ def request():
 CELLS = (("wrk", False), ("pyload", False), ("wrk", True), ("pyload", True))
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _cpus() -> tuple[list[int] | None, int | None]:
-    """(the client's CPUs, nginx's CPU): the first and the last CPU, if there are two."""
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        return None, None
-    return ([cpus[0]], cpus[-1]) if len(cpus) > 1 else (None, None)
-
-
 def _name(tool: str, hook: bool) -> str:
     return f"{tool} {'hook' if hook else 'static'}"
 
@@ -80,14 +65,13 @@ def _name(tool: str, hook: bool) -> str:
 def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The medians of a cell's runs."""
 
-    def median(key: str) -> float | None:
-        values = [r[key] for r in runs if r.get(key) is not None]
-        return statistics.median(values) if values else None
+    def of(key: str) -> float | None:
+        return median(r.get(key) for r in runs)
 
     return {
-        "requests_per_s": median("requests_per_s"),
-        "cpu_us_per_request": median("cpu_us_per_request"),
-        "load_cpu_us_per_request": median("load_cpu_us_per_request"),
+        "requests_per_s": of("requests_per_s"),
+        "cpu_us_per_request": of("cpu_us_per_request"),
+        "load_cpu_us_per_request": of("load_cpu_us_per_request"),
         "runs": len(runs),
     }
 
@@ -96,7 +80,8 @@ def run_hookbench(
     duration_s: float = DURATION_S, rounds: int = ROUNDS, connections: int = CONNECTIONS
 ) -> dict[str, Any]:
     """Run the rounds; the document written as JSON (cells with their runs and medians)."""
-    client, server = _cpus()
+    first, server = plan_cpus(available_cpus())
+    client = [first] if first is not None else None
     runs: dict[str, list[dict[str, Any]]] = {_name(t, h): [] for t, h in CELLS}
     with tempfile.TemporaryDirectory(prefix="pyload-hookbench-") as tmp:
         lua, python = Path(tmp) / "counter.lua", Path(tmp) / "counter.py"
@@ -118,7 +103,7 @@ def run_hookbench(
                     record.pop("detail", None)
                     runs[name].append(record)
                     cpu = result.load_cpu_us_per_request or result.cpu_us_per_request or 0
-                    _log(
+                    log(
                         f"round {round_ + 1}/{rounds} {name}: {result.requests_per_s:,.0f} req/s,"
                         f" {cpu:.2f} µs CPU/request"
                     )
@@ -140,10 +125,6 @@ def run_hookbench(
     }
 
 
-def _number(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
 def markdown(doc: dict[str, Any]) -> str:
     """The table: each cell's medians, then what the hook adds per request for each tool."""
     cells = doc["cells"]
@@ -160,9 +141,9 @@ def markdown(doc: dict[str, Any]) -> str:
     ]
     for name, cell in cells.items():
         lines.append(
-            f"| {name} | {_number(cell['requests_per_s'], 0)} | "
-            f"{_number(cell['cpu_us_per_request'])} | "
-            f"{_number(cell['load_cpu_us_per_request'])} |"
+            f"| {name} | {fmt_or(cell['requests_per_s'], '{:,.0f}')} | "
+            f"{fmt_or(cell['cpu_us_per_request'], '{:,.2f}')} | "
+            f"{fmt_or(cell['load_cpu_us_per_request'], '{:,.2f}')} |"
         )
 
     def cpu(name: str) -> float | None:
@@ -173,7 +154,8 @@ def markdown(doc: dict[str, Any]) -> str:
     for tool in ("wrk", "pyload"):
         static, hook = cpu(f"{tool} static"), cpu(f"{tool} hook")
         added = None if static is None or hook is None else hook - static
-        lines.append(f"| {tool} | {_number(static)} | {_number(hook)} | {_number(added)} |")
+        figures = " | ".join(fmt_or(x, "{:,.2f}") for x in (static, hook, added))
+        lines.append(f"| {tool} | {figures} |")
     wrk_hook, pyload_hook = cpu("wrk hook"), cpu("pyload hook")
     if wrk_hook and pyload_hook:
         lines += ["", f"pyload / wrk, CPU per request with the hook: {pyload_hook / wrk_hook:.2f}"]
@@ -195,18 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     sigterm_as_ctrl_c()
     if not wrk_available():
-        _log("wrk is not installed: the comparison needs it")
+        log("wrk is not installed: the comparison needs it")
         return 1
     try:
         doc = run_hookbench(ns.duration, ns.rounds, ns.connections)
     except (ClientError, NginxError) as exc:
-        _log(f"hookbench: {exc}")
+        log(f"hookbench: {exc}")
         return 1
-    stamp = dt.datetime.now().strftime("%Y-%m-%d-%H%M")
-    ns.out.mkdir(parents=True, exist_ok=True)
-    (ns.out / f"hookbench-{stamp}.json").write_text(json.dumps(doc, indent=1) + "\n")
     text = markdown(doc)
-    (ns.out / f"hookbench-{stamp}.md").write_text(text)
+    write_dated(doc, text, ns.out, "hookbench", indent=1)
     print(text, end="")
     return 0
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import PROJECT_ROOT, RESULTS_DIR, sigterm_as_ctrl_c
+from benchmarks.common import child_env, log, write_dated
 from benchmarks.machine import machine_info, machine_markdown
 from benchmarks.nginx import NginxError, running_nginx
 from benchmarks.watch import process_tree
@@ -58,12 +59,9 @@ SOAK_SAMPLE_S = 10.0
 SETTLE_S = 60.0  # the soak's growth is measured from here: imports, caches and buffers are done
 FLAT_GROWTH_MB = 2.0  # "flat": a worker grows by less than this after the first minute
 SOAK_CLIENT_CPU, SOAK_SERVER_CPU = 0, 1
+SLOW_STOP_S = 10.0  # the slow endpoint's time to exit after SIGTERM, before SIGKILL
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nContent-Type: text/plain\r\n\r\nhello\n"
 SCHEMA = "pyload.reliability/1"
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # -- the slow endpoint -----------------------------------------------------------------------
@@ -129,7 +127,7 @@ def slow_endpoint(delay_s: float) -> Iterator[str]:
     """Run ``serve_slow`` in a process of its own for the with block; yield its URL."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.reliability", "--serve-slow", str(delay_s)],
-        stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT, env=_env(),
+        stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT, env=child_env(),
         start_new_session=True,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -141,7 +139,7 @@ def slow_endpoint(delay_s: float) -> Iterator[str]:
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=SLOW_STOP_S)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -149,10 +147,6 @@ def slow_endpoint(delay_s: float) -> Iterator[str]:
 
 
 # -- a pyload run, watched -------------------------------------------------------------------
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
 
 
 def _memory(pid: int) -> tuple[int, int] | None:
@@ -200,7 +194,7 @@ def watched_pyload(
         started = time.monotonic()
         proc = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=PROJECT_ROOT, env=_env(), preexec_fn=preexec,
+            cwd=PROJECT_ROOT, env=child_env(), preexec_fn=preexec,
         )  # fmt: skip
         peaks: dict[str, tuple[int, int]] = {}
         samples: list[dict[str, Any]] = []
@@ -268,8 +262,8 @@ def _ms(us: float | None) -> float | None:
 
 def measure_scale(duration_s: int) -> dict[str, Any]:
     threads, connections = SCALE_SHAPE
-    _log(f"scale: -t{threads} -c{connections} -d{duration_s}s, answers {SLOW_DELAY_S * 1000:.0f}"
-         " ms late")  # fmt: skip
+    log(f"scale: -t{threads} -c{connections} -d{duration_s}s, answers {SLOW_DELAY_S * 1000:.0f}"
+        " ms late")  # fmt: skip
     with slow_endpoint(SLOW_DELAY_S) as url:
         run = watched_pyload(
             [f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency", url], SAMPLE_S
@@ -286,8 +280,8 @@ def measure_big(duration_s: int) -> dict[str, Any]:
     with slow_endpoint(BIG_DELAY_S) as url:
         needed = BIG_CONNECTIONS + 64 * threads  # the worst case: one process for all
         if hard == resource.RLIM_INFINITY or hard >= needed:
-            _log(f"scale: -t{threads} -c{BIG_CONNECTIONS} -d{duration_s}s, answers "
-                 f"{BIG_DELAY_S:g} s late")  # fmt: skip
+            log(f"scale: -t{threads} -c{BIG_CONNECTIONS} -d{duration_s}s, answers "
+                f"{BIG_DELAY_S:g} s late")  # fmt: skip
             run = watched_pyload(
                 [f"-t{threads}", f"-c{BIG_CONNECTIONS}", f"-d{duration_s}s", "--timeout", "5s",
                  "--latency", url],
@@ -298,7 +292,7 @@ def measure_big(duration_s: int) -> dict[str, Any]:
         else:
             part["run"] = None
             part["skipped"] = f"the hard descriptor limit is {hard}, {needed} are needed"
-        _log(f"descriptor limit: -t1 -c2000 under RLIMIT_NOFILE {LOW_FD_LIMIT}")
+        log(f"descriptor limit: -t1 -c2000 under RLIMIT_NOFILE {LOW_FD_LIMIT}")
         low = watched_pyload(["-t1", "-c2000", "-d1s", url], SAMPLE_S, fd_limit=LOW_FD_LIMIT)
     part["low_limit"] = {
         "fd_limit": LOW_FD_LIMIT,
@@ -311,12 +305,12 @@ def measure_big(duration_s: int) -> dict[str, Any]:
 
 def measure_soak(duration_s: int) -> dict[str, Any]:
     threads, connections = SOAK_SHAPE
-    _log(f"soak: -t{threads} -c{connections} -d{duration_s}s against nginx, memory every "
-         f"{SOAK_SAMPLE_S:g} s")  # fmt: skip
+    log(f"soak: -t{threads} -c{connections} -d{duration_s}s against nginx, memory every "
+        f"{SOAK_SAMPLE_S:g} s")  # fmt: skip
 
     def progress(t: float, current: dict[str, tuple[int, int]]) -> None:
         workers = sum(pss for name, (pss, _) in current.items() if name.startswith("pyload-p"))
-        _log(f"  {t:6.0f} s  workers' PSS {_mb(workers):6.1f} MB")
+        log(f"  {t:6.0f} s  workers' PSS {_mb(workers):6.1f} MB")
 
     with running_nginx(cpu=SOAK_SERVER_CPU) as url:
         run = watched_pyload(
@@ -460,13 +454,7 @@ def reliability_markdown(doc: dict[str, Any]) -> str:
 
 def write_outputs(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """Write reliability-<date>.json and .md into out_dir; return both paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.fromisoformat(doc["date"]).strftime("%Y-%m-%d-%H%M")
-    json_path = out_dir / f"reliability-{stamp}.json"
-    md_path = out_dir / f"reliability-{stamp}.md"
-    json_path.write_text(json.dumps(doc, indent=2) + "\n")
-    md_path.write_text(reliability_markdown(doc))
-    return json_path, md_path
+    return write_dated(doc, reliability_markdown(doc), out_dir, "reliability")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -510,11 +498,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.scale_duration, args.soak_duration, big=not args.no_big, soak=not args.no_soak
         )
     except KeyboardInterrupt:
-        _log("interrupted: nothing written")
+        log("interrupted: nothing written")
         return 130
     json_path, md_path = write_outputs(doc, args.out)
     print(md_path.read_text())
-    _log(f"wrote {json_path} and {md_path}")
+    log(f"wrote {json_path} and {md_path}")
     return 0
 
 

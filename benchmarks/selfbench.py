@@ -22,9 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
-import json
-import os
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -43,12 +40,13 @@ from benchmarks.clients import (
     run_wrk,
     wrk_available,
 )
+from benchmarks.common import available_cpus, log, median, plan_cpus, write_dated
 from benchmarks.machine import machine_info
 from benchmarks.nginx import LARGE_PATH, LARGE_SIZE, STATUS_PATH, NginxError, running_nginx
 from benchmarks.selfbench_report import selfbench_markdown
 from benchmarks.watch import RequestCounter
 
-__all__ = ["main", "plan_cpus", "run_selfbench", "summarise", "write_outputs"]
+__all__ = ["main", "run_selfbench", "summarise", "write_outputs"]
 
 DURATION_S = 3  # seconds per measured run (whole seconds: wrk's -d)
 WARMUP_S = 1  # one unrecorded run per tool first
@@ -72,33 +70,14 @@ BODY_LABELS = {"small": "small", "25k": "25 KB"}
 SCHEMA = "pyload.selfbench/2"
 
 
-def plan_cpus(cpus: Sequence[int]) -> tuple[int | None, int | None]:
-    """(client CPU, server CPU): the first and the last CPU we may use; (None, None) if one."""
-    cpus = sorted(cpus)
-    if len(cpus) < 2:
-        return None, None
-    return cpus[0], cpus[-1]
-
-
-def _available_cpus() -> list[int]:
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        return list(range(os.cpu_count() or 1))
-
-
 def _client_cpus(workers: int, client: int | None, server: int | None) -> list[int] | None:
     """One worker: the client CPU. More: as many CPUs besides nginx's as there are, else all."""
     if client is None:
         return None
     if workers == 1:
         return [client]
-    others = [c for c in _available_cpus() if c != server]
-    return others[:workers] if len(others) >= workers else _available_cpus()
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    others = [c for c in available_cpus() if c != server]
+    return others[:workers] if len(others) >= workers else available_cpus()
 
 
 def _runner(
@@ -129,11 +108,6 @@ def _runner(
     raise ValueError(f"unknown tool {tool!r}")
 
 
-def _median(values: Sequence[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
-
-
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
@@ -141,24 +115,24 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Medians over the runs of one tool (``ClientRun.to_dict()`` dicts)."""
 
-    def median(key: str) -> float | None:
-        return _median([r.get(key) for r in runs])
+    def of(key: str) -> float | None:
+        return median(r.get(key) for r in runs)
 
-    pss = median("peak_pss_bytes")
+    pss = of("peak_pss_bytes")
     return {
         "runs": len(runs),
-        "requests_per_s": median("requests_per_s"),
-        "cpu_us_per_request": median("cpu_us_per_request"),
-        "load_cpu_us_per_request": median("load_cpu_us_per_request"),
-        "p50_us": median("p50_us"),
-        "p99_us": median("p99_us"),
-        "requests": median("requests"),
-        "startup_s": median("startup_s"),
+        "requests_per_s": of("requests_per_s"),
+        "cpu_us_per_request": of("cpu_us_per_request"),
+        "load_cpu_us_per_request": of("load_cpu_us_per_request"),
+        "p50_us": of("p50_us"),
+        "p99_us": of("p99_us"),
+        "requests": of("requests"),
+        "startup_s": of("startup_s"),
         "peak_pss_mb": pss / 1e6 if pss is not None else None,
-        "wall_s": median("wall_s"),
-        "wall_beyond_run_s": median("wall_beyond_run_s"),
-        "processes": median("processes"),
-        "errors": _median([sum(r["errors"].values()) for r in runs]),
+        "wall_s": of("wall_s"),
+        "wall_beyond_run_s": of("wall_beyond_run_s"),
+        "processes": of("processes"),
+        "errors": median(sum(r["errors"].values()) for r in runs),
     }
 
 
@@ -206,7 +180,7 @@ def _one_round(
         try:
             run = make(tool)()
         except ClientError as exc:
-            _log(f"  {label} round {round_index + 1}: {tool} failed: {exc}")
+            log(f"  {label} round {round_index + 1}: {tool} failed: {exc}")
             skipped.setdefault(tool, str(exc))
             continue
         runs[tool].append(run.to_dict())
@@ -220,7 +194,7 @@ def _one_round(
         errors = sum(run.errors.values())
         if errors:
             extra += f"  {errors} errors"
-        _log(
+        log(
             f"  {label} round {round_index + 1}/{rounds} {tool:7s}"
             f" {run.requests_per_s:10.0f} req/s  {cpu_text}{extra}"
         )
@@ -352,11 +326,11 @@ def run_selfbench(
     if "wrk" in tools and not wrk_available():
         skipped["wrk"] = "wrk not installed"
         tools.remove("wrk")
-    client, server = plan_cpus(_available_cpus())
+    client, server = plan_cpus(available_cpus())
     one = _client_cpus(1, client, server)
     with running_nginx(cpu=server) as url, RequestCounter(url + STATUS_PATH) as counter:
         watch = Watch(requests=counter, cpu=server)
-        _log(
+        log(
             f"selfbench: nginx at {url} on CPU {server}, clients on CPU {client}; "
             f"tools {', '.join(tools)}" + "".join(f"; {t}: {why}" for t, why in skipped.items())
         )
@@ -364,7 +338,7 @@ def run_selfbench(
             try:
                 _runner(tool, url, connections, warmup, 1, one, loop, watch)()
             except ClientError as exc:
-                _log(f"  warm-up: {tool} failed: {exc}")
+                log(f"  warm-up: {tool} failed: {exc}")
         head = _measure(
             f"c{connections}",
             tools,
@@ -455,13 +429,7 @@ def run_selfbench(
 
 def write_outputs(result: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """Write selfbench-<date>.json and .md into out_dir; return both paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.fromisoformat(result["date"]).strftime("%Y-%m-%d-%H%M")
-    json_path = out_dir / f"selfbench-{stamp}.json"
-    md_path = out_dir / f"selfbench-{stamp}.md"
-    json_path.write_text(json.dumps(result, indent=2) + "\n")
-    md_path.write_text(selfbench_markdown(result))
-    return json_path, md_path
+    return write_dated(result, selfbench_markdown(result), out_dir, "selfbench")
 
 
 def _ints(text: str) -> list[int]:
