@@ -14,13 +14,19 @@ wrkparse (wrk's text to numbers), compare (pyload vs wrk tolerance), results (th
 document as dataclasses, written and read in one place), interpret (sentences from the data),
 formatting, report and charts (the output files), machine (what the run ran on), progress
 (stderr lines), cli (the matrix's command line), nginx, watch, selfbench and selfbench_report
-(pyload's own speed). common: what the scripts share (progress lines, medians, the client
-and server CPUs, the children's environment, dated output files).
+(pyload's own speed). Shared by every script: common (progress lines, medians, the client and
+server CPUs, the children's environment, dated output files) and stopping (a signal ends a
+script within a bound, leaving no process behind).
+
+pyload is used through its public API only (``import pyload`` and its public modules), as
+tests/test_benchmarks.py checks.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from benchmarks.stopping import sigterm_as_ctrl_c
 
 __all__ = ["PROJECT_ROOT", "RESULTS_DIR", "sigterm_as_ctrl_c"]
 
@@ -28,19 +34,3 @@ __all__ = ["PROJECT_ROOT", "RESULTS_DIR", "sigterm_as_ctrl_c"]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Where runs are written unless --out says otherwise (gitignored, but for one reference run).
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
-
-def sigterm_as_ctrl_c() -> None:
-    """Treat SIGTERM and SIGHUP (a closed terminal) like Ctrl-C, so every ``with`` block stops
-    the servers it started and the run still writes its report.
-
-    The stacks and nginx run in sessions of their own: without this a plain ``kill`` of a
-    benchmark would leave them running until their guard or parent-death signal stops them
-    (what happens on SIGKILL: docs/django_target.md). A SIGHUP ignored at start (``nohup``)
-    stays ignored.
-    """
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
-        signal.signal(signal.SIGHUP, signal.default_int_handler)

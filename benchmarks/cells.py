@@ -7,7 +7,6 @@ the cell (a stack that did not start, a pyload error, Ctrl-C): the run records i
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import time
 from typing import Any
@@ -21,6 +20,7 @@ from benchmarks.profiles import Profile
 from benchmarks.progress import Progress
 from benchmarks.results import NOT_RUN, OK, CellRun, PyloadResult, WrkRun
 from benchmarks.stacks import StackRunner
+from benchmarks.stopping import stop_run
 from benchmarks.wrkparse import WrkParseError, parse_wrk
 
 __all__ = ["CELL_WARMUP_S", "now", "run_cell"]
@@ -186,9 +186,14 @@ def _run_wrk(url: str, profile: Profile) -> WrkRun:
 
 
 def _cell_warm_up(url: str, profile: Profile) -> None:
-    """Unrecorded load on the cell itself, at its concurrency (client pools grow, caches fill)."""
-    with contextlib.suppress(pyload.PyloadError):
-        _load(url, profile, duration=CELL_WARMUP_S, print_latency=False)
+    """Unrecorded load on the cell itself, at its concurrency (client pools grow, caches fill).
+    A stop signal during it stops the run (pyload took it: its result says interrupted)."""
+    try:
+        result = _load(url, profile, duration=CELL_WARMUP_S, print_latency=False)
+    except pyload.PyloadError:
+        return
+    if result.interrupted:
+        stop_run()
 
 
 def _load(url: str, profile: Profile, **options: Any) -> pyload.RunResult:

@@ -195,8 +195,8 @@ def profile_from_args(ns: argparse.Namespace) -> Profile:
     )
 
 
+@sigterm_as_ctrl_c()
 def main(argv: Sequence[str] | None = None) -> int:
-    sigterm_as_ctrl_c()
     parser = build_parser()
     ns = parser.parse_args(argv)
     try:
@@ -241,17 +241,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         for cell in cells:
             print(f"{cell.server} {cell.label} {cell.endpoint.path}")
         return 0
-    doc = run_matrix(
-        profile,
-        cells,
-        repeat=ns.repeat,
-        with_wrk=ns.with_wrk,
-        log_dir=out_dir / "logs",
-        argv=list(argv if argv is not None else sys.argv[1:]),
-        rate=ns.rate,
-    )
-    doc.command = command_line(profile, ns, out_dir)
-    paths = write_run(doc, out_dir)
+    try:
+        doc = run_matrix(
+            profile,
+            cells,
+            repeat=ns.repeat,
+            with_wrk=ns.with_wrk,
+            log_dir=out_dir / "logs",
+            argv=list(argv if argv is not None else sys.argv[1:]),
+            rate=ns.rate,
+        )
+        doc.command = command_line(profile, ns, out_dir)
+        paths = write_run(doc, out_dir)
+    except KeyboardInterrupt:  # a stop signal outside the cells: the stacks are stopped
+        print("benchmarks: interrupted before the report was written", file=sys.stderr)
+        return 130
     ok = sum(1 for c in doc.cells if c.status == OK)
     print(
         f"benchmarks: {ok}/{len(doc.cells)} cells ok in {format_duration(doc.wall_s)}; "

@@ -21,13 +21,12 @@ import os
 import resource
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -35,6 +34,7 @@ from typing import IO, Any
 from benchmarks import PROJECT_ROOT
 from benchmarks.common import child_env
 from benchmarks.results import PyloadResult
+from benchmarks.stopping import stop_process
 from benchmarks.watch import RequestCounter, tree_pss_bytes
 from benchmarks.wrkparse import WrkParseError, parse_wrk
 
@@ -243,13 +243,6 @@ def _exited(process: subprocess.Popen[bytes], timeout: float) -> bool:
     return process.poll() is not None
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the client's own process group, by its id, and reap the client."""
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
 def _run(
     argv: list[str], timeout_s: float, cpus: list[int] | None, watch: Watch | None = None
 ) -> tuple[str, str, float, Observed]:
@@ -287,10 +280,10 @@ def _run(
         try:
             seen = _observe(process, start, start + timeout_s, watch)
         except subprocess.TimeoutExpired:
-            _kill_group(process)
+            stop_process(process, group=True)  # SIGKILL to its own process group
             raise ClientError(f"{argv[0]} did not finish within {timeout_s:.0f}s") from None
         except BaseException:  # Ctrl-C, SIGTERM: the client is in a session of its own
-            _kill_group(process)
+            stop_process(process, group=True)
             raise
         cpu = _cpu_children() - cpu_before
         stdout, stderr = text(out), text(err)

@@ -171,8 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@sigterm_as_ctrl_c()
 def main(argv: Sequence[str] | None = None) -> int:
-    sigterm_as_ctrl_c()
     ns = build_parser().parse_args(argv)
     if (
         min(ns.duration, ns.rounds) < 1

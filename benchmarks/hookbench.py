@@ -173,9 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@sigterm_as_ctrl_c()
 def main(argv: Sequence[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
-    sigterm_as_ctrl_c()
     if not wrk_available():
         log("wrk is not installed: the comparison needs it")
         return 1

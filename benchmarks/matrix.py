@@ -18,9 +18,10 @@ Call chain, in execution order:
 The N runs of a cell are spread over the stack's life (round 1 runs every cell once, then round
 2, ...), so a slow spell of the machine does not fall on one cell's runs only. Cells are
 independent: a stack that cannot start, a pyload error or a crashed stack makes that run
-"failed" with the reason, and the run goes on. Ctrl-C (or SIGTERM) ends the matrix: the cell
-under way keeps what pyload measured until then, marked interrupted, and every run not reached
-is "not run". Load goes to 127.0.0.1 only.
+"failed" with the reason, and the run goes on. Ctrl-C (or SIGTERM, SIGHUP) ends the matrix:
+the cell under way keeps what pyload measured until then, marked interrupted, the stack is
+killed, and every run not reached is "not run"; a second signal ends the process at once
+(benchmarks.stopping). Load goes to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from benchmarks.profiles import Profile
 from benchmarks.progress import Progress
 from benchmarks.results import SCHEMA, CellResult, CellRun, MatrixResult
 from benchmarks.stacks import SETTLE_DRAIN_CAP_S, StackRunner
+from benchmarks.stopping import stop_run
 
 __all__ = ["SCHEMA", "Cell", "cell_label", "estimate_s", "matches", "plan", "run_matrix"]
 
@@ -157,7 +159,7 @@ def run_matrix(
                         runs_so_far += 1
                         previous = cell
                         if run.interrupted:
-                            raise KeyboardInterrupt
+                            stop_run()  # KeyboardInterrupt, or the end at once (2nd signal)
         except KeyboardInterrupt:
             doc.interrupted = True
         doc.stacks.append(runner.record)

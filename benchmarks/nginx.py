@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from benchmarks.stopping import stop_process
 from django_target.guard import parent_death_signal
 
 __all__ = [
@@ -135,17 +136,6 @@ def _preexec(cpu: int | None) -> Callable[[], None]:
     return preexec
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGQUIT)  # graceful shutdown
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def _start(binary: str, tmp: Path, cpu: int | None) -> tuple[subprocess.Popen[bytes], int]:
     error = "no attempt"
     for _ in range(PORT_ATTEMPTS):
@@ -161,11 +151,15 @@ def _start(binary: str, tmp: Path, cpu: int | None) -> tuple[subprocess.Popen[by
             preexec_fn=_preexec(cpu),
         )
         deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline and process.poll() is None:
-            if _listening(port):
-                return process, port
-            time.sleep(POLL_S)  # polling a socket, not synchronising on time
-        _stop(process)
+        try:
+            while time.monotonic() < deadline and process.poll() is None:
+                if _listening(port):
+                    return process, port
+                time.sleep(POLL_S)  # polling a socket, not synchronising on time
+        except BaseException:  # a stop signal while it starts
+            stop_process(process)
+            raise
+        stop_process(process, signal.SIGQUIT, STOP_TIMEOUT_S)
         stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
         error = stderr.strip() or f"did not listen on port {port} in {START_TIMEOUT_S:.0f}s"
     raise NginxError(f"nginx failed to start: {error}")
@@ -189,6 +183,6 @@ def running_nginx(cpu: int | None = None, binary: str | None = None) -> Iterator
         try:
             yield f"http://127.0.0.1:{port}/"
         finally:
-            _stop(process)
+            stop_process(process, signal.SIGQUIT, STOP_TIMEOUT_S)  # SIGQUIT: graceful shutdown
             if process.stderr is not None:
                 process.stderr.close()

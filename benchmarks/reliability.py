@@ -41,6 +41,7 @@ from benchmarks import PROJECT_ROOT, RESULTS_DIR, sigterm_as_ctrl_c
 from benchmarks.common import child_env, log, write_dated
 from benchmarks.machine import machine_info, machine_markdown
 from benchmarks.nginx import NginxError, running_nginx
+from benchmarks.stopping import stop_process
 from benchmarks.watch import process_tree
 
 __all__ = ["main", "run_reliability", "serve_slow", "write_outputs"]
@@ -137,12 +138,7 @@ def slow_endpoint(delay_s: float) -> Iterator[str]:
             raise RuntimeError(f"the slow endpoint did not start: {line!r}")
         yield f"http://127.0.0.1:{line.split()[1]}/"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=SLOW_STOP_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, signal.SIGTERM, SLOW_STOP_S)
         proc.stdout.close()
 
 
@@ -194,30 +190,36 @@ def watched_pyload(
         started = time.monotonic()
         proc = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=PROJECT_ROOT, env=child_env(), preexec_fn=preexec,
+            cwd=PROJECT_ROOT, env=child_env(), preexec_fn=preexec, start_new_session=True,
         )  # fmt: skip
         peaks: dict[str, tuple[int, int]] = {}
         samples: list[dict[str, Any]] = []
-        while True:
-            now = time.monotonic() - started
-            current: dict[str, tuple[int, int]] = {}
-            for pid in process_tree(proc.pid):
-                memory = _memory(pid)
-                if memory is None:
+        try:
+            while True:
+                now = time.monotonic() - started
+                current: dict[str, tuple[int, int]] = {}
+                for pid in process_tree(proc.pid):
+                    memory = _memory(pid)
+                    if memory is None:
+                        continue
+                    name = "parent" if pid == proc.pid else _comm(pid)
+                    current[name] = memory
+                    old = peaks.get(name, (0, 0))
+                    peaks[name] = (max(old[0], memory[0]), max(old[1], memory[1]))
+                if current:
+                    samples.append(
+                        {"t_s": round(now, 2), **{k: list(v) for k, v in current.items()}}
+                    )
+                    if on_sample is not None:
+                        on_sample(now, current)
+                try:
+                    stdout, stderr = proc.communicate(timeout=sample_s)
+                    break
+                except subprocess.TimeoutExpired:
                     continue
-                name = "parent" if pid == proc.pid else _comm(pid)
-                current[name] = memory
-                old = peaks.get(name, (0, 0))
-                peaks[name] = (max(old[0], memory[0]), max(old[1], memory[1]))
-            if current:
-                samples.append({"t_s": round(now, 2), **{k: list(v) for k, v in current.items()}})
-                if on_sample is not None:
-                    on_sample(now, current)
-            try:
-                stdout, stderr = proc.communicate(timeout=sample_s)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        except BaseException:  # Ctrl-C, SIGTERM: pyload and its workers (its session) end too
+            stop_process(proc, group=True)
+            raise
         wall_s = time.monotonic() - started
         result = json.loads(out.read_text()) if out.exists() and out.stat().st_size else None
     return {
@@ -492,11 +494,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve_slow is not None:
         serve_slow(args.serve_slow)
         return 0
-    sigterm_as_ctrl_c()
     try:
-        doc = run_reliability(
-            args.scale_duration, args.soak_duration, big=not args.no_big, soak=not args.no_soak
-        )
+        with sigterm_as_ctrl_c():
+            doc = run_reliability(
+                args.scale_duration, args.soak_duration, big=not args.no_big, soak=not args.no_soak
+            )
     except KeyboardInterrupt:
         log("interrupted: nothing written")
         return 130

@@ -514,8 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@sigterm_as_ctrl_c()
 def main(argv: Sequence[str] | None = None) -> int:
-    sigterm_as_ctrl_c()
     ns = build_parser().parse_args(argv)
     tools = [t for t in ns.tools.split(",") if t]
     unknown = set(tools) - set(TOOLS)

@@ -7,12 +7,14 @@ that exited or stopped answering is restarted once), warmed up, stopped.
         runner.settle(drain_s)        before each cell: the last cell's slow views drained,
                                       the stack alive and answering GET /
         runner.restart()              when it is not
-                                      (leaving the block stops it)
+                                      (leaving the block stops it; on Ctrl-C or another
+                                      stop signal it kills it)
     runner.record                     its starts and warm-up, for the results document
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import time
 from collections.abc import Sequence
@@ -23,6 +25,7 @@ import pyload
 from benchmarks.plan import Cell
 from benchmarks.profiles import Profile
 from benchmarks.results import StackRecord, StackStart, WarmUp
+from benchmarks.stopping import stop_run
 from django_target import ServerConfig, Stack, TargetError, start
 from django_target.launcher import _http_get as probe  # the launcher's readiness GET
 
@@ -85,15 +88,24 @@ class StackRunner:
         self.record.starts.append(StackStart(True, round(time.monotonic() - began, 3)))
         return self.stack.url
 
-    def stop(self) -> str | None:
-        """Stop; returns an error text if the stack did not stop cleanly."""
+    def stop(self, kill: bool = False) -> str | None:
+        """Stop; returns an error text if the stack did not stop cleanly. ``kill``: SIGKILL it
+        first (on a stop signal: its cells are over, its graceful shutdown would only spend the
+        stop's bound); a stop signal during a graceful stop kills what is left too."""
         stack, self.stack = self.stack, None
         if stack is None:
             return None
         try:
-            stack.stop()
+            if kill:
+                stack.kill()
+            stack.stop()  # returns once every process of the stack is gone
         except TargetError as exc:
             return _error(exc)
+        except BaseException:
+            stack.kill()
+            with contextlib.suppress(TargetError):
+                stack.stop()
+            raise
         return None
 
     def restart(self) -> str | None:
@@ -110,7 +122,7 @@ class StackRunner:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        self.stop(kill=exc_type is not None and issubclass(exc_type, KeyboardInterrupt))
 
     def settle(self, drain_s: float) -> tuple[bool, float, str]:
         """Let the previous cell's in-flight work end, then wait until GET / answers 200.
@@ -152,7 +164,7 @@ class StackRunner:
         notes: list[str] = []
         if self.profile.warmup_s > 0 and cells:
             try:
-                pyload.run(
+                result = pyload.run(
                     url + cells[0].endpoint.path,
                     connections=min(WARMUP_CONNECTIONS, self.profile.connections),
                     duration=self.profile.warmup_s,
@@ -161,6 +173,9 @@ class StackRunner:
                 )
             except pyload.PyloadError as exc:
                 notes.append(f"warm-up run: {exc}")
+            else:
+                if result.interrupted:  # pyload took a stop signal: the run stops here
+                    stop_run()
             for cell in cells:
                 if not cell.endpoint.is_gateway:
                     try:

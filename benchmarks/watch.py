@@ -14,18 +14,29 @@ import http.client
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["RequestCounter", "process_tree", "tree_pss_bytes"]
+__all__ = ["ProcStat", "RequestCounter", "proc_stats", "process_tree", "tree_pss_bytes"]
 
 _PROC = Path("/proc")
 _REQUESTS = re.compile(rb"server accepts handled requests\s+\d+\s+\d+\s+(\d+)")
 
 
-def _parents() -> dict[int, int]:
-    """pid -> parent pid for every process we can see."""
-    parents = {}
+@dataclass(frozen=True)
+class ProcStat:
+    """A process as ``/proc/<pid>/stat`` shows it: its parent, its process group, and whether it
+    has exited and waits to be reaped (a zombie runs nothing)."""
+
+    ppid: int
+    pgid: int
+    zombie: bool
+
+
+def proc_stats() -> dict[int, ProcStat]:
+    """pid -> ProcStat for every process we can see."""
+    stats = {}
     for entry in os.scandir(_PROC):
         if not entry.name.isdigit():
             continue
@@ -34,15 +45,17 @@ def _parents() -> dict[int, int]:
                 stat = f.read()
         except OSError:  # exited meanwhile
             continue
-        parents[int(entry.name)] = int(stat.rsplit(b")", 1)[1].split()[1])
-    return parents
+        state, ppid, pgid = stat.rsplit(b")", 1)[1].split()[:3]
+        stats[int(entry.name)] = ProcStat(int(ppid), int(pgid), state == b"Z")
+    return stats
 
 
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and every process below it (children, grandchildren...), from /proc."""
+def process_tree(pid: int, stats: dict[int, ProcStat] | None = None) -> list[int]:
+    """``pid`` and every process below it (children, grandchildren...), from /proc (or from
+    ``stats``, a ``proc_stats()`` already taken)."""
     children: dict[int, list[int]] = {}
-    for child, parent in _parents().items():
-        children.setdefault(parent, []).append(child)
+    for child, stat in (proc_stats() if stats is None else stats).items():
+        children.setdefault(stat.ppid, []).append(child)
     tree, frontier = [pid], [pid]
     while frontier:
         frontier = [c for p in frontier for c in children.get(p, ())]

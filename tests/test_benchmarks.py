@@ -13,14 +13,19 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 import pyload
-from benchmarks import cli, matrix, selfbench, stacks
+from benchmarks import cli, matrix, selfbench, stacks, stopping
 from benchmarks.charts import write_charts
 from benchmarks.clients import wrk_seconds
 from benchmarks.compare import RPS_ABS_TOL, RPS_REL_TOL, compare_cell, within
@@ -48,6 +53,9 @@ from benchmarks.results import (
 from benchmarks.wrkparse import WrkParseError, parse_time_us, parse_wrk
 from django_target import GATEWAY_SECONDS, ServerConfig, StartupError
 from tests.conftest import IN_CI
+from tests.django_target_helpers import pending_signals
+from tests.helpers import children_of, worker_processes
+from tests.procs import spawn
 from tests.target_server import running
 
 REFERENCE_RUNS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
@@ -1301,32 +1309,133 @@ def _md_rows(md: str, prefix: str) -> list[list[str]]:
 
 def test_sigterm_stops_the_matrix_and_its_stack(tmp_path: Path) -> None:
     """A plain ``kill`` of the benchmark stops the server stack it started (own session)."""
-    import signal
-    import subprocess
-    import sys
-
-    from tests.helpers import ROOT, children_of
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks", "--servers", "hypercorn-uvloop", "--endpoints",
-         "async/gateway_1s", "--duration", "30", "--connections", "50", "--server-workers", "1",
-         "--warmup", "0", "--out", str(tmp_path)],
-        stderr=subprocess.PIPE, text=True, cwd=ROOT,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    for line in proc.stderr:  # the cell has started: the stack is up and under load
-        if line.startswith("[1/1]"):
-            break
-    stack = children_of(proc.pid)
-    assert stack  # the upstream and the server's master process
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=60)
+    with spawn(_matrix_argv(tmp_path), stdout=subprocess.DEVNULL) as proc:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # the cell has started: the stack is up and under load
+            if line.startswith("[1/1]"):
+                break
+        stack = children_of(proc.pid)
+        assert stack  # the upstream and the server's master process
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
     assert not [pid for pid in stack if Path(f"/proc/{pid}").exists()]
     report = (tmp_path / "report.md").read_text()  # interrupted, the run still wrote its report
     (row,) = _table(report)
     assert "interrupted" in row["notes"]
     (cell,) = MatrixResult.from_json((tmp_path / "results.json").read_text()).cells
     assert cell.interrupted
+
+
+# -- stop means stop: a signal ends a run within a bound, leaving nothing ----------------------
+
+#: A deadline for a hang (a stop that never comes), not a measurement.
+HANG_S = 90.0
+
+
+def _matrix_argv(out: Path, warmup: float = 0) -> list[str]:
+    """``python -m benchmarks`` on one cell of 30 s (after a warm-up of ``warmup`` s): a signal
+    always finds it mid-cell (or mid-warm-up)."""
+    return [
+        sys.executable, "-m", "benchmarks", "--servers", "hypercorn-uvloop", "--endpoints",
+        "async/gateway_1s", "--duration", "30", "--connections", "50", "--server-workers", "1",
+        "--warmup", f"{warmup:g}", "--out", str(out),
+    ]  # fmt: skip
+
+
+def _until(condition: Any, what: str) -> Any:
+    """Poll ``condition()`` until it is true (its value returned); fail after HANG_S."""
+    deadline = time.monotonic() + HANG_S
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"no {what} within {HANG_S:g} s"
+        time.sleep(0.01)  # polling /proc
+    return value
+
+
+def _running(pids: set[int]) -> list[str]:
+    """Those of ``pids`` still running (a zombie runs nothing), with their command lines."""
+    left = []
+    for pid in sorted(pids):
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(pid)
+            if process.status() != psutil.STATUS_ZOMBIE:
+                left.append(f"{pid} {' '.join(process.cmdline())[:120]}")
+    return left
+
+
+@pytest.mark.parametrize(
+    ("phase", "signals"),
+    [("cell", 1), ("cell", 2), ("warm-up", 1)],
+    ids=["cell-one-sigterm", "cell-two-sigterms", "warm-up-one-sigterm"],
+)
+def test_a_stop_signal_mid_cell_ends_the_run_within_its_bound(
+    tmp_path: Path, phase: str, signals: int, request: pytest.FixtureRequest
+) -> None:
+    """SIGTERM to a real ``python -m benchmarks`` while pyload loads its cell (a worker process
+    has its connections open): one ends the run within FIRST_SIGNAL_BOUND_S, its report written
+    with the cell marked interrupted; a second, sent once the first was delivered, ends it at
+    once (SECOND_SIGNAL_BOUND_S), exit 128 + 15, nothing written. Either way no process is
+    left: not in the run's process group (pyload's workers), not below it (the stack, in
+    sessions of its own). The same signal during the stack's warm-up (a pyload run of its own,
+    which used to swallow it and go on with the cells) ends the run too: the cell not run."""
+    warmup = 30 if phase == "warm-up" else 0
+    with spawn(_matrix_argv(tmp_path, warmup), stdout=subprocess.DEVNULL) as proc:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # "== stack": it has started; "[1/1]": its cell starts
+            if line.startswith("== " if warmup else "[1/1]"):
+                break
+        _until(lambda: _loading(proc.pid), "pyload worker with a connection")
+        below = proc.descendants()  # the stack's processes and pyload's workers
+        assert children_of(proc.pid)
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        if signals == 2:  # once the first is delivered: two pending SIGTERMs would be one
+            _until(lambda: signal.SIGTERM not in pending_signals(proc.pid), "delivery")
+            signalled = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=HANG_S)
+        took = time.monotonic() - signalled
+        request.node.user_properties.append(("stop_s", round(took, 3)))  # for a stress loop
+        group = {p.pid for p in psutil.process_iter() if _pgid(p.pid) == proc.pid}
+    assert _running(below | group) == [], err
+    if signals == 2:
+        assert took <= stopping.SECOND_SIGNAL_BOUND_S, err
+        assert proc.returncode == 128 + signal.SIGTERM, err
+        assert "benchmarks: a second stop signal: stopped at once" in err
+        assert not (tmp_path / "report.md").exists()
+        return
+    assert took <= stopping.FIRST_SIGNAL_BOUND_S, err
+    doc = MatrixResult.from_json((tmp_path / "results.json").read_text())
+    (cell,) = doc.cells
+    (notes,) = [row["notes"] for row in _table((tmp_path / "report.md").read_text())]
+    assert doc.interrupted
+    if warmup:
+        assert proc.returncode == 1, err  # no cell ran
+        assert (cell.status, cell.error) == (NOT_RUN, "interrupted")
+        assert notes == "**not run**: interrupted"
+    else:
+        assert proc.returncode == 0, err
+        assert cell.status == OK and cell.interrupted and cell.runs[0].pyload is not None
+        assert "**interrupted** after" in notes
+
+
+def _loading(pid: int) -> bool:
+    """Whether one of pyload's worker processes below ``pid`` has a connection open: the load
+    is under way (they connect once the run has started, pyload's signal handlers in place)."""
+    for worker in worker_processes(pid):
+        with contextlib.suppress(psutil.Error):
+            if any(
+                c.status == psutil.CONN_ESTABLISHED
+                for c in psutil.Process(worker).net_connections("tcp")
+            ):
+                return True
+    return False
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 # -- only pyload's public API ------------------------------------------------------------------
