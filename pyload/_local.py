@@ -8,7 +8,7 @@ Owns the worker processes and the run's wall-clock bounds. Call chain:
         ensure_fd_limit                                 soft limit raised to the hard one
         request source (-s: setup(thread) in order) -> one ThreadSpec per thread, each with
         its host process
-      start worker processes (_engine.process_main)     fork, else forkserver (_context); a
+      start worker processes (_process.process_main)    fork, else forkserver (_context); a
         wait for each one's Ready                       process failing here raises WorkerError
       START to each; _collect messages                  Progress -> the tally; Result; Failed;
                                                         HookFailed (-s) -> stop all, HookError
@@ -44,7 +44,7 @@ from pyload._engine import ThreadSpec
 from pyload._http11 import build_request
 from pyload._messages import Failed, HookFailed, Progress, Ready, Result
 from pyload._net import probe_connect, resolve_target
-from pyload._plan import Plan
+from pyload._plan import Plan, make_plan
 from pyload._process import START, STOP, STOP_SIGNALS, process_main
 from pyload._progress import ProgressTally
 from pyload._script import MainScript
@@ -127,8 +127,6 @@ def prepare(plan: Plan | Config, script: MainScript | None = None) -> list[Threa
     own (_script.py). A Config instead of a Plan is planned first (the tests' shortcut).
     """
     if not isinstance(plan, Plan):
-        from pyload._plan import make_plan
-
         plan = make_plan(plan)
     config = plan.config
     family, address = probe_connect(config.target, resolve_target(config.target))
