@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import select
 import signal
@@ -166,11 +165,17 @@ def children(parent: int) -> list[int]:
 def _prctl() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
+    # The running interpreter's own symbols, libc's among them: not ctypes.util.find_library,
+    # which runs ``ldconfig -p`` in a subprocess (a process in the guard's group that a reader
+    # of the group would take for the server, and tens of milliseconds at every start).
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:  # pragma: no cover - a Linux without a loadable libc
-        return None
-    prctl: Callable[..., int] = libc.prctl
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl: Callable[..., int] = libc.prctl
+    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl in scope
+        try:
+            prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+        except (OSError, AttributeError):
+            return None
     return prctl
 
 
