@@ -328,10 +328,14 @@ _SIGNAL_CASES = [
         for server, signum, ignored in _SIGNAL_CASES
     ],
 )
-def test_cli_stops_cleanly_on_a_signal(server: str, signum: int, sigint_ignored: bool) -> None:
+def test_cli_stops_cleanly_on_a_signal(
+    server: str, signum: int, sigint_ignored: bool, request: pytest.FixtureRequest
+) -> None:
     """The servers' output is on the CLI's stderr by default (the servers hold that pipe too:
     communicate() returns once all of them have closed it). Nothing of the launcher's process
-    groups may be left. The stop time is printed (``pytest -rP`` shows it), not asserted."""
+    groups may be left, and the CLI has ended within its bound (STOP_BOUND_S: by then it has
+    SIGKILLed what was left), plus a second for the kernel to close the killed processes'
+    pipes on a loaded machine. ``stop_s`` is recorded for scripts/stress-tests."""
     with launched(
         *_serve_args("--server", server, "--workers", "2"), sigint_ignored=sigint_ignored
     ) as cli:
@@ -345,9 +349,11 @@ def test_cli_stops_cleanly_on_a_signal(server: str, signum: int, sigint_ignored:
         began = time.monotonic()
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=HANG_S)
-        print(f"stop_seconds={time.monotonic() - began:.3f}")
+        took = time.monotonic() - began
+        request.node.user_properties.append(("stop_s", round(took, 3)))
         left = group_members(groups)
     assert proc.returncode == 0, err.decode()
+    assert took <= STOP_BOUND_S + 1.0, err.decode()
     log = err.decode()
     assert f"[INFO] {'Running on' if 'hypercorn' in server else 'Listening at:'} {url}" in log
     assert "Traceback" not in log and "django_target: error" not in log
