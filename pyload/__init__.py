@@ -12,9 +12,9 @@ nothing and never exits the process.
 The public modules (``PUBLIC_MODULES``; docs/architecture.md): ``pyload.config`` (Config, its
 options and their checks), ``pyload.errors`` (the exception tree), ``pyload.result``
 (RunResult and its JSON), ``pyload.hooks`` (what ``-s`` scripts import), ``pyload.merge``
-(results of several runs merged), ``pyload.hdrlog`` (HdrHistogram interval logs) and
-``pyload.units`` (wrk's number formatting). Every ``pyload._name`` module is private: it may
-change in any release.
+(results of several runs merged), ``pyload.hdrlog`` (HdrHistogram interval logs),
+``pyload.thresholds`` (``--threshold``: the grammar and the check) and ``pyload.units`` (wrk's
+number formatting). Every ``pyload._name`` module is private: it may change in any release.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ __all__ = [  # noqa: RUF022 (plain sorted order, as tests/test_api.py checks)
 
 
 
-PUBLIC_MODULES = ("config", "errors", "hdrlog", "hooks", "merge", "result", "units")
+PUBLIC_MODULES = (
+    "config", "errors", "hdrlog", "hooks", "merge", "result", "thresholds", "units",
+)  # fmt: skip
 """The modules outside the package's namespace that are public API (the rest are ``_name``)."""
 
 
@@ -81,12 +83,13 @@ def run(url: str | Config, **options: Any) -> RunResult:
     (the signature below is derived from Config's fields): ``connections``, ``duration`` and
     ``timeout`` (seconds, fractions allowed), ``threads`` (worker processes), ``headers`` (a
     mapping, ``(name, value)`` pairs or ``"Name: value"`` strings), ``print_latency``,
-    ``method``, ``body`` or ``body_file``, ``loop``. Pass a :class:`Config` instead of a URL to
-    reuse one. ``on_progress`` (a keyword too) is called about once a second during the load
-    with a :class:`RunProgress`. ``latency_intervals=True`` (a keyword too) keeps each
-    second's latencies as an HdrHistogram in ``result.intervals`` (for an interval log:
-    ``pyload.hdrlog.write_hdr_log``). Ctrl-C during the load ends it early: the partial result
-    is returned with ``interrupted=True``.
+    ``method``, ``body`` or ``body_file``, ``loop``, ``thresholds`` (``["p99<250ms",
+    "errors<1%"]``: ``result.check()`` says which held; docs/thresholds.md). Pass a
+    :class:`Config` instead of a URL to reuse one. ``on_progress`` (a keyword too) is called
+    about once a second during the load with a :class:`RunProgress`. ``latency_intervals=True``
+    (a keyword too) keeps each second's latencies as an HdrHistogram in ``result.intervals``
+    (for an interval log: ``pyload.hdrlog.write_hdr_log``). Ctrl-C during the load ends it
+    early: the partial result is returned with ``interrupted=True``.
 
     ``script`` (``-s``) runs a hook script as the command line does, its ``done()`` after the
     run included; ``script_args`` are what its ``init(args)`` gets (docs/hooks.md).

@@ -21,6 +21,7 @@ from pyload._options import from_json as options_from_json
 from pyload._options import to_json as options_to_json
 from pyload._split import even_split
 from pyload.errors import UsageError
+from pyload.thresholds import parse as parse_threshold
 
 __all__ = [
     "DEFAULT_CONNECTIONS",
@@ -265,6 +266,18 @@ def _check_headers(value: object) -> tuple[tuple[str, str], ...]:
         ) from None
 
 
+def _threshold_arg(text: str) -> str:
+    """One ``--threshold``: checked now (a bad one is a usage error before the load)."""
+    return parse_threshold(text).expression
+
+
+def _check_thresholds(value: object) -> tuple[str, ...]:
+    """The thresholds, each parsed (``pyload.thresholds``) and kept in its normal spelling."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ValueError(f"thresholds must be a list of expressions, not {value!r}")
+    return tuple(parse_threshold(text).expression for text in value)
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything a run needs; validated once, immutable, picklable.
@@ -438,6 +451,17 @@ class Config:
         flags=("--dask",),
         metavar="ADDRESS",
         check=_check_optional_text("dask"),
+    )
+    thresholds: tuple[str, ...] = option(
+        (),
+        "Pass or fail criterion checked after the report, e.g. p99<250ms, errors<1%%,"
+        " rps>=1k (repeatable; a broken one exits 4: docs/thresholds.md)",
+        flags=("--threshold",),
+        metavar="EXPR",
+        parse=_threshold_arg,
+        action="append",
+        check=_check_thresholds,
+        to_json=list,
     )
     target: Target = field(init=False, repr=False, compare=False)
 

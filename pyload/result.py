@@ -30,6 +30,8 @@ from pyload._stats import RATE_LIMIT, ExactHistogram, stats_row
 from pyload._version import __version__
 from pyload.config import Config
 from pyload.errors import UsageError
+from pyload.thresholds import Outcome, Threshold
+from pyload.thresholds import check as check_thresholds
 
 __all__ = [
     "JSON_PERCENTILES",
@@ -48,7 +50,8 @@ SCHEMA = "pyload.result/2"
 MERGE_ADDS = ("connections", "threads", "rate")
 RATE_HELD = 0.99  # a constant-rate run that achieved less than this share of -R says so
 CPU_SATURATED = 0.9  # a worker process busy this share of its time could not do more
-MERGE_IGNORES = ("loop", "dask")  # dask: where the run ran (pyload._dask)
+MERGE_IGNORES = ("loop", "dask", "thresholds")  # dask: where the run ran (pyload._dask);
+# thresholds: criteria checked on a result, not part of what was measured
 
 
 def _counter(name: str) -> property:
@@ -266,6 +269,18 @@ class RunResult:
         """The report wrk would print, line for line."""
         return wrk_report(self)
 
+    def check(self, thresholds: Sequence[str | Threshold] | None = None) -> tuple[Outcome, ...]:
+        """Each threshold (``p99<250ms``, ``errors<1%``: docs/thresholds.md) checked against
+        this result, in order: its observed value and whether it passed. None checks the
+        config's (``--threshold``, ``run(..., thresholds=[...])``). Raises UsageError for an
+        expression that is not one; a broken threshold is an outcome, not an error."""
+        try:
+            return check_thresholds(
+                self, self.config.thresholds if thresholds is None else thresholds
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
     # -- the wire format -------------------------------------------------------------------
 
     def to_dict(self, raw: bool = True) -> dict[str, Any]:
@@ -313,6 +328,7 @@ class RunResult:
             ),
             "req_per_s_samples": _pairs(self.rate),
             "wrk_text": self.to_wrk_text(),
+            "thresholds": [outcome.to_json() for outcome in self.check()],
         }
         if not raw:
             del data["latency_counts_us"], data["req_per_s_samples"]
