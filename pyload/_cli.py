@@ -4,11 +4,13 @@ Exit status as wrk: 0 for a completed run (socket and status errors included, Ct
 1 for a usage or setup error (one line on stderr, never a traceback). pyload also exits
 EXIT_PARTIAL (3) when a worker process was lost during the run: the report is printed, with a
 "Partial result" line per lost process, but their counters are missing (wrk has no such case);
-and 130 (EXIT_INTERRUPTED) when a stop signal comes before the load started (``__main__``) or
-while the report is written after it (a signal during the load stops it and still gets the
-report: exit 0). An output path
-(``--json``, ``--hdr-log``, ``--plot``) that cannot be written is a setup error too, found
-before the load starts.
+EXIT_THRESHOLD (4) when a ``--threshold`` was broken (one ``threshold broken: ...`` line each
+on stderr, after the report and the outputs; a partial result still prints them, and exits 3,
+as its numbers are incomplete; an interrupted run is checked as any other); and 130
+(EXIT_INTERRUPTED) when a stop signal comes before the load started (``__main__``) or while the
+report is written after it (a signal during the load stops it and still gets the report: exit 0
+or 4). An output path (``--json``, ``--hdr-log``, ``--plot``) that cannot be written is a setup
+error too, found before the load starts.
 
 While the load runs, a progress line on stderr is redrawn every second when stderr is a
 terminal (``--no-progress`` turns it off); it is cleared before the report, and stdout only
@@ -40,9 +42,12 @@ from pyload.errors import HookError, PyloadError, UsageError
 if TYPE_CHECKING:
     from pyload.result import RunResult
 
-__all__ = ["EXIT_PARTIAL", "build_parser", "config_from_args", "main"]
+__all__ = [
+    "EXIT_PARTIAL", "EXIT_THRESHOLD", "build_parser", "config_from_args", "exit_status", "main",
+]  # fmt: skip
 
 EXIT_PARTIAL = 3  # the run ended, but a worker process was lost: its counters are missing
+EXIT_THRESHOLD = 4  # the run completed and a --threshold was broken (EXIT_PARTIAL wins)
 EXIT_INTERRUPTED = 130  # a stop signal outside the load (__main__ says how they are handled)
 
 EPILOG = """\
@@ -206,7 +211,17 @@ def _report(
             run.done(result)  # -s: its output after the report, as wrk's
     except PyloadError as exc:
         return _fail_error(exc, debug)
-    return _partial(result)
+    return exit_status(result)
+
+
+def exit_status(result: RunResult) -> int:
+    """A reported run's exit status, with its lines on stderr: one per broken threshold
+    (``--threshold``), then the partial result's. EXIT_PARTIAL wins over EXIT_THRESHOLD: a
+    partial result's numbers are incomplete, so they cannot say a threshold held."""
+    broken = [outcome for outcome in result.check() if not outcome.passed]
+    for outcome in broken:
+        print(f"threshold broken: {outcome}", file=sys.stderr)
+    return _partial(result) or (EXIT_THRESHOLD if broken else 0)
 
 
 def _fail_error(exc: PyloadError, debug: bool) -> int:

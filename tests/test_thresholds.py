@@ -1,8 +1,10 @@
-"""Thresholds (``run(thresholds=...)``, ``RunResult.check``): the grammar fed valid and
-invalid expressions, the check against real runs, and the JSON."""
+"""Thresholds (``--threshold``, ``run(thresholds=...)``, ``RunResult.check``): the grammar fed
+valid and invalid expressions, the check against real runs, the command line's exit statuses and
+lines, and the JSON."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -11,7 +13,10 @@ from hypothesis import strategies as st
 
 import pyload
 from pyload import Config, RunResult, UsageError
+from pyload._cli import EXIT_PARTIAL, EXIT_THRESHOLD, exit_status
+from pyload._counters import LostPart
 from pyload.thresholds import COUNTERS, OPERATORS, Outcome, Threshold, check, parse
+from tests.helpers import pyload_cli
 from tests.target_server import TargetServer
 
 PURE = settings(max_examples=200, deadline=None, database=None)
@@ -179,3 +184,68 @@ def test_check_is_a_function_of_the_result_too(server: TargetServer):
     assert result.check() == ()
     assert check(result, ["requests>0"]) == result.check(["requests>0"])
 
+
+# -- the command line: the issue's three checks -------------------------------------------
+
+
+def test_a_broken_threshold_exits_4_with_one_line_naming_it(server: TargetServer):
+    done = pyload_cli("-t1", "-c2", "-d1", "--threshold", "p99<1us", server.url)
+    assert done.returncode == 4, done.stderr
+    assert "Requests/sec:" in done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.startswith("threshold")]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("threshold broken: p99<1us (p99 was ")
+
+
+def test_a_threshold_met_exits_0(server: TargetServer, tmp_path):
+    out = tmp_path / "run.json"
+    done = pyload_cli(
+        "-t1", "-c2", "-d1", "--threshold", "p99<10s", "--json", str(out), server.url
+    )
+    assert done.returncode == 0, done.stderr
+    assert "threshold" not in done.stderr
+    (outcome,) = json.loads(out.read_text())["thresholds"]
+    assert (outcome["expression"], outcome["passed"]) == ("p99<10s", True)
+
+
+def test_a_bad_threshold_exits_1_before_sending_anything(server: TargetServer):
+    done = pyload_cli("-t1", "-c2", "-d1", "--threshold", "p99<<1", server.url)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "invalid threshold: 'p99<<1'" in done.stderr
+    assert server.connections == 0
+
+
+def test_each_broken_threshold_is_a_line_and_a_met_one_is_none(server: TargetServer):
+    done = pyload_cli(
+        "-t1", "-c2", "-d1", "--threshold", "requests=0", "--threshold", "p99<10s",
+        "--threshold", "errors>=1%", server.url,
+    )  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("threshold")]
+    assert [line.split(" (")[0] for line in lines] == [
+        "threshold broken: requests=0",
+        "threshold broken: errors>=1%",
+    ]
+    assert lines[1].endswith("(errors was 0.00%)")
+
+
+def test_a_partial_result_exits_3_over_4_and_an_interrupted_one_is_checked(
+    server: TargetServer, capsys: pytest.CaptureFixture[str]
+):
+    """The CLI's status after the report: 4 for a broken threshold, 3 (and still the line) when
+    a worker was lost as well; an interrupted run is checked as any other."""
+    result = pyload.run(
+        server.url + "/", connections=2, threads=1, processes=1, duration=0.3,
+        thresholds=["requests=0", "p99<10s"],
+    )  # fmt: skip
+    lost = dataclasses.replace(result, lost_workers=(LostPart(1, (1,), "died"),))
+    interrupted = dataclasses.replace(result, interrupted=True)
+    held = dataclasses.replace(result, config=dataclasses.replace(result.config, thresholds=()))
+    statuses = [exit_status(r) for r in (result, lost, interrupted, held)]
+    assert statuses == [EXIT_THRESHOLD, EXIT_PARTIAL, EXIT_THRESHOLD, 0] == [4, 3, 4, 0]
+    lines = capsys.readouterr().err.splitlines()
+    broken = f"threshold broken: requests=0 (requests was {result.requests})"
+    assert lines[0] == lines[1] == lines[3] == broken
+    assert lines[2].startswith("pyload: partial result: 1 worker process lost")
+    assert len(lines) == 4
