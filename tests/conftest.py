@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import signal
 import ssl
 import warnings
 from collections.abc import Generator, Iterator
@@ -28,6 +29,18 @@ from tests.procs import describe, kept_pids, run
 from tests.target_server import TargetServer, running
 
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+def _hangup_ignored_here_not_in_children(signum: int, frame: object) -> None:
+    """SIGHUP's handler in pytest when it was started ignoring SIGHUP (under ``nohup``, or a
+    runner that ignores it): pytest goes on ignoring it, but a handler, unlike SIG_IGN, is
+    not inherited across exec, so the processes the tests start get SIGHUP's default, as from
+    a terminal. The tests that send SIGHUP (and the one that starts pyload under nohup on
+    purpose) then test pyload, not how the suite was started."""
+
+
+if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, _hangup_ignored_here_not_in_children)
 
 #: Skip reasons that stay skips under CI: what a Quick-start machine may lack by its hardware
 #: (the x87 long double of x86: not on arm64), never a tool or a package.
