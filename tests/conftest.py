@@ -31,16 +31,18 @@ from tests.target_server import TargetServer, running
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
 
 
-def _hangup_ignored_here_not_in_children(signum: int, frame: object) -> None:
-    """SIGHUP's handler in pytest when it was started ignoring SIGHUP (under ``nohup``, or a
-    runner that ignores it): pytest goes on ignoring it, but a handler, unlike SIG_IGN, is
-    not inherited across exec, so the processes the tests start get SIGHUP's default, as from
-    a terminal. The tests that send SIGHUP (and the one that starts pyload under nohup on
-    purpose) then test pyload, not how the suite was started."""
+def _ignored_here_not_in_children(signum: int, frame: object) -> None:
+    """The handler of SIGHUP and SIGINT in pytest when it was started ignoring them (under
+    ``nohup``; as a background job of a shell without job control, which ignores SIGINT): pytest
+    goes on ignoring them, but a handler, unlike SIG_IGN, is not inherited across exec, so the
+    processes the tests start get the default, as from a terminal. The tests that send these
+    signals (and those that start pyload or the launcher with them ignored, on purpose) then
+    test pyload, not how the suite was started."""
 
 
-if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
-    signal.signal(signal.SIGHUP, _hangup_ignored_here_not_in_children)
+for _signum in (signal.SIGHUP, signal.SIGINT):
+    if signal.getsignal(_signum) is signal.SIG_IGN:
+        signal.signal(_signum, _ignored_here_not_in_children)
 
 #: Skip reasons that stay skips under CI: what a Quick-start machine may lack by its hardware
 #: (the x87 long double of x86: not on arm64), never a tool or a package.
