@@ -209,8 +209,9 @@ class Launcher:
 
 
 @contextmanager
-def launched(*args: str, env: dict[str, str] | None = None,
-             sigint_ignored: bool = False) -> Iterator[Launcher]:
+def launched(
+    *args: str, env: dict[str, str] | None = None, sigint_ignored: bool = False
+) -> Iterator[Launcher]:
     """``python -m django_target serve ARGS`` until it prints its URL (60 s at most); yields a
     Launcher. Whatever happens in the block, on the way out the launcher and every process
     group of its children are SIGKILLed, the launcher is reaped and its pipes are closed, and

@@ -47,13 +47,23 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-__all__ = ["KILL_WAIT_S", "ROOT", "Spawned", "kept_by_fixture", "python_env", "run", "spawn"]
+__all__ = [
+    "KILL_WAIT_S",
+    "ROOT",
+    "Spawned",
+    "freeze",
+    "kept_by_fixture",
+    "python_env",
+    "run",
+    "spawn",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: After SIGKILL, how long the clean-up waits for a process to be gone: a deadline for a hang
@@ -159,6 +169,45 @@ def kept_pids() -> set[int]:
         with contextlib.suppress(Exception):  # a fixture's object half torn down: nothing kept
             kept.update(pid for pid in pids() if pid)
     return kept
+
+
+# -- stopped processes ------------------------------------------------------------------------
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    """Every thread of ``pid`` is in state T (stopped) or gone, from /proc/PID/task/*/stat."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return True  # gone: nothing of it runs
+    for tid in tasks:
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        state = stat[stat.rindex(")") + 2]  # the field after "(comm)"; comm may hold spaces
+        if state not in "TZX":
+            return False
+    return True
+
+
+def freeze(pids: Iterable[int], timeout: float = KILL_WAIT_S) -> None:
+    """SIGSTOP ``pids`` and return once each of them is stopped (or gone).
+
+    ``kill(SIGSTOP)`` only queues the signal: a process waiting for a CPU stops when it next
+    runs, and a signal sent to it meanwhile (SIGTERM, 15) is taken before SIGSTOP (19), its
+    C handler run, and so no longer pending once it stops. A test that then looks for the
+    pending SIGTERM of a "stopped" process waits in vain: seen under CPU load. ``timeout`` is a
+    deadline for a hang (RuntimeError), not a measurement."""
+    pids = list(pids)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while running := [pid for pid in pids if not _all_threads_stopped(pid)]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not stopped {timeout:.0f} s after SIGSTOP: {running}")
+        time.sleep(0.005)  # polling /proc: a process's stop has nothing to wait on
 
 
 # -- the clean-up -----------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from tests.django_target_helpers import (
     pending_signals,
     run_cli,
 )
+from tests.procs import freeze
 
 SCALE = 0.01
 
@@ -373,8 +374,7 @@ def test_a_second_signal_kills_everything_at_once(server: str) -> None:
         groups = groups_of(started) - {os.getpgrp()}
         masters = {pid for pid in started if parent_of(pid) in groups}  # server and upstream
         assert len(groups) == 2 and len(masters) == 2, (groups, masters)
-        for pid in started:
-            os.kill(pid, signal.SIGSTOP)
+        freeze(started)  # stopped before the SIGTERM comes, or it is taken (procs.freeze)
         proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + HANG_S
         while not any(signal.SIGTERM in pending_signals(pid) for pid in masters):
@@ -397,8 +397,7 @@ def test_stop_kills_a_stack_deaf_to_sigterm(server: str) -> None:
     pids = set(stack.pids())
     try:
         assert len(pids) >= 5, pids  # 2 guards, upstream, master, worker
-        for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
+        freeze(pids)
         stack.stop()  # a hang here is pytest-timeout's to report
     finally:
         for pid in alive(pids):
@@ -414,8 +413,9 @@ def test_uvicorn_workers_honour_the_graceful_timeout(tmp_path: Path) -> None:
     timeout, runs the lifespan shutdown and exits, before its master would SIGKILL it."""
     log = tmp_path / "servers.log"
     with ThreadPoolExecutor(1) as pool:
-        with serve("gunicorn-uvicorn", port=0, scale=1.0, graceful_timeout=1,
-                   log_path=str(log)) as url:
+        with serve(
+            "gunicorn-uvicorn", port=0, scale=1.0, graceful_timeout=1, log_path=str(log)
+        ) as url:
             parts = urlsplit(url)
             conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=HANG_S)
             conn.request("GET", "/myapp/async/gateway_10s")

@@ -199,9 +199,7 @@ def test_setup_init_request_response_done_across_processes(server: TargetServer,
 
 def test_a_delay_hook_paces_each_connection(server: TargetServer, tmp_path: Path):
     path = script(tmp_path, "def delay():\n    return 100\n")
-    result = pyload.run(
-        server.url + "/", script=path, threads=1, connections=1, duration=0.5
-    )
+    result = pyload.run(server.url + "/", script=path, threads=1, connections=1, duration=0.5)
     assert 1 <= result.requests <= 6  # one request per 100 ms at most; thousands without
     assert server.received["/"] <= result.requests + result.in_flight
 

@@ -33,9 +33,7 @@ def worker_spec(server: TargetServer, path: str = "/", **options: object) -> Thr
     return prepare(config)[0]
 
 
-def run_in_process(
-    spec: ThreadSpec, loop_name: str
-) -> tuple[ThreadResult, list[ProcessMessage]]:
+def run_in_process(spec: ThreadSpec, loop_name: str) -> tuple[ThreadResult, list[ProcessMessage]]:
     loop = new_event_loop(loop_name)
     messages: list[ProcessMessage] = []
     try:

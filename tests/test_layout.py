@@ -123,9 +123,7 @@ def test_no_module_is_over_600_lines():
 
 def test_public_modules_are_the_ones_without_underscore_and_documented():
     public = {
-        name
-        for name in _modules()
-        if not any(part.startswith("_") for part in name.split(".")[1:])
+        name for name in _modules() if not any(part.startswith("_") for part in name.split(".")[1:])
     }
     assert public == {"pyload", *(f"pyload.{name}" for name in pyload.PUBLIC_MODULES)}
     architecture = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")

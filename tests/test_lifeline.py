@@ -28,7 +28,7 @@ from django_target import SERVERS
 from django_target.guard import ORPHAN_GRACE_S, Lifeline, group_pids
 from tests.conftest import IN_CI
 from tests.django_target_helpers import alive, read_line
-from tests.procs import Spawned, spawn
+from tests.procs import Spawned, freeze, spawn
 from tests.target_server import TargetServer
 
 SCALE = 0.01
@@ -399,7 +399,7 @@ def test_a_second_interrupt_ends_the_run_at_once(server: TargetServer) -> None:
     with _pyload("-t2", "-c4", "-d30", "--processes", "2", server.url) as (proc, workers):
         assert len(workers) == 2 and server.wait_received("/", 100)
         hung = min(workers)
-        os.kill(hung, signal.SIGSTOP)
+        freeze([hung])
         proc.send_signal(signal.SIGINT)
         assert proc.stdout is not None and proc.stderr is not None
         # The first interrupt: the other worker's result comes; the parent waits for this one.
@@ -435,7 +435,7 @@ def test_a_hung_worker_is_bounded_by_the_deadline_and_the_grace_period(
     ):  # fmt: skip
         started = time.monotonic()
         hung = min(workers)
-        os.kill(hung, signal.SIGSTOP)
+        freeze([hung])
         stdout, stderr = proc.communicate(timeout=60)
         took = time.monotonic() - started
         assert proc.returncode == EXIT_PARTIAL, stderr

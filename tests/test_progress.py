@@ -19,8 +19,10 @@ def test_each_second_is_reported_once_every_thread_has_sent_it():
     tally.add(Progress(0, SECOND, Counters(requests=10), {100: 10}))
     assert reports == []  # thread 1 has not sent its first second yet
     tally.add(Progress(1, SECOND + 10_000_000, Counters(requests=5, read_errors=1), {300: 5}))
-    assert [(r.elapsed_s, r.counters.requests, r.workers, r.last_second_requests, r.p99_us)
-            for r in reports] == [(1.01, 15, 2, 15, 300)]
+    assert [
+        (r.elapsed_s, r.counters.requests, r.workers, r.last_second_requests, r.p99_us)
+        for r in reports
+    ] == [(1.01, 15, 2, 15, 300)]
     tally.add(Progress(0, 2 * SECOND, Counters(requests=30), {100: 19, 5000: 1}))
     tally.finished(1, None)  # thread 1 is lost: its last progress still counts
     assert [(r.elapsed_s, r.counters.requests, r.last_second_requests) for r in reports][1:] == [

@@ -199,9 +199,7 @@ def test_a_broken_threshold_exits_4_with_one_line_naming_it(server: TargetServer
 
 def test_a_threshold_met_exits_0(server: TargetServer, tmp_path):
     out = tmp_path / "run.json"
-    done = pyload_cli(
-        "-t1", "-c2", "-d1", "--threshold", "p99<10s", "--json", str(out), server.url
-    )
+    done = pyload_cli("-t1", "-c2", "-d1", "--threshold", "p99<10s", "--json", str(out), server.url)
     assert done.returncode == 0, done.stderr
     assert "threshold" not in done.stderr
     (outcome,) = json.loads(out.read_text())["thresholds"]
