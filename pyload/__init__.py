@@ -13,6 +13,7 @@ The public modules (``PUBLIC_MODULES``; docs/architecture.md): ``pyload.config``
 options and their checks), ``pyload.errors`` (the exception tree), ``pyload.result``
 (RunResult and its JSON), ``pyload.hooks`` (what ``-s`` scripts import), ``pyload.merge``
 (results of several runs merged), ``pyload.hdrlog`` (HdrHistogram interval logs),
+``pyload.htmlreport`` (the offline HTML report of a run, ``--html``),
 ``pyload.thresholds`` (``--threshold``: the grammar and the check) and ``pyload.units`` (wrk's
 number formatting). Every ``pyload._name`` module is private: it may change in any release.
 """
@@ -62,7 +63,7 @@ __all__ = [  # noqa: RUF022 (plain sorted order, as tests/test_api.py checks)
 
 
 PUBLIC_MODULES = (
-    "config", "errors", "hdrlog", "hooks", "merge", "result", "thresholds", "units",
+    "config", "errors", "hdrlog", "hooks", "htmlreport", "merge", "result", "thresholds", "units",
 )  # fmt: skip
 """The modules outside the package's namespace that are public API (the rest are ``_name``)."""
 
