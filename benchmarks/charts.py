@@ -21,7 +21,14 @@ from matplotlib.patches import Patch
 from benchmarks.compare import RPS_ABS_TOL, RPS_REL_TOL
 from benchmarks.results import CellResult, MatrixResult, Spread
 
-__all__ = ["PERCENTILES", "REQUESTS_CHART", "WRK_CHART", "latency_chart_name", "write_charts"]
+__all__ = [
+    "PERCENTILES",
+    "REQUESTS_CHART",
+    "WRK_CHART",
+    "chart_names",
+    "latency_chart_name",
+    "write_charts",
+]
 
 REQUESTS_CHART = "requests_per_s.png"
 WRK_CHART = "pyload_vs_wrk.png"
@@ -181,6 +188,13 @@ def _wrk_chart(pairs: list[tuple[float, float, bool]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
+
+
+def chart_names(doc: MatrixResult) -> list[str]:
+    """The file names ``write_charts`` writes for ``doc``, in report order, drawing nothing."""
+    names = [REQUESTS_CHART]
+    names += [latency_chart_name(s) for s in dict.fromkeys(c.scenario for c in doc.ok_cells())]
+    return names + ([WRK_CHART] if _wrk_pairs(doc) else [])
 
 
 def write_charts(doc: MatrixResult, out_dir: Path) -> list[str]:

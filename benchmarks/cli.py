@@ -1,5 +1,6 @@
 """``python -m benchmarks``: options to a profile and a cell plan, run the matrix, write the
-run's folder (report.md, results.json, charts, server logs). The only module that exits."""
+run's folder (report.md, report.html, results.json, charts, server logs); ``--html-from DIR``
+writes an existing run's report.html again, running nothing. The only module that exits."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pyload
 from benchmarks import RESULTS_DIR, sigterm_as_ctrl_c
-from benchmarks.charts import write_charts
+from benchmarks.charts import chart_names, write_charts
 from benchmarks.clients import wrk_available, wrk_seconds
 from benchmarks.formatting import fmt_number
 from benchmarks.matrix import estimate_s, run_matrix
@@ -20,10 +21,18 @@ from benchmarks.plan import plan
 from benchmarks.profiles import PROFILES, QUICK, Profile, resolve_profile
 from benchmarks.progress import format_duration
 from benchmarks.report import render_report
-from benchmarks.results import OK, MatrixResult
+from benchmarks.report_html import REPORT_HTML, render_html
+from benchmarks.results import OK, MatrixResult, ResultsError
 from django_target import SERVERS
 
-__all__ = ["build_parser", "command_line", "main", "profile_from_args", "write_run"]
+__all__ = [
+    "build_parser",
+    "command_line",
+    "main",
+    "profile_from_args",
+    "write_html",
+    "write_run",
+]
 
 REPORT = "report.md"
 RESULTS = "results.json"
@@ -129,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run wrk on every cell and compare (durations rounded up to whole seconds)",
     )
     add("--list", action="store_true", help="print the cells and the estimate, run nothing")
+    add(
+        "--html-from",
+        type=Path,
+        metavar="DIR",
+        help="run nothing: write DIR/report.html again from DIR/results.json and the charts "
+        "beside it (a run made before report.html existed, or after a change of its layout)",
+    )
     return parser
 
 
@@ -171,14 +187,29 @@ def command_line(profile: Profile, ns: argparse.Namespace, out_dir: Path) -> str
 
 
 def write_run(doc: MatrixResult, out_dir: Path) -> list[Path]:
-    """Write results.json, the charts and report.md into out_dir; return the paths."""
+    """Write results.json, the charts, report.md and report.html into out_dir; return the
+    paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / RESULTS
     results.write_text(doc.to_json())
     charts = write_charts(doc, out_dir)
     report = out_dir / REPORT
     report.write_text(render_report(doc, charts))
-    return [report, results, *(out_dir / c for c in charts)]
+    return [report, write_html(doc, out_dir, charts), results, *(out_dir / c for c in charts)]
+
+
+def write_html(doc: MatrixResult, out_dir: Path, charts: list[str]) -> Path:
+    """Write report.html into out_dir, the charts (file names in out_dir) embedded."""
+    html = out_dir / REPORT_HTML
+    html.write_text(render_html(doc, [(name, (out_dir / name).read_bytes()) for name in charts]))
+    return html
+
+
+def html_from(run_dir: Path) -> Path:
+    """report.html of the run in ``run_dir`` again, from its results.json and the charts there
+    (those write_charts would draw; a missing one is left out). Raises OSError, ResultsError."""
+    doc = MatrixResult.from_json((run_dir / RESULTS).read_text())
+    return write_html(doc, run_dir, [n for n in chart_names(doc) if (run_dir / n).exists()])
 
 
 def profile_from_args(ns: argparse.Namespace) -> Profile:
@@ -199,6 +230,14 @@ def profile_from_args(ns: argparse.Namespace) -> Profile:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
+    if ns.html_from is not None:
+        try:
+            written = html_from(ns.html_from)
+        except (OSError, ResultsError, ValueError) as exc:
+            print(f"benchmarks: cannot write {ns.html_from / REPORT_HTML}: {exc}", file=sys.stderr)
+            return 1
+        print(f"benchmarks: wrote {written}", file=sys.stderr)
+        return 0
     try:
         profile = profile_from_args(ns)
         cells = plan(ns.servers, ns.endpoints)

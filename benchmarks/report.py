@@ -24,9 +24,15 @@ from pyload.result import RATE_HELD
 __all__ = [
     "OPEN_LOOP_HEADER",
     "SUMMARY_HEADER",
+    "WRK_HEADER",
+    "header_note",
+    "open_loop_intro",
     "open_loop_rows",
+    "parameter_lines",
+    "rate_matrix_rows",
     "render_report",
     "summary_rows",
+    "wrk_rows",
 ]
 
 SUMMARY_HEADER = (
@@ -52,6 +58,21 @@ OPEN_LOOP_HEADER = (
     "corrected p99.9",
     "uncorrected p99",
     "notes",
+)
+WRK_HEADER = (
+    "endpoint",
+    "server",
+    "req/s pyload",
+    "req/s wrk",
+    "p50 pyload",
+    "p50 wrk",
+    "p99 pyload",
+    "p99 wrk",
+    "timeouts pyload",
+    "timeouts wrk",
+    "errors pyload",
+    "errors wrk",
+    "verdict",
 )
 NOT_SERVED = "n/a"
 ALL_TIMEOUTS = "⏱"
@@ -196,6 +217,23 @@ def open_loop_rows(doc: MatrixResult, server: str) -> list[list[str]]:
 def _open_loop_section(doc: MatrixResult) -> list[str]:
     """``--rate``: per stack, each cell's closed-loop figures beside its open-loop ones."""
     assert doc.rate_per_s is not None
+    lines = [f"## Open loop: {fmt_number(doc.rate_per_s)} requests/s", "", open_loop_intro(doc)]
+    for server in doc.servers():
+        lines += [
+            "",
+            f"### {server}",
+            "",
+            _row(list(OPEN_LOOP_HEADER)),
+            _row(["---"] + ["---:"] * 4 + ["---"] + ["---:"] * 4 + ["---"]),
+        ]
+        lines += [_row(r) for r in open_loop_rows(doc, server)]
+    return lines
+
+
+def open_loop_intro(doc: MatrixResult) -> str:
+    """``--rate``: the paragraph before the open-loop tables, what the two loops measure
+    (Markdown inline)."""
+    assert doc.rate_per_s is not None
     rate = fmt_number(doc.rate_per_s)
     median = (
         f" With `--repeat {doc.repeat}` every figure is the median of the cell's runs and "
@@ -203,9 +241,7 @@ def _open_loop_section(doc: MatrixResult) -> list[str]:
         if doc.repeat > 1
         else ""
     )
-    lines = [
-        f"## Open loop: {rate} requests/s",
-        "",
+    return (
         "Each cell was loaded twice: first in a closed loop, as wrk does and as the tables "
         "above show (each connection sends its next request when the previous answer is "
         "complete), then, after the stack settled, open-loop: pyload "
@@ -223,23 +259,20 @@ def _open_loop_section(doc: MatrixResult) -> list[str]:
         f"came to at least {RATE_HELD:.0%} of {rate}/s, and when not, *rate held* says why "
         "(too few connections for the stack's latency, the client's CPU, socket errors) and "
         "the corrected latencies cover only the requests that were sent. The whole model: "
-        f"[docs/rate.md](../../../docs/rate.md).{median}",
-    ]
-    for server in doc.servers():
-        lines += [
-            "",
-            f"### {server}",
-            "",
-            _row(list(OPEN_LOOP_HEADER)),
-            _row(["---"] + ["---:"] * 4 + ["---"] + ["---:"] * 4 + ["---"]),
-        ]
-        lines += [_row(r) for r in open_loop_rows(doc, server)]
-    return lines
+        f"[docs/rate.md](../../../docs/rate.md).{median}"
+    )
 
 
 def _rate_matrix(doc: MatrixResult) -> list[str]:
     stacks = doc.servers()
     lines = [_row(["req/s", *stacks]), _row(["---", *["---:"] * len(stacks)])]
+    return lines + [_row(r) for r in rate_matrix_rows(doc)]
+
+
+def rate_matrix_rows(doc: MatrixResult) -> list[list[str]]:
+    """The requests/s table's rows: an endpoint, then a cell per stack (``doc.servers()``)."""
+    stacks = doc.servers()
+    rows = []
     for label in doc.labels():
         row = [label]
         for server in stacks:
@@ -255,8 +288,13 @@ def _rate_matrix(doc: MatrixResult) -> list[str]:
                     + (f" {ALL_TIMEOUTS}" if summary.all_timeouts else "")
                     + (f" {INTERRUPTED}" if summary.partial else "")
                 )
-        lines.append(_row(row))
-    return lines
+        rows.append(row)
+    return rows
+
+
+def parameter_lines(doc: MatrixResult) -> list[str]:
+    """The run's parameters, a sentence each (Markdown inline: ``**bold**``, backquotes)."""
+    return [line.removeprefix("- ") for line in _parameters(doc)]
 
 
 def _parameters(doc: MatrixResult) -> list[str]:
@@ -304,27 +342,23 @@ def _wrk_section(doc: MatrixResult) -> list[str]:
             "errors are compared everywhere. For a faithful comparison use a "
             "whole-second timeout, e.g. `--scale 0.5` (timeout 1 s).",
         ]
+    rows, disagree = wrk_rows(doc)
     lines += [
         "",
-        _row(
-            [
-                "endpoint",
-                "server",
-                "req/s pyload",
-                "req/s wrk",
-                "p50 pyload",
-                "p50 wrk",
-                "p99 pyload",
-                "p99 wrk",
-                "timeouts pyload",
-                "timeouts wrk",
-                "errors pyload",
-                "errors wrk",
-                "verdict",
-            ]
-        ),
+        _row(list(WRK_HEADER)),
         _row(["---", "---"] + ["---:"] * 10 + ["---"]),
+        *(_row(r) for r in rows),
+        "",
+        f"Cells outside the tolerance: {len(disagree)}"
+        + (f" ({'; '.join(disagree)})." if disagree else "."),
     ]
+    return lines
+
+
+def wrk_rows(doc: MatrixResult) -> tuple[list[list[str]], list[str]]:
+    """``--with-wrk``: the side-by-side table's rows (WRK_HEADER order), and the cells outside
+    the tolerance (``server label``)."""
+    rows: list[list[str]] = []
     disagree = []
     for c in doc.cells:
         for run in c.runs:
@@ -334,7 +368,7 @@ def _wrk_section(doc: MatrixResult) -> list[str]:
             label = c.label + (f" (run {run.index})" if doc.repeat > 1 else "")
             comparison = wrk.comparison
             if comparison is None:
-                lines.append(_row([label, c.server] + ["-"] * 10 + [f"wrk failed: {wrk.error}"]))
+                rows.append([label, c.server] + ["-"] * 10 + [f"wrk failed: {wrk.error}"])
                 continue
             m = comparison.metrics
 
@@ -350,26 +384,19 @@ def _wrk_section(doc: MatrixResult) -> list[str]:
             )
             if not comparison.agree:
                 disagree.append(f"{c.server} {label}")
-            lines.append(
-                _row(
-                    [
-                        label,
-                        c.server,
-                        *pair("requests_per_s", fmt_rate),
-                        *pair("p50_us", fmt_latency),
-                        *pair("p99_us", fmt_latency),
-                        *pair("timeouts", str),
-                        *pair("errors", str),
-                        verdict,
-                    ]
-                )
+            rows.append(
+                [
+                    label,
+                    c.server,
+                    *pair("requests_per_s", fmt_rate),
+                    *pair("p50_us", fmt_latency),
+                    *pair("p99_us", fmt_latency),
+                    *pair("timeouts", str),
+                    *pair("errors", str),
+                    verdict,
+                ]
             )
-    lines += [
-        "",
-        f"Cells outside the tolerance: {len(disagree)}"
-        + (f" ({'; '.join(disagree)})." if disagree else "."),
-    ]
-    return lines
+    return rows, disagree
 
 
 def _run_block(run: CellRun, doc: MatrixResult) -> list[str]:
@@ -401,6 +428,11 @@ def _cell_block(cell: CellResult, doc: MatrixResult) -> list[str]:
         lines += [f"Run {run.index} of {doc.repeat}:", ""]
         lines += _run_block(run, doc)
     return lines
+
+
+def header_note(doc: MatrixResult) -> str:
+    """The sentence on wrk's whole-second header before the text blocks, or ``""``."""
+    return "".join(_header_note(doc)[:1])
 
 
 def _header_note(doc: MatrixResult) -> list[str]:

@@ -64,9 +64,11 @@ import base64
 import contextlib
 import fcntl
 import functools
+import html.parser
 import json
 import math
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -86,6 +88,7 @@ __all__ = [
     "Chart",
     "ConsoleMessage",
     "Page",
+    "network_references",
     "open_page",
 ]
 
@@ -454,6 +457,60 @@ class _Browser:
             text = details.get("exception", {}).get("description") or details.get("text")
             raise self._failure(f"evaluating {expression[:60]!r} threw: {text}")
         return answer["result"].get("value")
+
+
+#: Attributes that make a browser fetch what they name (or go there, for href).
+_URL_ATTRIBUTES = frozenset(
+    {"src", "href", "srcset", "action", "formaction", "poster", "data", "background",
+     "xlink:href", "manifest", "ping", "cite"}
+)  # fmt: skip
+_NETWORK_URL = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)  # http://, //host
+_CSS_URL = re.compile(r"""url\(\s*['"]?\s*((?:[a-z][a-z0-9+.-]*:)?//[^)'"\s]*)""", re.I)
+_CSS_IMPORT = re.compile(r"""@import\s+['"]\s*((?:[a-z][a-z0-9+.-]*:)?//[^'"]*)""", re.I)
+
+
+class _References(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self.in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.in_style = tag == "style"
+        for name, value in attrs:
+            if value is None:
+                continue
+            if name in _URL_ATTRIBUTES:
+                candidates = value.split(",") if name == "srcset" else [value]
+                self.found += [f"<{tag} {name}={v.strip()}>" for v in candidates
+                               if _NETWORK_URL.match(v)]  # fmt: skip
+            elif name == "style":
+                self._css(tag, value)
+
+    def handle_endtag(self, tag: str) -> None:
+        self.in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_style:
+            self._css("style", data)
+
+    def _css(self, where: str, css: str) -> None:
+        for pattern in (_CSS_URL, _CSS_IMPORT):
+            self.found += [f"<{where}> {url}" for url in pattern.findall(css)]
+
+
+def network_references(page_html: str) -> list[str]:
+    """Every place in ``page_html`` that names a network address for the browser to fetch or
+    follow: a ``src``, ``href``, ``srcset`` (and the like) attribute, or a CSS ``url()`` or
+    ``@import`` in a ``<style>`` or ``style=``, whose value has a scheme and ``//`` (http://,
+    https://, ws://, protocol-relative ``//host``; file:// too, which no other machine has).
+    ``data:``, ``#anchor`` and relative names are not network references. Text in a script
+    is not parsed: a report's JSON island may quote a URL (the target's) without the browser
+    fetching it; the network-off run in ``open_page`` is what catches a script that fetches."""
+    parser = _References()
+    parser.feed(page_html)
+    parser.close()
+    return parser.found
 
 
 def _high_pipe() -> tuple[int, int]:

@@ -26,10 +26,10 @@ import pytest
 
 import pyload
 from benchmarks import cli, matrix, selfbench, stacks, stopping
-from benchmarks.charts import write_charts
+from benchmarks.charts import chart_names, write_charts
 from benchmarks.clients import wrk_seconds
 from benchmarks.compare import RPS_ABS_TOL, RPS_REL_TOL, compare_cell, within
-from benchmarks.formatting import fmt_latency, fmt_rate
+from benchmarks.formatting import fmt_latency, fmt_rate, fmt_spread
 from benchmarks.interpret import interpret, published_shapes
 from benchmarks.profiles import (
     PROFILES,
@@ -41,6 +41,7 @@ from benchmarks.profiles import (
 )
 from benchmarks.progress import format_duration
 from benchmarks.report import OPEN_LOOP_HEADER, SUMMARY_HEADER, render_report
+from benchmarks.report_html import REPORT_HTML
 from benchmarks.results import (
     NOT_RUN,
     OK,
@@ -52,11 +53,13 @@ from benchmarks.results import (
 )
 from benchmarks.wrkparse import WrkParseError, parse_time_us, parse_wrk
 from django_target import GATEWAY_SECONDS, ServerConfig, StartupError
+from tests.browser import network_references, open_page
 from tests.conftest import IN_CI
 from tests.django_target_helpers import pending_signals
 from tests.helpers import children_of, worker_processes
 from tests.procs import spawn
 from tests.target_server import running
+from tests.test_benchmark_html import SECTIONS_JS
 
 REFERENCE_RUNS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 DASH = "\N{EN DASH}"
@@ -554,6 +557,36 @@ def test_matrix_charts_are_pngs(
         assert path.read_bytes()[:8] == PNG_SIGNATURE
         height, width = matplotlib.image.imread(path).shape[:2]
         assert height > 200 and width > 300
+
+
+def test_matrix_writes_report_html(
+    matrix_run: tuple[Path, dict[str, Any], MatrixResult, str],
+) -> None:
+    """report.html beside report.md: offline, no console message in Chromium, every chart drawn,
+    a collapsible section per cell run holding pyload's text (its open loop's, wrk's)."""
+    out, _, doc, _ = matrix_run
+    page_html = (out / REPORT_HTML).read_text()
+    assert network_references(page_html) == []
+    page = open_page(out / REPORT_HTML, evaluate={"sections": SECTIONS_JS})
+    assert page.console == (), [str(m) for m in page.console]
+    assert [c.name for c in page.charts] == [n.removesuffix(".png") for n in chart_names(doc)]
+    assert all(c.drawn for c in page.charts), page.charts
+    runs = [(c, r) for c in doc.cells for r in c.runs]
+    sections = page.evaluated["sections"]
+    assert [(cell, index) for cell, index, _ in sections] == [
+        (f"{c.server} {c.label}", r.index) for c, r in runs
+    ]
+    assert len(sections) == 4  # 2 cells x --repeat 2
+    for (_, _, text), (_, cell_run) in zip(sections, runs, strict=True):
+        assert cell_run.pyload is not None and cell_run.pyload_rate is not None
+        assert cell_run.pyload.wrk_text.strip() in text
+        assert cell_run.pyload_rate.wrk_text.strip() in text  # the open loop's, --rate 40
+        if doc.with_wrk:
+            assert cell_run.wrk is not None and cell_run.wrk.text.strip() in text
+    assert "Open loop: 40 requests/s" in page.text
+    for cell in doc.cells:
+        assert cell.summary is not None
+        assert fmt_spread(cell.summary.rate, fmt_rate) in page.text  # as report.md prints it
 
 
 def test_matrix_with_wrk_side_by_side(

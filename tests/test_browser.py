@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import BrowserError, BrowserTimeout, namespaces_work, open_page
+from tests.browser import (
+    BrowserError,
+    BrowserTimeout,
+    namespaces_work,
+    network_references,
+    open_page,
+)
 from tests.target_server import TargetServer
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -172,3 +178,27 @@ def test_a_page_that_never_loads_ends_at_the_deadline(tmp_path: Path) -> None:
 def test_a_missing_file_is_an_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(BrowserError, match="ERR_FILE_NOT_FOUND"):
         open_page(tmp_path / "absent.html")
+
+
+def test_network_references_are_found_wherever_a_page_names_them() -> None:
+    page = """<!doctype html><html><head>
+        <link rel="stylesheet" href="https://cdn.example/x.css">
+        <style>@import "//fonts.example/f.css"; body { background: url('http://e.x/bg.png'); }
+        </style>
+        <script src="HTTP://E.X/lib.js"></script></head><body>
+        <img srcset="a.png 1x, https://e.x/b.png 2x" src="data:image/png;base64,AAAA">
+        <a href="#summary">local</a> <a href="other.html">relative</a>
+        <a href="file:///home/me/r.html">a file of this machine</a>
+        <div style="background-image: url(ws://e.x/y)"></div>
+        <script type="application/json">{"url": "http://127.0.0.1:8080/"}</script>
+        </body></html>"""
+    assert network_references(page) == [
+        "<link href=https://cdn.example/x.css>",
+        "<style> http://e.x/bg.png",
+        "<style> //fonts.example/f.css",
+        "<script src=HTTP://E.X/lib.js>",
+        "<img srcset=https://e.x/b.png 2x>",
+        "<a href=file:///home/me/r.html>",
+        "<div> ws://e.x/y",
+    ]
+    assert network_references('<img src="data:image/png;base64,AA"><a href="#x">x</a>') == []
