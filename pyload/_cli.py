@@ -9,15 +9,17 @@ on stderr, after the report and the outputs; a partial result still prints them,
 as its numbers are incomplete; an interrupted run is checked as any other); and 130
 (EXIT_INTERRUPTED) when a stop signal comes before the load started (``__main__``) or while the
 report is written after it (a signal during the load stops it and still gets the report: exit 0
-or 4). An output path (``--json``, ``--hdr-log``, ``--plot``) that cannot be written is a setup
-error too, found before the load starts.
+or 4). An output path (``--json``, ``--hdr-log``, ``--plot``, ``--html``) that cannot be written
+is a setup error too, found before the load starts.
 
 While the load runs, a progress line on stderr is redrawn every second when stderr is a
 terminal (``--no-progress`` turns it off); it is cleared before the report, and stdout only
 ever carries the report.
 
 ``pyload merge FILE... [--json PATH]`` (``pyload.merge``) prints the merged report of runs'
-JSON results, with the same exit statuses (3: one of them was partial).
+JSON results, with the same exit statuses (3: one of them was partial). ``pyload report RUN.json
+[-o FILE.html]`` writes the HTML report of a run's JSON result (``pyload.htmlreport``): exit 0,
+or 1 with one line for a file that cannot be read, is not a result or cannot be written.
 """
 
 from __future__ import annotations
@@ -85,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Draw the latency percentile curve and requests/s over time into FILE.png",
     )
     parser.add_argument(
+        "--html",
+        metavar="FILE.html",
+        help="Write the report as one self-contained HTML page with charts to FILE.html",
+    )
+    parser.add_argument(
         "--no-progress",
         dest="progress",
         action="store_false",
@@ -119,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["merge"]:  # pyload merge a.json b.json ... (pyload.merge)
         return _merge(args[1:])
+    if args[:1] == ["report"]:  # pyload report RUN.json [-o FILE.html] (pyload.htmlreport)
+        return _html_report(args[1:])
     try:
         ns = build_parser().parse_args(args)
         if ns.version:
@@ -135,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if ns.plot is not None and importlib.util.find_spec("matplotlib") is None:
             return _fail("--plot needs matplotlib: pip install 'pyload-wrk[plot]'")
-        for name, path in (("json", ns.json), ("hdr_log", ns.hdr_log), ("plot", ns.plot)):
+        named = (("json", ns.json), ("hdr_log", ns.hdr_log), ("plot", ns.plot), ("html", ns.html))
+        for name, path in named:
             if path is not None and not (name == "json" and path == "-"):
                 try:
                     outputs[name] = _OutputFile(path)  # before the load: a bad path costs no run
@@ -272,10 +282,56 @@ def _merge(argv: list[str]) -> int:
     return _partial(result)
 
 
+def _html_report(argv: list[str]) -> int:
+    """``pyload report RUN.json [-o FILE.html]``: the HTML report of a saved run (a run's, a
+    merge's or a Dask run's ``--json``); by default RUN.html beside RUN.json."""
+    from pyload.htmlreport import render_report
+
+    parser = _Parser(
+        prog="pyload report",
+        usage="pyload report RUN.json [-o FILE.html]",
+        description="Write the HTML report of a run's JSON result (--json, pyload merge --json).",
+    )
+    parser.add_argument("file", metavar="RUN.json", help="a run's --json result")
+    parser.add_argument(
+        "-o", "--output", metavar="FILE.html", help="the page to write (default: RUN.html)"
+    )
+    try:
+        ns = parser.parse_args(argv)
+    except UsageError as exc:
+        return _fail(f"pyload report: {exc}")
+    path: str = ns.file
+    output = ns.output or (path[: -len(".json")] if path.endswith(".json") else path) + ".html"
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as exc:
+        return _fail(f"cannot read {path}: {exc.strerror}")
+    except UnicodeDecodeError:
+        return _fail(f"{path}: not a pyload result (not UTF-8 text)")
+    try:
+        page = render_report(text)
+    except UsageError as exc:
+        return _fail(f"{path}: {exc}")
+    try:
+        written = _OutputFile(output)
+        try:
+            written.write(page.encode("utf-8"))
+        finally:
+            written.close()
+    except OSError as exc:
+        return _fail(f"cannot write {output}: {exc.strerror}")
+    return 0
+
+
 def _render(name: str, result: RunResult) -> bytes:
-    """The bytes of output ``name`` (json, hdr_log, plot) for ``result``."""
+    """The bytes of output ``name`` (json, hdr_log, plot, html) for ``result``."""
     if name == "json":
         return result.to_json().encode("utf-8")
+    if name == "html":
+        from pyload.htmlreport import render_report
+
+        return render_report(result).encode("utf-8")
     if name == "hdr_log":
         from pyload.hdrlog import write_hdr_log
 
@@ -328,10 +384,10 @@ def _is_terminal(stream: TextIO) -> bool:
 
 
 class _OutputFile:
-    """An output file (``--json``, ``--hdr-log``, ``--plot``), opened for writing before the
-    load without truncating it (an existing file keeps its content until the result replaces
-    it). A file created here and never written (the run failed or was interrupted before the
-    report) is removed again on close."""
+    """An output file (``--json``, ``--hdr-log``, ``--plot``, ``--html``), opened for writing
+    before the load without truncating it (an existing file keeps its content until the result
+    replaces it). A file created here and never written (the run failed or was interrupted
+    before the report) is removed again on close."""
 
     def __init__(self, path: str) -> None:
         self.path = path
