@@ -87,10 +87,11 @@ def run(url: str | Config, **options: Any) -> RunResult:
     ``method``, ``body`` or ``body_file``, ``loop``, ``thresholds`` (``["p99<250ms",
     "errors<1%"]``: ``result.check()`` says which held; docs/thresholds.md). Pass a
     :class:`Config` instead of a URL to reuse one. ``on_progress`` (a keyword too) is called
-    about once a second during the load with a :class:`RunProgress`. ``latency_intervals=True``
-    (a keyword too) keeps each second's latencies as an HdrHistogram in ``result.intervals``
-    (for an interval log: ``pyload.hdrlog.write_hdr_log``). Ctrl-C during the load ends it
-    early: the partial result is returned with ``interrupted=True``.
+    about once a second during the load with a :class:`RunProgress`. The result keeps each
+    second of the run in ``result.seconds`` (requests, status classes, errors, open
+    connections, latencies: docs/json.md; an interval log: ``pyload.hdrlog.write_hdr_log``);
+    ``latency_intervals``, which used to ask for them, is still accepted. Ctrl-C during the
+    load ends it early: the partial result is returned with ``interrupted=True``.
 
     ``script`` (``-s``) runs a hook script as the command line does, its ``done()`` after the
     run included; ``script_args`` are what its ``init(args)`` gets (docs/hooks.md).
@@ -100,7 +101,7 @@ def run(url: str | Config, **options: Any) -> RunResult:
     did (docs/distributed.md; needs the ``dask`` extra).
     """
     on_progress = options.pop("on_progress", None)
-    latency_intervals = bool(options.pop("latency_intervals", False))
+    options.pop("latency_intervals", None)  # the seconds are always kept now
     if isinstance(url, Config):
         if options:
             raise UsageError(f"options given beside a Config: {', '.join(sorted(options))}")
@@ -115,7 +116,7 @@ def run(url: str | Config, **options: Any) -> RunResult:
     from pyload._run import Run
 
     run = Run(config)
-    result = run.execute(on_progress=on_progress, keep_latency_intervals=latency_intervals)
+    result = run.execute(on_progress=on_progress)
     run.done(result)
     return result
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib.util
 import io
 import os
@@ -152,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 except OSError as exc:
                     return _fail(f"cannot write {path}: {exc.strerror}")
         progress = _ProgressLine(sys.stderr, config) if ns.progress else None
-        return _run(config, ns.json == "-", text_out, outputs, progress, ns.debug)
+        command = ("pyload", *args)  # the result's meta: the command line as typed
+        return _run(config, ns.json == "-", text_out, outputs, progress, ns.debug, command)
     finally:
         for output in outputs.values():
             output.close()
@@ -165,6 +167,7 @@ def _run(
     outputs: dict[str, _OutputFile],
     progress: _ProgressLine | None,
     debug: bool = False,
+    command: Sequence[str] | None = None,
 ) -> int:
     """Run the load, print wrk's report, write the outputs, call the -s script's done() (its
     output after the report, as wrk's); the exit status."""
@@ -177,11 +180,10 @@ def _run(
 
     on_progress = progress.show if progress is not None and progress.visible else None
     try:
-        run = Run(config)
+        run = Run(config, command)
         result = run.execute(
             on_start=print_header,
             on_progress=on_progress,
-            keep_latency_intervals="hdr_log" in outputs,
         )
     except PyloadError as exc:
         return _fail_error(exc, debug)
@@ -265,6 +267,9 @@ def _merge(argv: list[str]) -> int:
     try:
         ns = merge_parser().parse_args(argv)
         result = merge_files(ns.files)
+        if result.meta is not None:  # the merged result's command line: this one
+            command = ["pyload", "merge", *argv]
+            result = dataclasses.replace(result, meta=result.meta.with_command(command))
     except PyloadError as exc:
         return _fail(str(exc))
     (sys.stderr if ns.json == "-" else sys.stdout).write(result.to_wrk_text())

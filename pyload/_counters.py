@@ -134,13 +134,16 @@ class ThreadResult:
 
     ``latency_counts`` holds the latencies as measured, from each request's send (wrk's);
     ``intended_counts``, at a constant rate only, from each request's intended send time
-    (wrk2's corrected latency), timeouts included.
+    (wrk2's corrected latency), timeouts included. ``status_counts`` counts the responses by
+    status code, every code but 200: the 200s are the rest of ``stats.requests``.
     """
 
     stats: ThreadStats
     latency_counts: dict[int, int] = field(default_factory=dict)  # µs -> count, <= timeout
     rate_samples: list[int] = field(default_factory=list)  # 100 ms Req/Sec samples
     intended_counts: dict[int, int] = field(default_factory=dict)  # µs -> count
+    # The responses by status code, every code but 200 (200's count: the rest of the requests)
+    status_counts: dict[int, int] = field(default_factory=dict)
     # -s: the thread's script globals after the load, for thread.get() in done() (hooks.py)
     script_values: dict[str, Any] = field(default_factory=dict)
 

@@ -134,6 +134,11 @@ class LoadThread:
         # constant rate, else as measured. Each second they go to the parent and are added to
         # ``recorded``, the run's totals of the same.
         self.interval_counts: dict[int, int] = {}
+        # The responses since the last Progress by status code, every code but 200 (a rare
+        # branch of the hot path; 200's count is the rest): each second to the parent too,
+        # and added to the run's ``result.status_counts``.
+        self.interval_statuses: dict[int, int] = {}
+        self.open_at_stop = 0  # connections open when the load stopped (the last Progress)
         self.recorded = (
             self.result.latency_counts
             if spec.pacing.post_run_correction
@@ -223,6 +228,8 @@ class LoadThread:
         self.measure_start_ns = now
         self.stats.clear_counts()
         self.interval_counts = {}
+        self.interval_statuses = {}
+        self.result.status_counts.clear()
         self.result.latency_counts.clear()
         self.result.intended_counts.clear()
         self.result.rate_samples.clear()
@@ -285,14 +292,23 @@ class LoadThread:
             self.stop(now)
 
     def send_progress(self, now: int, final: bool = False) -> None:
-        """Send the counters so far and the latencies recorded since the last Progress (added
-        to the run's totals here, once a second, not per response)."""
+        """Send the counters so far, the latencies and the status codes other than 200 counted
+        since the last Progress (added to the run's totals here, once a second, not per
+        response) and the connections open (the last one: when the load stopped)."""
         interval, self.interval_counts = self.interval_counts, {}
         recorded = self.recorded
         for value, n in interval.items():
             recorded[value] = recorded.get(value, 0) + n
+        statuses, self.interval_statuses = self.interval_statuses, {}
+        totals = self.result.status_counts
+        for code, n in statuses.items():
+            totals[code] = totals.get(code, 0) + n
         elapsed = max(0, now - self.measure_start_ns)
-        self.send(Progress(self.stats.index, elapsed, self.stats.counters(), interval, final))
+        open_now = self.open_at_stop if final else len(self.open)
+        self.send(
+            Progress(self.stats.index, elapsed, self.stats.counters(), interval, final,
+                     statuses, open_now)
+        )  # fmt: skip
 
     def end_by_script(self, error: HookError | None) -> None:
         """The -s script ends this thread's load (hooks.py): ``thread.stop()``, or a hook
@@ -352,6 +368,7 @@ class LoadThread:
         stats.in_flight = len(in_flight)
         stats.in_flight_over_timeout = sum(1 for c in in_flight if now - c.sent_ns > timeout_ns)
         stats.unsent_at_end = sum(schedule.overdue(now) for schedule in self.schedules)
+        self.open_at_stop = len(self.open)
         for conn in list(self.open):
             conn.transport.abort()
         if not self.finished.done():
@@ -446,8 +463,11 @@ class Connection(asyncio.Protocol):
         else:
             counts = worker.interval_counts
             counts[latency_us] = counts.get(latency_us, 0) + 1
-        if status > 399:
-            result.status_errors += 1
+        if status != 200:  # rare: counted by code (200's count is the rest of the requests)
+            statuses = worker.interval_statuses
+            statuses[status] = statuses.get(status, 0) + 1
+            if status > 399:
+                result.status_errors += 1
         if self.at_once and keep_alive:
             # The next request goes out at once, timed from now. wrk instead waits for the
             # next "writable" event and starts its clock then, so under a saturated client its
@@ -477,8 +497,11 @@ class Connection(asyncio.Protocol):
         else:
             counts = self.latency_counts
             counts[latency_us] = counts.get(latency_us, 0) + 1
-        if status > 399:
-            result.status_errors += 1
+        if status != 200:
+            statuses = worker.interval_statuses
+            statuses[status] = statuses.get(status, 0) + 1
+            if status > 399:
+                result.status_errors += 1
         self.after_response(status, keep_alive, now)
 
     def after_response(self, status: int, keep_alive: bool, now: int) -> None:

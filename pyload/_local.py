@@ -72,7 +72,6 @@ def run_local(
     on_start: Callable[[], None] | None = None,
     on_progress: Callable[[RunProgress], None] | None = None,
     script: MainScript | None = None,
-    keep_latency_intervals: bool = False,
 ) -> RunResult:
     """Run ``plan`` on this machine's worker processes and return its result.
 
@@ -81,14 +80,15 @@ def run_local(
     processes have forked, and not during the load, where it would take CPU from them).
     ``on_progress`` is called about once a second during the load with the counters so far
     (a ``RunProgress``), in the calling thread. ``script``: the ``-s`` script, loaded by the
-    caller (``_run.Run``), which calls its ``done()`` after the report.
-    ``keep_latency_intervals`` keeps each second's latencies as an HdrHistogram in the result's
-    ``intervals`` (for ``--hdr-log``; it costs the parent CPU during the load).
+    caller (``_run.Run``), which calls its ``done()`` after the report. The result keeps
+    each second of the run (``result.seconds``: the progress tally's).
     """
     config = plan.config
     specs = prepare(plan, script)
     interrupts: list[float] = []  # when a stop signal came during the load, if one did
     with _processes(specs) as (pipes, hosted):
+        # numpy (the seconds' percentiles), loaded once the processes exist, not in the load.
+        import pyload._stats  # noqa: F401
 
         def interrupt() -> None:
             # SIGINT (Ctrl-C), SIGTERM or SIGHUP ends the run early: the threads stop at their
@@ -101,8 +101,9 @@ def run_local(
             if on_start is not None:
                 on_start()
             start_ns = perf_counter_ns()
+            started_at = time.time() + config.warmup  # the measurement's start, wall clock
             _tell(pipes, START)
-            tally = ProgressTally(config.threads, on_progress, keep_latency_intervals)
+            tally = ProgressTally(config.threads, on_progress)
             results, failures = _collect(config, pipes, hosted, tally, interrupts)
             waited_us = (perf_counter_ns() - start_ns) // 1000
     interrupted = bool(interrupts)
@@ -111,11 +112,12 @@ def run_local(
     # The run's length is the load window the threads measured, not the time the parent took
     # to collect their results (which grows with a busy machine; Requests/sec divides by it).
     runtime_us = max((r.stats.runtime_us for r in results), default=waited_us)
-    from pyload.result import RunResult  # numpy: loaded after the processes were started
+    from pyload.result import RunMeta, RunResult  # numpy: after the processes were started
 
     return RunResult.from_threads(
-        config, runtime_us, results, failures, interrupted, intervals=tally.flush()
-    )
+        config, runtime_us, results, failures, interrupted, seconds=tally.flush(),
+        meta=RunMeta.here(started_at),
+    )  # fmt: skip
 
 
 def prepare(plan: Plan | Config, script: MainScript | None = None) -> list[ThreadSpec]:

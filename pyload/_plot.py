@@ -5,7 +5,7 @@ Left: latency by percentile, the x axis 1/(1-p) log-scaled as HdrHistogram's plo
 spectrum (spectrum.py). At a constant rate both curves are drawn: from the intended send times
 (what the report's Latency row shows) and as measured; in the closed loop the measured
 latencies and wrk's post-run correction of them. Right: responses per second of each second of
-the run (the progress tally's intervals) and, at a constant rate, the rate asked.
+the run (``result.seconds``) and, at a constant rate, the rate asked.
 Drawn with matplotlib's Agg backend into a PNG of PLOT_SIZE_PX; no screen needed.
 """
 
@@ -80,7 +80,7 @@ def plot_run(result: RunResult, target: str | BinaryIO) -> None:
         else:
             left.text(0.5, 0.5, "no latency recorded", ha="center", transform=left.transAxes)
 
-        seconds = [i for i in result.intervals if i.end_s > i.start_s]
+        seconds = [i for i in result.seconds if i.end_s > i.start_s]
         right.plot(
             [i.end_s for i in seconds],
             [i.requests / (i.end_s - i.start_s) for i in seconds],

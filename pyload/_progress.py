@@ -1,19 +1,21 @@
 """The run's seconds, merged across threads as their Progress messages arrive. No I/O.
 
 Every thread sends a Progress message each second of its measurement (and a final one for the
-part-second before its end), with its counters so far and the latencies it recorded in that
-second. ``ProgressTally`` adds the n-th messages of all threads into the run's n-th second
-(``Interval``) once every thread has sent it or ended (``RoundBarrier``, which a distributed
-run's client uses for its agents' seconds too), and then:
+part-second before its end), with its counters so far, the latencies and the status codes
+other than 200 it counted in that second, and its open connections. ``ProgressTally`` adds the
+n-th messages of all threads into the run's n-th second once every thread has sent it or ended
+(``RoundBarrier``, which a distributed run's client uses for its agents' seconds too), and
+then:
 
 - calls ``on_progress`` with a ``RunProgress``: the counters so far, the last second's responses
   and the p99 of every latency so far (the live progress line, the API's callback);
-- keeps the second as an ``Interval``: its responses and errors (the plot's requests/s), and,
-  with ``keep_latencies``, its latencies as an encoded HdrHistogram (the ``--hdr-log`` interval
-  log), so that a long run keeps a few kilobytes per second, not every distinct latency.
+- keeps the second as a ``Second`` (_seconds): its responses by status class, its errors by
+  kind, the connections open at its end, its latency summary and its latencies as an encoded
+  HdrHistogram (``result.seconds``: the JSON's ``seconds``, ``--hdr-log``, ``--plot``), so that
+  a long run keeps a few kilobytes per second, not every distinct latency.
 
-The parent shares the machine with the workers, so it does only what is asked for: without
-``on_progress`` no p99, without ``keep_latencies`` no histogram.
+That costs the parent a few milliseconds a second (the histogram of the second's distinct
+latencies); the p99 of every latency so far is kept only for ``on_progress``.
 
 A thread whose process is lost stops counting toward the seconds after its last message; what
 it had done by then is what ``last_words`` reports.
@@ -22,24 +24,12 @@ it had done by then is what ``last_words`` reports.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
 
-from pyload._counters import Counters, RunProgress
+from pyload._counters import ERROR_NAMES, Counters, RunProgress
 from pyload._messages import Progress
+from pyload._seconds import Second
 
-__all__ = ["Interval", "ProgressTally", "RoundBarrier", "percentile_of_counts"]
-
-
-@dataclass(frozen=True)
-class Interval:
-    """One second of the run (the last may be shorter), all threads together."""
-
-    start_s: float  # since the start of measurement
-    end_s: float
-    requests: int  # responses counted in it
-    errors: int  # errors of every kind counted in it
-    latency_count: int  # latencies recorded in it
-    latency_encoded: str  # those as a compressed HdrHistogram (hdr.encode_hdr); "" if not kept
+__all__ = ["ProgressTally", "RoundBarrier", "percentile_of_counts"]
 
 
 def percentile_of_counts(counts: dict[int, int], p: float) -> int | None:
@@ -94,51 +84,53 @@ class RoundBarrier:
             done.append(number)
 
 
-class _Second:
-    __slots__ = ("counts", "end_ns", "errors", "final_only", "latency_count", "requests")
+class _Round:
+    """A second being added up: what the threads' n-th messages counted."""
+
+    __slots__ = (
+        "counts", "end_ns", "errors", "final_only", "open_connections", "requests", "statuses",
+    )  # fmt: skip
 
     def __init__(self) -> None:
-        self.counts: dict[int, int] = {}
-        self.latency_count = 0
+        self.counts: dict[int, int] = {}  # latencies, µs -> count
         self.end_ns = 0
         self.requests = 0
-        self.errors = 0
+        self.errors = dict.fromkeys(ERROR_NAMES, 0)
+        self.statuses: dict[int, int] = {}  # every status code but 200
+        self.open_connections = 0
         self.final_only = True  # every message in it was a thread's last (a part-second)
 
 
 class ProgressTally:
     """The threads' Progress messages, merged second by second (see the module docstring)."""
 
-    def __init__(
-        self,
-        threads: int,
-        on_progress: Callable[[RunProgress], None] | None,
-        keep_latencies: bool = False,
-    ) -> None:
+    def __init__(self, threads: int, on_progress: Callable[[RunProgress], None] | None) -> None:
         self.on_progress = on_progress
-        self.keep_latencies = keep_latencies
-        self.merge_latencies = keep_latencies or on_progress is not None
         self.latest: dict[int, Progress] = {}
         self.final: dict[int, Counters] = {}  # threads that are done: their last counters
         self.rounds = RoundBarrier(range(threads))  # the n-th second: every thread's n-th
-        self.seconds: dict[int, _Second] = {}  # the seconds not yet complete, by number
-        self.intervals: list[Interval] = []
+        self.adding: dict[int, _Round] = {}  # the seconds not yet complete, by number
+        self.seconds: list[Second] = []
         self.cumulative: dict[int, int] = {}  # every latency so far (for the p99)
 
     def add(self, message: Progress) -> None:
         index = message.index
         previous = self.latest.get(index)
         self.latest[index] = message
-        second = self.seconds.setdefault(self.rounds.add(index), _Second())
-        second.latency_count += sum(message.latency_counts.values())
-        if self.merge_latencies:
-            counts = second.counts
-            for value, n in message.latency_counts.items():
-                counts[value] = counts.get(value, 0) + n
+        second = self.adding.setdefault(self.rounds.add(index), _Round())
+        counts = second.counts
+        for value, n in message.latency_counts.items():
+            counts[value] = counts.get(value, 0) + n
+        statuses = second.statuses
+        for code, n in message.status_counts.items():
+            statuses[code] = statuses.get(code, 0) + n
+        second.open_connections += message.open_connections
         second.end_ns = max(second.end_ns, message.elapsed_ns)
+        now = message.counters
         before = previous.counters if previous is not None else Counters()
-        second.requests += message.counters.requests - before.requests
-        second.errors += sum(message.counters.errors.values()) - sum(before.errors.values())
+        second.requests += now.requests - before.requests
+        for name, attr in ERROR_NAMES.items():
+            second.errors[name] += getattr(now, attr) - getattr(before, attr)
         if not message.final:
             second.final_only = False
         else:
@@ -154,11 +146,11 @@ class ProgressTally:
             self.final[index] = self.latest[index].counters
         self._advance()
 
-    def flush(self) -> list[Interval]:
-        """Every thread has ended: complete the seconds left; the run's intervals."""
+    def flush(self) -> list[Second]:
+        """Every thread has ended: complete the seconds left; the run's seconds."""
         self.rounds.end_all()
         self._advance()
-        return self.intervals
+        return self.seconds
 
     def last_words(self, threads: list[int]) -> tuple[Counters | None, float | None]:
         """What lost threads had done by their last progress messages, and when (None, None:
@@ -170,19 +162,15 @@ class ProgressTally:
 
     def _advance(self) -> None:
         for number in self.rounds.advance():
-            self._complete(number, self.seconds.pop(number))
+            self._complete(self.adding.pop(number))
 
-    def _complete(self, number: int, second: _Second) -> None:
-        start_s = self.intervals[-1].end_s if self.intervals else 0.0
+    def _complete(self, second: _Round) -> None:
+        start_s = self.seconds[-1].end_s if self.seconds else 0.0
         end_s = max(start_s, second.end_ns / 1e9)
-        encoded = ""
-        if self.keep_latencies:
-            from pyload._hdr import encode_hdr, hdr_from_counts  # not in the forked workers
-
-            encoded = encode_hdr(hdr_from_counts(second.counts))
-        self.intervals.append(
-            Interval(start_s, end_s, second.requests, second.errors, second.latency_count, encoded)
-        )
+        self.seconds.append(
+            Second.of(start_s, end_s, second.requests, second.statuses, second.errors,
+                      second.open_connections, second.counts)
+        )  # fmt: skip
         if self.on_progress is None:
             return
         cumulative = self.cumulative

@@ -1,6 +1,7 @@
 """One run's life, and the one place where a run's way is chosen: local processes or Dask agents.
 
-    Run(config)                 the -s script loaded first (a missing file: before anything)
+    Run(config, command)        the -s script loaded first (a missing file: before anything);
+                                the command line (the CLI's argv) for the result's ``meta``
     Run.execute(...)            make_plan(config) -> the executor, chosen here:
                                   config.dask is None -> _local.run_local(plan)
                                   else                -> _dask.run_dask(plan) (each agent runs
@@ -13,7 +14,8 @@ script's life cycle (load, setup per thread, finish, done) is driven in one plac
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from pyload._counters import RunProgress
@@ -31,8 +33,9 @@ __all__ = ["Run"]
 class Run:
     """A run of ``config``: ``execute()`` once, then ``done(result)`` after the report."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, command: Sequence[str] | None = None) -> None:
         self.config = config
+        self.command = None if command is None else tuple(command)  # the CLI's argv: meta
         # -s: read, compiled and run once here (ScriptError, HookError) before anything else.
         self.script = MainScript(config) if config.script is not None else None
 
@@ -40,20 +43,23 @@ class Run:
         self,
         on_start: Callable[[], None] | None = None,
         on_progress: Callable[[RunProgress], None] | None = None,
-        keep_latency_intervals: bool = False,
     ) -> RunResult:
         """The load, and its result; setup errors raise (``pyload.errors``).
 
         ``on_start``: once setup has succeeded, just before the load; ``on_progress``: about
-        once a second with the counters so far; ``keep_latency_intervals``: each second's
-        latencies kept in ``result.intervals`` (for ``--hdr-log``).
+        once a second with the counters so far. The result's ``meta`` has the command line
+        this run was made with (None: the library's).
         """
         plan = make_plan(self.config)
         if self.config.dask is not None:  # -- a distributed run (_dask) --
             from pyload._dask import run_dask  # Dask: an optional dependency, loaded on use
 
-            return run_dask(plan, on_start, on_progress, keep_latency_intervals, self.script)
-        return run_local(plan, on_start, on_progress, self.script, keep_latency_intervals)
+            result = run_dask(plan, on_start, on_progress, self.script)
+        else:
+            result = run_local(plan, on_start, on_progress, self.script)
+        if result.meta is None or self.command is None:
+            return result
+        return dataclasses.replace(result, meta=result.meta.with_command(self.command))
 
     def done(self, result: RunResult) -> None:
         """The script's ``done(summary, latency, requests)``, if it has one (HookError)."""

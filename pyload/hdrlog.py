@@ -5,8 +5,9 @@ readers read (HdrHistogram_py's ``hdrh.log.HistogramLogReader``, Java's Histogra
 and HdrHistogram's plotters): comment lines, a legend, then one line per interval:
 ``start_s,length_s,max_ms,HISTF...``, start relative to the start of measurement. Values are
 µs, as in every pyload histogram (1 µs .. 24 h, 3 significant figures); the max column is in ms
-(a unit ratio of 1000). The intervals come from the run's progress tally (progress.py): at a
-constant rate they hold the latencies from the intended send times, else as measured.
+(a unit ratio of 1000). The intervals are the run's seconds (``RunResult.seconds``, from its
+progress tally): at a constant rate they hold the latencies from the intended send times, else
+as measured.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TextIO
 
 from hdrh.histogram import HdrHistogram
 
-from pyload._progress import Interval
+from pyload._seconds import Second
 
 __all__ = ["HDR_LOG_FORMAT_VERSION", "MAX_VALUE_UNIT_RATIO", "write_hdr_log"]
 
@@ -25,9 +26,9 @@ MAX_VALUE_UNIT_RATIO = 1000.0  # the max column in ms, from µs values
 LEGEND = '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"'
 
 
-def write_hdr_log(out: TextIO, intervals: Iterable[Interval], comment: str = "") -> None:
+def write_hdr_log(out: TextIO, intervals: Iterable[Second], comment: str = "") -> None:
     """Write ``intervals`` as an interval log to ``out`` (raises OSError as the file does, and
-    ValueError for intervals whose latencies were not kept: see ProgressTally)."""
+    ValueError for seconds without their latencies: ``to_dict(raw=False)`` leaves them out)."""
     out.write(f"#[Histogram log format version {HDR_LOG_FORMAT_VERSION}]\n")
     if comment:
         out.write(f"#[{comment}]\n")
@@ -35,7 +36,7 @@ def write_hdr_log(out: TextIO, intervals: Iterable[Interval], comment: str = "")
     out.write(LEGEND + "\n")
     for interval in intervals:
         if not interval.latency_encoded:
-            raise ValueError("the run did not keep its latency intervals (latency_intervals)")
+            raise ValueError("the run's seconds have no latency histograms")
         histogram = HdrHistogram.decode(interval.latency_encoded)
         top = histogram.get_max_value() if interval.latency_count else 0
         out.write(

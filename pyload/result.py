@@ -1,9 +1,11 @@
 """RunResult: the outcome of a run, its wrk text and its JSON form (the wire format).
 
 A result holds what was measured: the config, the run's length, each worker's counters, the
-exact latency counts (µs -> count, as measured) and the Req/Sec samples, merged from the
-workers' results. Everything else it shows is computed from those: the summed counters, wrk's
-post-run coordinated-omission correction, the statistics, the HdrHistogram. The JSON form
+exact latency counts (µs -> count, as measured), the Req/Sec samples, the responses by status
+code and the run's seconds (_seconds), merged from the workers' results; and the facts of the
+run that are not its config (``meta``: command line, start, version, host). Everything else
+it shows is computed from those: the summed counters, wrk's post-run coordinated-omission
+correction, the statistics, the HdrHistogram, the client's load. The JSON form
 (``to_json``, schema ``pyload.result/2``, docs/json.md) carries what was measured, so
 ``from_json`` rebuilds the same result and ``combine`` merges runs exactly. Pure: no I/O.
 """
@@ -22,10 +24,12 @@ from hdrh.histogram import HdrHistogram
 
 from pyload._counters import Counters, LostPart, ThreadResult, ThreadStats
 from pyload._hdr import encode_hdr, hdr_from_counts
+from pyload._meta import RunMeta
 from pyload._pacing import pacing_for
 from pyload._parts import AgentLaunch, AgentSummary, PartMeasured
-from pyload._progress import Interval
 from pyload._report import wrk_report
+from pyload._saturation import ClientLoad, client_load
+from pyload._seconds import Second, SecondLatency, merge_seconds, status_codes
 from pyload._stats import RATE_LIMIT, ExactHistogram, stats_row
 from pyload._version import __version__
 from pyload.config import Config
@@ -38,8 +42,12 @@ __all__ = [
     "SCHEMA",
     "AgentLaunch",
     "AgentSummary",
+    "ClientLoad",
     "PartMeasured",
+    "RunMeta",
     "RunResult",
+    "Second",
+    "SecondLatency",
     "check_mergeable",
 ]
 
@@ -72,12 +80,17 @@ class RunResult:
     # Constant rate only: every latency from its request's intended send time, timeouts
     # included (wrk2's corrected latency); None in the closed loop.
     latency_intended: ExactHistogram | None = None
-    # The run's seconds (the runner's progress tally): for --hdr-log and --plot; not in the
-    # JSON form, so a result read back or merged has none.
-    intervals: tuple[Interval, ...] = field(default=(), compare=False, repr=False)
+    # The run's seconds (the runner's progress tally, _seconds): the JSON's ``seconds``,
+    # --hdr-log and --plot; () for a result read from a document that has none.
+    seconds: tuple[Second, ...] = field(default=(), compare=False, repr=False)
     # The parts of a distributed run (its agents) or of a ``pyload merge`` (its files), one
     # summary each (docs/json.md, ``agents``); () for a plain run.
     agents: tuple[AgentSummary, ...] = ()
+    # Every response by status code, in code order (None: a document from before they were
+    # counted).
+    status_codes: Mapping[int, int] | None = None
+    # The command line, the start, the version, the host (None: a document without them).
+    meta: RunMeta | None = None
 
     @classmethod
     def from_threads(
@@ -87,13 +100,17 @@ class RunResult:
         results: Sequence[ThreadResult],
         failures: Sequence[LostPart] = (),
         interrupted: bool = False,
-        intervals: Sequence[Interval] = (),
+        seconds: Sequence[Second] = (),
+        meta: RunMeta | None = None,
     ) -> RunResult:
         """Merge the workers' results: counts added exactly, samples pooled."""
         counts: dict[int, int] = {}
         intended: dict[int, int] = {}
         samples: dict[int, int] = {}
+        others: dict[int, int] = {}  # status codes but 200
         for worker in results:
+            for code, n in worker.status_counts.items():
+                others[code] = others.get(code, 0) + n
             for value, n in worker.latency_counts.items():
                 counts[value] = counts.get(value, 0) + n
             for value, n in worker.intended_counts.items():
@@ -112,7 +129,9 @@ class RunResult:
             lost_workers=tuple(failures),
             interrupted=interrupted,
             latency_intended=ExactHistogram.from_counts(intended) if paced else None,
-            intervals=tuple(intervals),
+            seconds=tuple(seconds),
+            status_codes=status_codes(sum(r.stats.requests for r in results), others),
+            meta=meta,
         )
 
     # -- the counters, summed over the workers ---------------------------------------------
@@ -132,6 +151,11 @@ class RunResult:
     @property
     def errors(self) -> dict[str, int]:
         return self.counters.errors
+
+    @property
+    def intervals(self) -> tuple[Second, ...]:
+        """The run's seconds (``seconds``), by their former name."""
+        return self.seconds
 
     @property
     def worker_failures(self) -> tuple[str, ...]:
@@ -173,7 +197,8 @@ class RunResult:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """pyload's lines after wrk's summary: a rate not held, a worker lost."""
+        """pyload's lines after wrk's summary: a rate not held, the client saturated, a worker
+        lost (wrk has none of them)."""
         notes = []
         shortfall = self.rate_shortfall()
         if shortfall is not None:
@@ -184,6 +209,9 @@ class RunResult:
                 f"  Rate not held: asked {asked:.2f}/s, achieved {achieved:.2f}/s "
                 f"({achieved / asked:.1%}){unsent}: {shortfall}"
             )
+        saturated = self.client.note()
+        if saturated is not None:
+            notes.append(saturated)
         notes += [
             f"  Partial result: {failure}; its counters are missing"
             for failure in self.worker_failures
@@ -231,6 +259,17 @@ class RunResult:
         if socket_errors:
             return f"{socket_errors} socket errors"
         return "cause not identified: the server answered fewer"
+
+    @cached_property
+    def client(self) -> ClientLoad:
+        """The worker processes' CPU during the load, and whether the busiest one was the
+        limit (``client.saturated``, the report's "Client saturated" line; _saturation)."""
+        return client_load(self.workers, self.config.warmup)
+
+    @property
+    def client_saturated(self) -> bool:
+        """pyload's own CPU was the limit: Requests/sec measured pyload, not the server."""
+        return self.client.saturated
 
     @property
     def cpu_busy(self) -> float | None:
@@ -287,11 +326,13 @@ class RunResult:
         """The machine-readable result (``--json``; docs/json.md); NaN becomes null.
 
         ``raw=False`` leaves out the exact counts (``latency_counts_us``, ``req_per_s_samples``:
-        the bulk of a long run's document) for a summary that ``from_json`` cannot read back.
+        the bulk of a long run's document) and each second's ``latency_hdr``, for a summary
+        that ``from_json`` cannot read back.
 
         What was measured is under ``config``, ``runtime_us``, ``workers`` (counters),
-        ``latency_counts_us``, ``req_per_s_samples``, ``worker_failures`` and ``interrupted``;
-        every other key is computed from those, for readers (``from_json`` ignores them).
+        ``latency_counts_us``, ``req_per_s_samples``, ``worker_failures``, ``interrupted``,
+        ``status_codes``, ``seconds`` and ``meta``; every other key is computed from those, for
+        readers (``from_json`` ignores them).
         """
         hdr = self.latency_hdr
         data = {
@@ -329,6 +370,14 @@ class RunResult:
             "req_per_s_samples": _pairs(self.rate),
             "wrk_text": self.to_wrk_text(),
             "thresholds": [outcome.to_json() for outcome in self.check()],
+            "meta": None if self.meta is None else self.meta.to_json(),
+            "status_codes": (
+                None
+                if self.status_codes is None
+                else {str(code): n for code, n in self.status_codes.items()}
+            ),
+            "client": self.client.to_json(),
+            "seconds": [second.to_json(hdr=raw) for second in self.seconds],
         }
         if not raw:
             del data["latency_counts_us"], data["req_per_s_samples"]
@@ -383,6 +432,9 @@ class RunResult:
                 latency_intended=(
                     None if intended is None else _from_pairs(intended, None)
                 ),
+                seconds=tuple(Second.from_json(s) for s in data.get("seconds") or ()),
+                status_codes=_status_codes(data.get("status_codes")),
+                meta=RunMeta.from_json(data.get("meta")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"malformed pyload result: {type(exc).__name__}: {exc}") from None
@@ -391,7 +443,9 @@ class RunResult:
     def combine(cls, runs: Sequence[RunResult]) -> RunResult:
         """One result of several runs that loaded the same target at the same time (on other
         machines, say): connections and threads add up, workers are numbered on, the run's
-        length is the longest. Exact: the latency counts and samples are added up.
+        length is the longest. Exact: the latency counts, samples and status codes are added
+        up, the seconds second by second (``_seconds.merge_seconds``); ``meta`` is this
+        process's, with the earliest start of the runs.
 
         Raises UsageError if the runs' settings differ otherwise (naming the settings).
         """
@@ -418,6 +472,14 @@ class RunResult:
             rate.merge(run.rate)
             if intended is not None and run.latency_intended is not None:
                 intended.merge(run.latency_intended)
+        codes: dict[int, int] | None = {}
+        for run in runs:
+            if run.status_codes is None or codes is None:
+                codes = None
+                continue
+            for code, n in run.status_codes.items():
+                codes[code] = codes.get(code, 0) + n
+        starts = [run.meta.started_at for run in runs if run.meta is not None]
         return cls(
             config=config,
             runtime_us=max(run.runtime_us for run in runs),
@@ -427,6 +489,9 @@ class RunResult:
             lost_workers=tuple(lost for run in runs for lost in run.lost_workers),
             interrupted=any(run.interrupted for run in runs),
             latency_intended=intended,
+            seconds=merge_seconds([run.seconds for run in runs]),
+            status_codes=None if codes is None else dict(sorted(codes.items())),
+            meta=RunMeta.here(min(starts)) if starts else None,
         )
 
 
@@ -481,6 +546,13 @@ def _pairs(h: ExactHistogram) -> list[list[int]]:
 
 def _from_pairs(pairs: Sequence[Sequence[int]], limit: int | None) -> ExactHistogram:
     return ExactHistogram.from_counts({int(value): int(n) for value, n in pairs}, limit)
+
+
+def _status_codes(data: Mapping[str, Any] | None) -> dict[int, int] | None:
+    """``status_codes`` (text keys in JSON); None for a document without them."""
+    if data is None:
+        return None
+    return dict(sorted((int(code), int(n)) for code, n in data.items()))
 
 
 def _lost_workers(data: Mapping[str, Any]) -> tuple[LostPart, ...]:

@@ -1,4 +1,4 @@
-"""The progress tally: threads' seconds merged into the run's, the live numbers, the intervals."""
+"""The progress tally: threads' seconds merged into the run's, the live numbers, the seconds."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ SECOND = 1_000_000_000
 
 def test_each_second_is_reported_once_every_thread_has_sent_it():
     reports: list[RunProgress] = []
-    tally = ProgressTally(2, reports.append, keep_latencies=True)
+    tally = ProgressTally(2, reports.append)
     tally.add(Progress(0, SECOND, Counters(requests=10), {100: 10}))
     assert reports == []  # thread 1 has not sent its first second yet
-    tally.add(Progress(1, SECOND + 10_000_000, Counters(requests=5, read_errors=1), {300: 5}))
+    tally.add(Progress(1, SECOND + 10_000_000, Counters(requests=5, read_errors=1), {300: 5},
+                       status_counts={404: 2, 503: 1}, open_connections=3))  # fmt: skip
     assert [
         (r.elapsed_s, r.counters.requests, r.workers, r.last_second_requests, r.p99_us)
         for r in reports
@@ -28,19 +29,26 @@ def test_each_second_is_reported_once_every_thread_has_sent_it():
     assert [(r.elapsed_s, r.counters.requests, r.last_second_requests) for r in reports][1:] == [
         (2.0, 35, 20)
     ]
-    # The part-second at the end completes an interval but is no second of progress.
+    # The part-second at the end completes a second but is no second of progress.
     tally.add(Progress(0, 2 * SECOND + 400_000_000, Counters(requests=34), {90: 4}, final=True))
     tally.finished(0, Counters(requests=34))
-    intervals = tally.flush()
+    seconds = tally.flush()
     assert len(reports) == 2
-    assert [(i.start_s, i.end_s, i.requests, i.errors, i.latency_count) for i in intervals] == [
+    assert [(s.start_s, s.end_s, s.requests, s.error_count, s.latency_count) for s in seconds] == [
         (0.0, 1.01, 15, 1, 15),
         (1.01, 2.0, 20, 0, 20),
         (2.0, 2.4, 4, 0, 4),
     ]
+    assert seconds[0].errors == {"connect": 0, "read": 1, "write": 0, "timeout": 0, "status": 0}
+    # The 200s are the rest of the responses; the open connections, the threads' summed.
+    assert seconds[0].status_classes == {"2xx": 12, "3xx": 0, "4xx": 2, "5xx": 1, "other": 0}
+    assert [s.open_connections for s in seconds] == [3, 0, 0]
+    assert [s.latency and (s.latency.p50, s.latency.p99, s.latency.max) for s in seconds] == [
+        (100, 300, 300), (100, 5000, 5000), (90, 90, 90)
+    ]  # fmt: skip
     total = HdrHistogram(1, 86_400_000_000, 3)
-    for interval in intervals:
-        total.add(HdrHistogram.decode(interval.latency_encoded))
+    for second in seconds:
+        total.add(HdrHistogram.decode(second.latency_encoded))
     assert total.get_total_count() == 39 and total.get_max_value() == 5003  # 5000's cell
 
 
@@ -70,10 +78,11 @@ def test_percentile_of_counts_is_wrks_rank():
     assert percentile_of_counts({7: 3}, 99.9) == 7
 
 
-def test_the_parent_merges_only_what_is_asked_for():
-    quiet = ProgressTally(1, None)  # no progress callback, no interval log
+def test_a_second_without_latencies_has_none_and_the_p99_is_kept_only_for_a_callback():
+    quiet = ProgressTally(1, None)  # no progress callback: no p99 of every latency so far
     quiet.add(Progress(0, SECOND, Counters(requests=3), {100: 2, 200: 1}))
     quiet.add(Progress(0, SECOND + 5, Counters(requests=3), {}, final=True))
     (first, last) = quiet.flush()
-    assert (first.requests, first.latency_count, first.latency_encoded) == (3, 3, "")
-    assert quiet.cumulative == {} and last.requests == 0
+    assert (first.requests, first.latency_count, first.latency.p50) == (3, 3, 100)
+    assert HdrHistogram.decode(first.latency_encoded).get_total_count() == 3
+    assert quiet.cumulative == {} and last.requests == 0 and last.latency is None

@@ -46,13 +46,13 @@ closed stdin (its Dask worker gone) stops it too.
 
 What crosses the network: the Config and shares (a few hundred bytes per agent), a progress
 message per agent per second, and each agent's result in the JSON wire format (docs/json.md:
-counters and exact latency counts, some kilobytes). Never a request or a response.
+counters, exact latency counts and its seconds, some kilobytes). Never a request or a response.
 
 Dask itself is loaded on use: importing this package needs no ``distributed``.
 """
 
 from pyload._dask._agent import AGENT_COMMAND, agent_main
-from pyload._dask._client import START_LEAD_S, merge_intervals, run_dask
+from pyload._dask._client import START_LEAD_S, run_dask
 from pyload._dask._cluster import clock_offsets, parse_address
 
 __all__ = [
@@ -60,7 +60,6 @@ __all__ = [
     "START_LEAD_S",
     "agent_main",
     "clock_offsets",
-    "merge_intervals",
     "parse_address",
     "run_dask",
 ]

@@ -101,15 +101,13 @@ def _agent_run(spec: AgentSpec, send: Callable[[AgentMessage], None]) -> int:
 
     try:
         plan = make_plan(config, Share(spec.first_slot, pacing))
-        result = run_local(
-            plan, on_start, on_progress, keep_latency_intervals=spec.keep_latency_intervals
-        )
+        result = run_local(plan, on_start, on_progress)
     finally:
         running.clear()
         if body_copy is not None:
             with contextlib.suppress(OSError):
                 os.unlink(body_copy.name)
-    send(AgentResult(result.to_dict(), result.intervals))
+    send(AgentResult(result.to_dict()))
     return 0
 
 

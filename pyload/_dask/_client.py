@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import queue
 import time
 import uuid
@@ -27,17 +26,16 @@ from pyload._dask._messages import (
     agent_message,
 )
 from pyload._dask._relay import STOP_GRACE_S, agent_task, stop_agents
-from pyload._hdr import encode_hdr, merge_encoded_hdr
 from pyload._parts import AgentLaunch, AgentSummary, PartMeasured
 from pyload._plan import AgentShare, Plan, split_over_agents
-from pyload._progress import Interval, RoundBarrier
+from pyload._progress import RoundBarrier
 from pyload.config import Config
 from pyload.errors import UsageError, WorkerError
 
 if TYPE_CHECKING:
     from pyload.result import RunResult
 
-__all__ = ["START_LEAD_S", "merge_intervals", "run_dask"]
+__all__ = ["START_LEAD_S", "run_dask"]
 
 START_LEAD_S = 1.5  # from the submission to the agreed start: agent process start-up and fork
 POLL_S = 0.2
@@ -47,7 +45,6 @@ def run_dask(
     plan: Plan,
     on_start: Callable[[], None] | None = None,
     on_progress: Callable[[RunProgress], None] | None = None,
-    keep_latency_intervals: bool = False,
     script: object | None = None,
     start_lead_s: float = START_LEAD_S,
 ) -> RunResult:
@@ -58,8 +55,8 @@ def run_dask(
     before the load, ``on_progress`` about once a second with the agents' progress summed, and
     Ctrl-C (from the main thread) stops every agent and returns the partial result. An agent
     lost during the run becomes a ``LostPart`` of the result (the report's "Partial result"
-    line), with what it had done by its last progress. ``keep_latency_intervals``: as
-    ``run_local``'s, the agents' seconds merged (``merge_intervals``).
+    line), with what it had done by its last progress. The agents' seconds are added second
+    by second (``RunResult.combine``: a lost agent's are missing, as its counters are).
     """
     config = plan.config
     if config.dask is None:
@@ -92,7 +89,6 @@ def run_dask(
                     share,
                     start_at + offsets[share.address][0],
                     body,
-                    keep_latency_intervals,
                 ),
                 topic,
                 run_id,
@@ -115,7 +111,7 @@ def run_dask(
 
 
 def _agent_spec(
-    config: Config, share: AgentShare, start_at: float, body: bytes | None, intervals: bool
+    config: Config, share: AgentShare, start_at: float, body: bytes | None
 ) -> AgentSpec:
     """What the agent runs: its Config, its first slot, the whole run's pacing, the start time
     in its own clock, the body file's bytes."""
@@ -128,7 +124,6 @@ def _agent_spec(
         start_at=start_at,
         latest_start=start_at + config.warmup + config.duration,
         body_file=body,
-        keep_latency_intervals=intervals,
     )
 
 
@@ -287,7 +282,6 @@ class _Collector:
         from pyload.result import RunResult
 
         runs: dict[int, RunResult] = {}  # by agent index
-        seconds: list[list[Interval]] = []  # each agent's, for --hdr-log and --plot
         lost: list[LostPart] = []
         setup_errors: list[tuple[_Agent, Failed]] = []
         for agent in self.agents:
@@ -295,7 +289,6 @@ class _Collector:
                 case Finished(result=message):
                     run = RunResult.from_json(message.result)
                     runs[agent.share.index] = self._agent_result(agent, run)
-                    seconds.append(list(message.intervals))
                 case Failed(error=error) as failed if agent.started is None:
                     setup_errors.append((agent, failed))
                     lost.append(self._lost(agent, f"failed to start: {error.line}"))
@@ -325,7 +318,6 @@ class _Collector:
             lost_workers=merged.lost_workers + tuple(lost),
             interrupted=merged.interrupted or self.interrupted,
             agents=tuple(self._summary(a, runs.get(a.share.index)) for a in self.agents),
-            intervals=merge_intervals(seconds),
         )
 
     def _agent_result(self, agent: _Agent, run: RunResult) -> RunResult:
@@ -381,26 +373,3 @@ class _Collector:
             last_progress=None if last is None else last.counters,
             last_progress_s=None if last is None else last.elapsed_s,
         )
-
-
-def merge_intervals(parts: list[list[Interval]]) -> tuple[Interval, ...]:
-    """The run's seconds from the agents' (they started together): the n-th of each added up,
-    their latencies exactly (HdrHistogram encodings added); an agent that ended earlier simply
-    has fewer. Latencies not kept by one agent are not kept for the run (empty encoding)."""
-    merged: list[Interval] = []
-    for number, seconds in enumerate(itertools.zip_longest(*parts)):
-        present = [s for s in seconds if s is not None]
-        kept = all(s.latency_encoded for s in present)
-        histogram = merge_encoded_hdr(s.latency_encoded for s in present) if kept else None
-        merged.append(
-            dataclasses.replace(
-                present[0],
-                start_s=merged[number - 1].end_s if number else min(s.start_s for s in present),
-                end_s=max(s.end_s for s in present),
-                requests=sum(s.requests for s in present),
-                errors=sum(s.errors for s in present),
-                latency_count=sum(s.latency_count for s in present),
-                latency_encoded="" if histogram is None else encode_hdr(histogram),
-            )
-        )
-    return tuple(merged)

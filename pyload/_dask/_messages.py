@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pyload._counters import Counters
-from pyload._progress import Interval
 from pyload.config import Config
 
 __all__ = [
@@ -56,7 +55,6 @@ class AgentSpec:
     start_at: float
     latest_start: float  # after this the run is over: an agent ready later does not start
     body_file: bytes | None
-    keep_latency_intervals: bool
 
     def to_json(self) -> dict[str, Any]:
         body = None if self.body_file is None else base64.b64encode(self.body_file).decode()
@@ -126,21 +124,18 @@ class AgentProgress:
 
 @dataclass(frozen=True, slots=True)
 class AgentResult:
-    """The agent's result as its JSON document (read by the client: the task needs no numpy),
-    and its seconds (``--hdr-log``, ``--plot``)."""
+    """The agent's result as its JSON document, its seconds included (read by the client: the
+    task needs no numpy)."""
 
     KIND: ClassVar[str] = "result"
     result: Mapping[str, Any]  # RunResult.to_dict()
-    intervals: tuple[Interval, ...]
 
     def to_json(self) -> dict[str, Any]:
-        intervals = [dataclasses.asdict(interval) for interval in self.intervals]
-        return {"kind": self.KIND, "result": self.result, "intervals": intervals}
+        return {"kind": self.KIND, "result": self.result}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AgentResult:
-        intervals = tuple(Interval(**interval) for interval in data["intervals"])
-        return cls(data["result"], intervals)
+        return cls(data["result"])
 
 
 @dataclass(frozen=True, slots=True)
