@@ -42,7 +42,7 @@ import socket
 import ssl
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from tests.fault_server import _accepting
@@ -80,6 +80,7 @@ class TargetServer:
         self.origins: dict[str, float] = {}  # /stall paths: the loop time of their first request
         self.token = secrets.token_hex(8)  # what /token hands out
         self.requests_per_connection: list[int] = []  # per connection, in order of arrival
+        self._request_seen = threading.Condition()  # notified on every request (wait_until)
 
     @property
     def url(self) -> str:
@@ -119,6 +120,8 @@ class TargetServer:
                     self.recorded.append(head + body)
                 self.received[path] = self.received[path] + 1
                 self.requests_per_connection[connection] += 1
+                with self._request_seen:
+                    self._request_seen.notify_all()
                 if self._watch and self._watch[0] == path and self.received[path] >= self._watch[1]:
                     self._watch[2].set()
                 if method == b"HEAD" and (path == "/" or recorded):
@@ -138,6 +141,13 @@ class TargetServer:
         if self.received[path] >= count:
             reached.set()
         return reached.wait(timeout)
+
+    def wait_until(self, condition: Callable[[TargetServer], bool], timeout: float = 30) -> bool:
+        """Block until ``condition(self)`` holds, checked on every request received (False if
+        it does not within ``timeout``, a deadline for a hang). E.g. every connection of a
+        client has had a second request: the client has counted a response on each."""
+        with self._request_seen:
+            return self._request_seen.wait_for(lambda: condition(self), timeout)
 
     async def answer(self, path: str, writer: asyncio.StreamWriter) -> bool:
         """Write the answer for ``path``; return False when the connection is done."""
