@@ -197,6 +197,8 @@ def badges(run: LoadedRun) -> str:
                 "pyload's own CPU was the limit: Requests/sec measured pyload, not the server",
             )
         )
+    if not result.requests:
+        shown.append(Badge("bad", "no responses", "the server answered no request in time"))
     if result.lost_workers:
         shown.append(
             Badge(
@@ -297,6 +299,8 @@ def _percentile_table(result: RunResult) -> str:
         levels = sorted({*TABLE_PERCENTILES, *result.config.percentiles})
 
     def at(histogram: ExactHistogram, p: float) -> str:
+        if not histogram.count:
+            return "-"  # wrk prints 0.00us: nothing was measured
         if constant:
             value = hdr_percentile(cells_of(histogram.counts), p)
         else:
@@ -312,7 +316,12 @@ def _percentile_table(result: RunResult) -> str:
     tds = "".join(f'<td data-metric="max-{i}">{_max(h)}</td>' for i, (_, h) in enumerate(columns))
     rows.append(f"<tr><th>max</th>{tds}</tr>")
     head = "".join(f"<th>{e(label)}</th>" for label, _ in columns)
-    rule = "wrk2's HdrHistogram percentiles" if constant else "wrk's rank rule"
+    rule = (
+        "wrk2's HdrHistogram percentiles: above 2.048 ms a value is its cell's highest, 3 "
+        "significant figures; the max is exact"
+        if constant
+        else "wrk's rank rule"
+    )
     return (
         f'<table class="percentiles"><caption>Latency percentiles ({rule}, as in the text '
         f"report's distribution block)</caption><thead><tr><th>percentile</th>{head}</tr>"
@@ -430,9 +439,17 @@ def _parts_table(run: LoadedRun) -> str:
     return "".join(out)
 
 
+LONG_TEXT_LINES = 40  # a longer text report (wrk2's spectra) starts folded
+
+
 def text_report(run: LoadedRun) -> str:
-    """The text report, as pyload prints it (wrk's lines and pyload's notes)."""
+    """The text report, as pyload prints it (wrk's lines and pyload's notes); folded when
+    long (the page's script unfolds it for printing)."""
+    text = wrk_report(run.result)
+    lines = text.count("\n")
+    opened = " open" if lines <= LONG_TEXT_LINES else ""
     return (
         '<section class="text"><h2>The text report</h2>'
-        f"<pre>{e(wrk_report(run.result))}</pre></section>"
+        f"<details{opened}><summary>as printed on stdout ({lines} lines)"
+        f"</summary><pre>{e(text)}</pre></details></section>"
     )

@@ -134,9 +134,8 @@ def _charts_section(charts: Sequence[Mapping[str, Any]], intro: str) -> str:
         f"<figcaption>{e(chart['caption'])}</figcaption></figure>"
         for chart in charts
     )
-    return (
-        f'<section class="charts"><h2>Charts</h2><p class="muted">{e(intro)}</p>{figures}</section>'
-    )
+    intro_html = f'<p class="muted screen">{e(intro)}</p>'
+    return f'<section class="charts"><h2>Charts</h2>{intro_html}{figures}</section>'
 
 
 def json_island(element_id: str, text: str) -> str:

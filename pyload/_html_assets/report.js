@@ -107,9 +107,12 @@
       };
       if (s.dash) entry.dash = [7, 4];
       if (s.fill) entry.fill = withAlpha(s.color, 0.85);
-      if (nines) entry.paths = uPlot.paths.stepped({ align: 1 });
+      if (nines) {
+        entry.paths = uPlot.paths.stepped({ align: 1 });
+        entry.points = { show: false };
+      }
       if (s.fill) entry.paths = uPlot.paths.bars({ size: [0.7, 60] });
-      if (few && !s.fill) entry.points = { show: true, size: 7, fill: s.color };
+      if (few && !s.fill && !nines) entry.points = { show: true, size: 7, fill: s.color };
       if (s.fill) entry.points = { show: false };
       series.push(entry);
     });
@@ -172,7 +175,10 @@
 
   drawAll(false);
   window.addEventListener("resize", resize);
-  window.addEventListener("beforeprint", function () { drawAll(true); });
+  window.addEventListener("beforeprint", function () {
+    document.querySelectorAll("details").forEach(function (d) { d.open = true; });
+    drawAll(true);
+  });
   window.addEventListener("afterprint", function () { drawAll(false); });
   if (window.matchMedia) {
     var dark = window.matchMedia("(prefers-color-scheme: dark)");
