@@ -14,8 +14,9 @@ options and their checks), ``pyload.errors`` (the exception tree), ``pyload.resu
 (RunResult and its JSON), ``pyload.hooks`` (what ``-s`` scripts import), ``pyload.merge``
 (results of several runs merged), ``pyload.hdrlog`` (HdrHistogram interval logs),
 ``pyload.htmlreport`` (the offline HTML report of a run, ``--html``),
-``pyload.thresholds`` (``--threshold``: the grammar and the check) and ``pyload.units`` (wrk's
-number formatting). Every ``pyload._name`` module is private: it may change in any release.
+``pyload.thresholds`` (``--threshold``: the grammar and the check), ``pyload.compare`` (two
+runs compared, a verdict per number: ``pyload compare``) and ``pyload.units`` (wrk's number
+formatting). Every ``pyload._name`` module is private: it may change in any release.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ __all__ = [  # noqa: RUF022 (plain sorted order, as tests/test_api.py checks)
 
 
 PUBLIC_MODULES = (
-    "config", "errors", "hdrlog", "hooks", "htmlreport", "merge", "result", "thresholds", "units",
+    "compare", "config", "errors", "hdrlog", "hooks", "htmlreport", "merge", "result",
+    "thresholds", "units",
 )  # fmt: skip
 """The modules outside the package's namespace that are public API (the rest are ``_name``)."""
 

@@ -20,6 +20,12 @@ ever carries the report.
 JSON results, with the same exit statuses (3: one of them was partial). ``pyload report RUN.json
 [-o FILE.html]`` writes the HTML report of a run's JSON result (``pyload.htmlreport``): exit 0,
 or 1 with one line for a file that cannot be read, is not a result or cannot be written.
+
+``pyload compare BASE.json NEW.json [-o FILE.html] [--fail-on slower]`` (``pyload.compare``)
+prints a table of two runs' numbers with a verdict per row, its warnings on stderr, and with
+``-o`` writes the HTML page of both (``pyload.htmlreport``); exit 0, 1 for a file that cannot
+be read or written, or EXIT_THRESHOLD (4) when a row fails ``--fail-on``, one ``--fail-on
+slower: ...`` line each on stderr.
 """
 
 from __future__ import annotations
@@ -129,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _merge(args[1:])
     if args[:1] == ["report"]:  # pyload report RUN.json [-o FILE.html] (pyload.htmlreport)
         return _html_report(args[1:])
+    if args[:1] == ["compare"]:  # pyload compare base.json new.json (pyload.compare)
+        return _compare(args[1:])
     try:
         ns = build_parser().parse_args(args)
         if ns.version:
@@ -285,6 +293,42 @@ def _merge(argv: list[str]) -> int:
         except OSError as exc:
             return _fail(f"cannot write {ns.json}: {exc.strerror}")
     return _partial(result)
+
+
+def _compare(argv: list[str]) -> int:
+    """``pyload compare BASE.json NEW.json [-o FILE.html] [--fail-on slower]``: the table on
+    stdout, a warning per difference of settings on stderr, the page with ``-o``; exit
+    EXIT_THRESHOLD when a row fails --fail-on."""
+    from pyload.compare import build_parser as compare_parser
+    from pyload.compare import compare, fails
+    from pyload.merge import read_result
+
+    try:
+        ns = compare_parser().parse_args(argv)
+        base, new = read_result(ns.base), read_result(ns.new)
+    except PyloadError as exc:
+        return _fail(str(exc))
+    comparison = compare(base, new, (ns.base, ns.new))
+    for warning in comparison.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    sys.stdout.write(comparison.to_text())
+    if ns.output is not None:
+        from pyload.htmlreport import render_comparison
+
+        names, warnings = (ns.base, ns.new), comparison.warnings
+        page = render_comparison(base, new, comparison.table(), names=names, warnings=warnings)
+        try:
+            output = _OutputFile(ns.output)
+            try:
+                output.write(page.encode("utf-8"))
+            finally:
+                output.close()
+        except OSError as exc:
+            return _fail(f"cannot write {ns.output}: {exc.strerror}")
+    failed = fails(comparison, ns.fail_on)
+    for option, row in failed:
+        print(f"--fail-on {option}: {row.summary()}", file=sys.stderr)
+    return EXIT_THRESHOLD if failed else 0
 
 
 def _html_report(argv: list[str]) -> int:
