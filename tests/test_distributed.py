@@ -158,9 +158,13 @@ def test_a_run_over_two_agents_merges_their_results_exactly(cluster: Any, server
     assert result.config == Config(server.url, connections=6, threads=4, duration=1.5,
                                    dask=address)  # fmt: skip
     assert not result.lost_workers
-    # The run's seconds (--hdr-log, --plot): the agents' n-th seconds added up, exactly.
-    assert sum(i.requests for i in result.intervals) == result.requests
-    assert sum(i.latency_count for i in result.intervals) == result.latency_uncorrected.count
+    # The run's seconds (--json, --hdr-log, --plot): the agents' n-th seconds added up, exactly.
+    assert sum(s.requests for s in result.seconds) == result.requests
+    assert sum(s.latency_count for s in result.seconds) == result.latency_uncorrected.count
+    assert sum(s.status_classes["2xx"] for s in result.seconds) == result.requests
+    assert result.status_codes == {200: result.requests}
+    assert result.seconds[0].open_connections == 6  # both agents' connections
+    assert result.meta is not None and result.meta.command is None  # the library's run
     # Started together: each agent waited for the agreed time, measured in its own clock.
     for agent in agents:
         assert abs(agent["clock_offset_ms"]) < 50  # one machine, one clock
