@@ -73,20 +73,18 @@ FAIL_ON = ("slower", "more-errors")  # --fail-on: a row says slower; errors or t
 
 @dataclass(frozen=True)
 class Metric:
-    """A row of the comparison: what it measures and which way is worse."""
+    """A row of the comparison: what it measures and what its verdicts say."""
 
     name: str  # "req/s", "p50", ..., "max", "errors", "timeouts"
     unit: str  # "/s": requests per second, "us": a latency, "": a count
-    higher_is_worse: bool
     words: tuple[str, str]  # the verdicts when the value went (up, down)
 
 
 METRICS = (
-    Metric("req/s", "/s", False, (FASTER, SLOWER)),
-    *(Metric(name, "us", True, (SLOWER, FASTER)) for name in ("p50", "p90", "p99", "p99.9")),
-    Metric("max", "us", True, (SLOWER, FASTER)),
-    Metric("errors", "", True, (MORE, FEWER)),
-    Metric("timeouts", "", True, (MORE, FEWER)),
+    Metric("req/s", "/s", (FASTER, SLOWER)),
+    *(Metric(name, "us", (SLOWER, FASTER)) for name in ("p50", "p90", "p99", "p99.9", "max")),
+    Metric("errors", "", (MORE, FEWER)),
+    Metric("timeouts", "", (MORE, FEWER)),
 )
 _LATENCY_PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9}
 
@@ -203,7 +201,16 @@ def compare(
 def compare_samples(base: RunSamples, new: RunSamples) -> Comparison:
     """The comparison of two runs' values and samples: a row per metric, the warnings."""
     rows = tuple(_row(metric, base, new) for metric in METRICS)
-    warnings = [*base.notes, *new.notes, *_setting_warnings(base, new)]
+    warnings = [*base.notes, *new.notes]
+    for run in (base, new):
+        seconds = len(run.samples.get("req/s", ()))
+        if 0 < seconds < MIN_SECONDS:
+            warnings.append(
+                f"{run.name} has {seconds} full second{'s' if seconds > 1 else ''}: a verdict "
+                f"needs {MIN_SECONDS} in each run (the last is left out: runs of "
+                f"{MIN_SECONDS + 1} s or longer)"
+            )
+    warnings += _setting_warnings(base, new)
     return Comparison(base.name, new.name, rows, tuple(warnings))
 
 

@@ -241,6 +241,10 @@ def test_too_few_seconds():
     long = samples("new", seconds=30, latency_us=80_000)
     comparison = compare_samples(short, long)
     assert set(comparison.verdicts().values()) == {TOO_FEW}
+    assert comparison.warnings == (
+        f"base has 4 full seconds: a verdict needs {MIN_SECONDS} in each run (the last is left "
+        f"out: runs of {MIN_SECONDS + 1} s or longer)",
+    )
     assert comparison.row("p99").p is None
     assert comparison.row("p99").samples == (MIN_SECONDS - 1, 30)
     text = comparison.to_text()
@@ -355,15 +359,17 @@ def test_two_runs_of_the_same_server_show_no_detectable_change(
 
 
 def test_a_server_20ms_later_is_slower(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]):
-    """20 ms more per request halves the rate of 4 connections and doubles the median: every
-    second of one run beyond every second of the other, p = 2/252, the smallest 5 seconds a
-    side can give. The rows above the median may say "no detectable change", never "faster":
-    under CPU burners a second of the base run can reach a p90 of 35 ms, and one second out
-    of order is p = 0.016 with 5 a side (docs/compare.md: longer runs tolerate more)."""
+    """20 ms more per request doubles the median: every second of one run beyond every second
+    of the other, p = 2/252, the smallest 5 seconds a side can give. The other rows may say
+    "no detectable change", never "faster": under CPU burners (scripts/stress-tests) a stall
+    of 100-300 ms can take a second of the base run down to the new run's rate or up to its
+    p90, and one second out of order is p = 0.016 with 5 a side (docs/compare.md: longer runs
+    tolerate more)."""
     status, out, err = compare_cli(capsys, str(runs["base"]), str(runs["later"]))
     verdicts = verdicts_in(out)
-    assert (verdicts["req/s"], verdicts["p50"]) == (SLOWER, SLOWER), out
-    assert {verdicts[name] for name in ("p90", "p99", "p99.9", "max")} <= {SLOWER, NO_CHANGE}, out
+    assert verdicts["p50"] == SLOWER, out
+    others = ("req/s", "p90", "p99", "p99.9", "max")
+    assert {verdicts[name] for name in others} <= {SLOWER, NO_CHANGE}, out
     assert (verdicts["errors"], verdicts["timeouts"]) == (NO_CHANGE, NO_CHANGE)
     base_url, later_url = _url(runs["base"]), _url(runs["later"])
     assert status == 0
@@ -373,7 +379,8 @@ def test_a_server_20ms_later_is_slower(runs: dict[str, Path], capsys: pytest.Cap
     ]
     results = [pyload.RunResult.from_json(runs[name].read_text()) for name in ("base", "later")]
     p50 = compare(*results).row("p50")
-    assert p50.change == pytest.approx((LATER_MS - SAME_MS) * 1000, rel=0.2)
+    later_us = (LATER_MS - SAME_MS) * 1000  # the table's change is the server's 20 ms, give
+    assert 0.75 * later_us <= p50.change <= 2 * later_us  # or take what CPU burners add
 
 
 def _url(path: Path) -> str:
@@ -383,7 +390,6 @@ def _url(path: Path) -> str:
 def test_fail_on_slower_exits_4_from_the_command_line(runs: dict[str, Path]):
     failed = pyload_cli("compare", str(runs["base"]), str(runs["later"]), "--fail-on", "slower")
     assert failed.returncode == EXIT_THRESHOLD, failed.stderr
-    assert "--fail-on slower: req/s slower: " in failed.stderr
     assert "--fail-on slower: p50 slower: " in failed.stderr
     assert "slower" in failed.stdout
     passed = pyload_cli("compare", str(runs["base"]), str(runs["same"]), "--fail-on", "slower")
