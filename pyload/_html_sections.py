@@ -136,7 +136,7 @@ def facts(run: LoadedRun) -> str:
         ("target", f"{config.method} {config.url}"),
         ("started (UTC)", meta.get("started_at") or "not recorded"),
         ("duration", duration),
-        ("threads", len(result.workers) or config.threads),
+        ("threads", _threads(result)),
         ("processes", result.processes),
         ("connections", config.connections),
         ("rate", rate),
@@ -147,8 +147,16 @@ def facts(run: LoadedRun) -> str:
     ]
     if config.warmup:
         shown.insert(3, ("warm-up", format_time_s(config.warmup)))
+    if config.headers:
+        shown.append(("headers (-H)", "; ".join(f"{k}: {v}" for k, v in config.headers)))
     items = "".join(f"<div><dt>{e(k)}</dt><dd>{e(v)}</dd></div>" for k, v in shown)
     return f'<dl class="facts">{items}</dl>'
+
+
+def _threads(result: RunResult) -> str:
+    """The threads that reported, of those asked (a lost process's are missing)."""
+    reported, asked = len(result.workers), result.config.threads
+    return str(asked) if reported == asked else f"{reported} of {asked} (the rest lost)"
 
 
 class Badge(NamedTuple):

@@ -1,4 +1,4 @@
-/* pyload's HTML report: draws the charts described in <script id="charts"> with uPlot.
+/* pyload's HTML report: draws the charts described by the page's "charts" JSON island with uPlot.
    Everything drawn was computed by pyload (pyload/_html_charts.py); this only draws it:
    one uPlot per <div class="plot" data-chart=ID>, the per-second charts' cursors synced,
    redrawn in the page's colours when the colour scheme changes and for printing. */
