@@ -328,3 +328,17 @@ def test_the_vendored_chart_library_is_the_published_one():
     for asset in assets:
         text = asset.read_text().lower()
         assert "</script" not in text and "</style" not in text and "<!--" not in text
+
+
+def test_a_merged_run_renders_with_its_parts(document: dict[str, Any], tmp_path: Path):
+    part = tmp_path / "part.json"
+    part.write_text(json.dumps(document))
+    merged = tmp_path / "merged.json"
+    done = pyload("merge", str(part), str(part), "--json", str(merged))
+    assert done.returncode == 0, done.stderr
+    report = pyload("report", str(merged))
+    assert report.returncode == 0, report.stderr
+    page = check_page(tmp_path / "merged.html", merged, done.stdout)
+    assert "Parts of this run" in page.text
+    parts = re.search(r'<table class="agents">.*?</table>', page.dom, re.DOTALL)
+    assert parts is not None and parts.group().count(f"<th>{part}</th>") == 2  # a row a file
