@@ -51,10 +51,13 @@ def run_cell(
     requests/s, after the closed loop (and wrk)."""
     record = CellRun(index=run)
     label = f"{cell.server} {cell.label}" + (f" (run {run}/{repeat})" if repeat > 1 else "")
-    t0 = progress.cell(label)
-    record.started_at = now()
     stage = "wrk"  # what Ctrl-C cuts short once pyload's closed-loop result is whole
+    t0 = time.monotonic()
+    # From the cell's progress line on, a stop signal is this run's: it is marked interrupted
+    # (a signal taken between the line and the try used to leave it a plain "not run").
     try:
+        t0 = progress.cell(label)
+        record.started_at = now()
         if runner.gave_up is not None:
             record.error = f"stack did not start: {runner.gave_up}"
             progress.finished(t0, f"FAILED: {record.error}")
