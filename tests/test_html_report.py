@@ -227,10 +227,16 @@ def test_no_text_in_the_document_ends_its_island(document: dict[str, Any], tmp_p
     assert f"X-Test: {hostile}" in page.text  # shown as text among the facts
 
 
-def test_an_older_document_without_the_newer_keys_renders(document: dict[str, Any], tmp_path: Path):
-    doc = {
-        k: v for k, v in document.items() if k not in ("meta", "status_codes", "client", "seconds")
-    }
+@pytest.mark.parametrize(
+    "newer", [{}, {"meta": None, "status_codes": None, "seconds": []}], ids=["absent", "empty"]
+)
+def test_an_older_document_without_the_newer_keys_renders(
+    document: dict[str, Any], newer: dict[str, Any], tmp_path: Path
+):
+    """A document from before meta, status_codes, client and seconds (or one that has them
+    null or empty: a merge with such a document) renders, saying what it lacks."""
+    doc = {k: v for k, v in document.items() if k not in ("meta", "status_codes", "client")}
+    doc = {**{k: v for k, v in doc.items() if k != "seconds"}, **newer}
     path = tmp_path / "old.html"
     path.write_text(render_report(doc), encoding="utf-8")
     page = open_page(path)
