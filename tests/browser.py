@@ -56,6 +56,10 @@ request, loopback included (``--proxy-bypass-list=<-loopback>``), sent to a prox
 0.0.0.0, where nothing listens; weaker than a namespace (a process Chromium starts outside the
 page could still connect) but enough for a page. ``isolation="switches"`` forces them (the
 tests check both).
+
+From a shell, ``python -m tests.browser PAGE.html [--screenshot OUT.png] [--width W]
+[--dark]`` prints what the page showed (the isolation, each console message, each chart) and
+exits 1 when there was a console error or an undrawn chart (scripts/report-screenshot uses it).
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ import re
 import select
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -568,3 +573,40 @@ def _remote_text(value: dict[str, Any]) -> str:
         shown = value["value"]
         return shown if isinstance(shown, str) else json.dumps(shown)
     return str(value.get("description") or value.get("unserializableValue") or value["type"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.browser PAGE.html [--screenshot OUT.png] [--width W] [--dark]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.browser", description=main.__doc__)
+    parser.add_argument("page", type=Path)
+    parser.add_argument("--screenshot", type=Path, help="write a full-page PNG here")
+    parser.add_argument("--width", type=int, default=WINDOW[0], help="window width, CSS px")
+    parser.add_argument("--dark", action="store_true", help="prefers-color-scheme: dark")
+    ns = parser.parse_args(argv)
+    if shutil.which("chromium") is None:
+        print("browser: no chromium (scripts/setup test installs it)", file=sys.stderr)
+        return 1
+    try:
+        page = open_page(
+            ns.page,
+            screenshot=ns.screenshot,
+            window=(ns.width, WINDOW[1]),
+            color_scheme="dark" if ns.dark else None,
+        )
+    except BrowserError as exc:
+        print(f"browser: {exc}", file=sys.stderr)
+        return 1
+    print(f"isolation: {page.isolation}")
+    for message in page.console:
+        print(f"console: {message}")
+    for chart in page.charts:
+        print(f"chart {chart.name}: {'drawn' if chart.drawn else 'NOT DRAWN'}")
+    if page.screenshot is not None:
+        print(f"screenshot: {page.screenshot}")
+    return 1 if page.errors or not all(c.drawn for c in page.charts) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
