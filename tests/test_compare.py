@@ -236,6 +236,18 @@ def test_a_large_change_the_seconds_do_not_support_is_no_detectable_change():
     assert row.verdict == NO_CHANGE
 
 
+def test_a_whole_run_value_that_moved_against_its_seconds_is_no_detectable_change():
+    """Every second's p99 lower, yet the whole run's p99 higher (the seconds with more requests
+    weigh more in the run's): the evidence disagrees, so no verdict either way."""
+    base = samples("base", latency_us=30_000, seed=10)
+    new = samples("new", latency_us=20_000, seed=11)
+    against = RunSamples("new", {**new.totals, "p99": 33_000.0}, new.samples, new.settings)
+    row = compare_samples(base, against).row("p99")
+    assert row.p is not None and row.p < ALPHA and row.change > 0
+    assert row.verdict == NO_CHANGE
+    assert compare_samples(base, new).row("p99").verdict == FASTER
+
+
 def test_too_few_seconds():
     short = samples("base", seconds=MIN_SECONDS - 1, latency_us=20_000)
     long = samples("new", seconds=30, latency_us=80_000)
@@ -278,16 +290,30 @@ def test_differing_settings_are_warned_about_not_refused():
 
 
 def test_the_last_second_is_left_out():
-    def second(start: float, end: float, requests: int, latency: int, timeouts: int) -> Second:
-        return Second.of(start, end, requests, {}, {"timeout": timeouts}, 4, {latency: requests})
+    """Seconds as the JSON documents them (docs/json.md, ``seconds``): the last one, the
+    part-second the stop cut, gives no sample; a second with no latency no latency sample."""
 
-    seconds = [second(i, i + 1.0, 200, 20_000 + i, 0) for i in range(5)]
-    seconds.append(second(5.0, 5.5, 90, 99_000, 7))  # the part-second the stop cut
+    def second(start: float, end: float, requests: int, latency: int | None) -> Second:
+        summary = None
+        if latency is not None:
+            percentiles = {key: latency for key in ("p50", "p90", "p99", "p99.9", "max")}
+            summary = {"count": requests, **percentiles}
+        return Second.from_json(
+            {
+                "start_s": start, "end_s": end, "requests": requests,
+                "status_classes": {"2xx": requests}, "open_connections": 4,
+                "errors": {"timeout": 7 if latency == 99_000 else 0},
+                "latency_us": summary,
+            }
+        )  # fmt: skip
+
+    seconds = [second(i, i + 1.0, 200, 20_000 + i) for i in range(5)]
+    seconds.append(second(5.0, 5.5, 90, 99_000))  # the part-second the stop cut
     found = per_second_samples(seconds)
     assert found["req/s"] == [200.0] * 5
     assert found["p99"] == [20_000.0, 20_001.0, 20_002.0, 20_003.0, 20_004.0]
     assert found["timeouts"] == [0.0] * 5
-    empty = per_second_samples([*seconds[:2], Second.of(2.0, 3.0, 0, {}, {}, 4, {}), seconds[3]])
+    empty = per_second_samples([*seconds[:2], second(2.0, 3.0, 0, None), seconds[3]])
     assert len(empty["req/s"]) == 3 and len(empty["p50"]) == 2  # no latency: no sample
 
 
