@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from tests.browser import (
     network_references,
     open_page,
 )
+from tests.procs import run
 from tests.target_server import TargetServer
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -202,3 +204,25 @@ def test_network_references_are_found_wherever_a_page_names_them() -> None:
         "<div> ws://e.x/y",
     ]
     assert network_references('<img src="data:image/png;base64,AA"><a href="#x">x</a>') == []
+
+
+def test_from_a_shell_it_prints_what_the_page_showed(tmp_path: Path) -> None:
+    good = write(tmp_path, '<svg data-chart="line" width="9" height="9"><rect width="9" '
+                 'height="9"/></svg><script>console.log("hi")</script>')  # fmt: skip
+    shot = tmp_path / "shot.png"
+    done = run([sys.executable, "-m", "tests.browser", str(good), "--screenshot", str(shot),
+                "--width", "640"], timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] in ("isolation: unshare -n", "isolation: chromium switches")
+    assert lines[1:] == [
+        f"console: log [console] hi ({good.as_uri()}:1)",
+        "chart line: drawn",
+        f"screenshot: {shot}",
+    ]
+    assert png_size(shot)[0] == 640
+    bad = tmp_path / "bad.html"
+    bad.write_text('<canvas data-chart="blank"></canvas><script>console.error("no")</script>')
+    done = run([sys.executable, "-m", "tests.browser", str(bad)], timeout=120)
+    assert done.returncode == 1
+    assert "chart blank: NOT DRAWN" in done.stdout.splitlines()
