@@ -93,7 +93,7 @@ def render_comparison(
     ]
     heading = f"pyload: {names[0]} vs {names[1]}"
     body = [f"<header><h1>{e(heading)}</h1>"]
-    body += [f'<p class="note">{e(line)}</p>' for line in warnings]
+    body += [f'<p class="note warn">{e(line)}</p>' for line in warnings]
     body.append(f"{_rows_table(rows)}</header>")
     body.append(_charts_section(charts, f"Dashed: {names[0]}; solid: {names[1]}."))
     for name, loaded in labelled:

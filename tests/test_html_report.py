@@ -348,3 +348,27 @@ def test_a_merged_run_renders_with_its_parts(document: dict[str, Any], tmp_path:
     assert "Parts of this run" in page.text
     parts = re.search(r'<table class="agents">.*?</table>', page.dom, re.DOTALL)
     assert parts is not None and parts.group().count(f"<th>{part}</th>") == 2  # a row a file
+
+
+@pytest.mark.parametrize(
+    ("change", "badge", "note"),
+    [
+        (
+            {"client": {"cpu_s": 1.9, "wall_s": 2.0, "busiest_process_utilisation": 0.97,
+                        "saturated": True}},
+            "client saturated",
+            "Client saturated: pyload's own CPU was the limit (97% of a core in its busiest "
+            "process); Requests/sec measured pyload, not the server",
+        ),
+        ({"interrupted": True}, "interrupted", None),
+    ],
+    ids=["saturated", "interrupted"],
+)  # fmt: skip
+def test_the_badges_say_what_the_document_says(
+    document: dict[str, Any], change: dict[str, Any], badge: str, note: str | None
+):
+    page_text = render_report({**document, **change})
+    assert f">{badge}</span>" in page_text
+    assert f">{badge}</span>" not in render_report(document)
+    if note is not None:
+        assert f'<p class="note">{note}</p>' in page_text.replace("&#x27;", "'")
