@@ -12,11 +12,11 @@ Modules, in the order the data flows: profiles (the parameters), plan (the cells
 (one run of one cell), clients (runs wrk, pyload's CLI and locust as measured processes),
 wrkparse (wrk's text to numbers), compare (pyload vs wrk tolerance), results (the results
 document as dataclasses, written and read in one place), interpret (sentences from the data),
-formatting, report and charts (the output files), machine (what the run ran on), progress
-(stderr lines), cli (the matrix's command line), nginx, watch, selfbench and selfbench_report
-(pyload's own speed). Shared by every script: common (progress lines, medians, the client and
-server CPUs, the children's environment, dated output files) and stopping (a signal ends a
-script within a bound, leaving no process behind).
+formatting, report, report_html and charts (the output files: report.md, report.html, the
+PNGs), machine (what the run ran on), progress (stderr lines), cli (the matrix's command line),
+nginx, watch, selfbench and selfbench_report (pyload's own speed). Shared by every script:
+common (progress lines, medians, the client and server CPUs, the children's environment, dated
+output files) and stopping (a signal ends a script within a bound, leaving no process behind).
 
 pyload is used through its public API only (``import pyload`` and its public modules), as
 tests/test_benchmarks.py checks.
