@@ -11,7 +11,8 @@ around it is ``_process``):
           loop.create_connection(Connection)          failure -> connect error, retry
           Connection.connection_made                  send the first request
           Connection.data_received -> parser.feed     httptools (_http11.py)
-            Connection.on_response                    time, count, record; then the next
+            Connection.on_response                    time, count (a status but 200 by its
+                                                      code), record; then the next
                                                       request: at once, the static bytes (the
                                                       fast path), else after_response(): the
                                                       source's hook, the pacer's wait, close
@@ -22,8 +23,9 @@ around it is ``_process``):
         LoadThread.check_time                         on a response, or the loop's timer when
           LoadThread.begin_measuring                  none comes: the end of --warmup,
           LoadThread.tick every 100 ms                Req/Sec sample (wrk's rule),
-            LoadThread.send_progress every second     the second's latencies to the parent,
-                                                      the stop request
+            LoadThread.send_progress every second     the second's latencies, status codes
+                                                      (but 200's) and open connections to the
+                                                      parent; the stop request
           LoadThread.stop at the deadline             note requests in flight, abort them all
       -> ThreadResult                                 counters, exact latency counts, samples
 

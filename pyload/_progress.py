@@ -14,8 +14,9 @@ then:
   HdrHistogram (``result.seconds``: the JSON's ``seconds``, ``--hdr-log``, ``--plot``), so that
   a long run keeps a few kilobytes per second, not every distinct latency.
 
-That costs the parent a few milliseconds a second (the histogram of the second's distinct
-latencies); the p99 of every latency so far is kept only for ``on_progress``.
+That costs the parent a few milliseconds a second (_seconds: the threads' latencies added,
+the percentiles and the histogram, with numpy); the p99 of every latency so far is kept only
+for ``on_progress``.
 
 A thread whose process is lost stops counting toward the seconds after its last message; what
 it had done by then is what ``last_words`` reports.
@@ -24,10 +25,14 @@ it had done by then is what ``last_words`` reports.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
+from typing import TYPE_CHECKING
 
 from pyload._counters import ERROR_NAMES, Counters, RunProgress
 from pyload._messages import Progress
-from pyload._seconds import Second
+from pyload._seconds import Second, added, latency_arrays
+
+if TYPE_CHECKING:
+    from pyload._seconds import Arrays
 
 __all__ = ["ProgressTally", "RoundBarrier", "percentile_of_counts"]
 
@@ -43,6 +48,14 @@ def percentile_of_counts(counts: dict[int, int], p: float) -> int | None:
     from pyload._stats import ExactHistogram
 
     return ExactHistogram.from_counts(counts).percentile(p)
+
+
+def _p99(arrays: Arrays) -> int | None:
+    from pyload._stats import rank_percentiles
+
+    values, counts = arrays
+    total = int(counts.sum())
+    return rank_percentiles(values, counts, total, (99.0,))[0] if total else None
 
 
 class RoundBarrier:
@@ -92,7 +105,7 @@ class _Round:
     )  # fmt: skip
 
     def __init__(self) -> None:
-        self.counts: dict[int, int] = {}  # latencies, µs -> count
+        self.counts: list[dict[int, int]] = []  # each message's latencies, µs -> count
         self.end_ns = 0
         self.requests = 0
         self.errors = dict.fromkeys(ERROR_NAMES, 0)
@@ -111,16 +124,14 @@ class ProgressTally:
         self.rounds = RoundBarrier(range(threads))  # the n-th second: every thread's n-th
         self.adding: dict[int, _Round] = {}  # the seconds not yet complete, by number
         self.seconds: list[Second] = []
-        self.cumulative: dict[int, int] = {}  # every latency so far (for the p99)
+        self.cumulative: Arrays | None = None  # every latency so far (for the p99)
 
     def add(self, message: Progress) -> None:
         index = message.index
         previous = self.latest.get(index)
         self.latest[index] = message
         second = self.adding.setdefault(self.rounds.add(index), _Round())
-        counts = second.counts
-        for value, n in message.latency_counts.items():
-            counts[value] = counts.get(value, 0) + n
+        second.counts.append(message.latency_counts)
         statuses = second.statuses
         for code, n in message.status_counts.items():
             statuses[code] = statuses.get(code, 0) + n
@@ -167,15 +178,15 @@ class ProgressTally:
     def _complete(self, second: _Round) -> None:
         start_s = self.seconds[-1].end_s if self.seconds else 0.0
         end_s = max(start_s, second.end_ns / 1e9)
+        latencies = latency_arrays(second.counts)
         self.seconds.append(
             Second.of(start_s, end_s, second.requests, second.statuses, second.errors,
-                      second.open_connections, second.counts)
+                      second.open_connections, latencies)
         )  # fmt: skip
         if self.on_progress is None:
             return
-        cumulative = self.cumulative
-        for value, n in second.counts.items():
-            cumulative[value] = cumulative.get(value, 0) + n
+        before = self.cumulative
+        self.cumulative = cumulative = latencies if before is None else added(before, latencies)
         if second.final_only:
             return
         running = [self.latest[t] for t in self.latest if t not in self.final]
@@ -186,6 +197,6 @@ class ProgressTally:
                 total,
                 len(running) + len(self.final),
                 last_second_requests=second.requests,
-                p99_us=percentile_of_counts(cumulative, 99.0),
+                p99_us=_p99(cumulative),
             )
         )

@@ -11,7 +11,7 @@ The HdrHistogram form, built from the same counts for HdrHistogram's tools, live
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +22,7 @@ __all__ = [
     "RATE_LIMIT",
     "ExactHistogram",
     "StatsRow",
+    "rank_percentiles",
     "stats_row",
 ]
 
@@ -178,13 +179,8 @@ class ExactHistogram:
     def percentile(self, p: Real) -> int:
         """wrk's stats_percentile(): the first value (in min..max) whose cumulative count
         reaches rank = round(p / 100 * count + 0.5); 0 if never reached (e.g. empty)."""
-        exact = to_longdouble(p) / np.longdouble(100.0) * to_longdouble(self.count)
-        rank = _c_round(float(exact + np.longdouble(0.5)))  # C round() takes a double
         values, counts = self._arrays()
-        if values.size == 0:
-            return 0
-        index = int(np.searchsorted(np.cumsum(counts), rank, side="left"))
-        return int(values[index]) if index < values.size else 0
+        return rank_percentiles(values, counts, self.count, (p,))[0]
 
     # -- coordinated-omission correction (stats.c stats_correct(), wrk.c main()) -------------
 
@@ -230,6 +226,26 @@ class ExactHistogram:
         result.counts = counts
         result.count = self.count + synthetic
         return result
+
+
+def rank_percentiles(
+    values: np.ndarray, counts: np.ndarray, total: int, percentiles: Sequence[Real]
+) -> list[int]:
+    """wrk's stats_percentile() for each of ``percentiles``, over sorted distinct ``values`` and
+    their ``counts`` (``total``: wrk's count, which its correction may make more than their
+    sum): the first value whose cumulative count reaches rank = round(p / 100 * total + 0.5);
+    0 if never reached (e.g. empty). ``ExactHistogram.percentile`` and the run's seconds
+    (``_seconds``, from arrays, without a histogram) share it."""
+    if values.size == 0:
+        return [0 for _ in percentiles]
+    cumulative = np.cumsum(counts)
+    found = []
+    for p in percentiles:
+        exact = to_longdouble(p) / np.longdouble(100.0) * to_longdouble(total)
+        rank = _c_round(float(exact + np.longdouble(0.5)))  # C round() takes a double
+        index = int(np.searchsorted(cumulative, rank, side="left"))
+        found.append(int(values[index]) if index < values.size else 0)
+    return found
 
 
 def _c_round(x: float) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import signal
 from collections import Counter
 from pathlib import Path
@@ -15,9 +16,19 @@ from hdrh.histogram import HdrHistogram
 import pyload
 from pyload import RunResult
 from pyload._counters import ThreadStats
-from pyload._hdr import hdr_from_counts, merge_encoded_hdr
+from pyload._hdr import HDR_HIGHEST, encode_hdr, hdr_from_counts, merge_encoded_hdr, new_hdr
 from pyload._saturation import SATURATED, client_load
-from pyload._seconds import STATUS_CLASSES, Second, merge_seconds, status_class
+from pyload._seconds import (
+    SECOND_PERCENTILES,
+    STATUS_CLASSES,
+    Second,
+    SecondLatency,
+    hdr_of_arrays,
+    latency_arrays,
+    merge_seconds,
+    status_class,
+)
+from pyload._stats import ExactHistogram
 from pyload.merge import merge_files
 from tests.helpers import ROOT, pyload_cli, start_pyload_cli
 from tests.target_server import TargetServer
@@ -201,6 +212,41 @@ def test_an_interrupted_run_has_its_seconds(server: TargetServer, tmp_path: Path
     assert_seconds_add_up(result)
     assert result.meta is not None and result.meta.command is not None
     assert result.meta.command[1:] == ("-t2", "-c4", "-d30", "--json", str(out), server.url)
+
+
+# -- the arithmetic: pure -----------------------------------------------------------------
+
+
+def test_the_fast_histograms_are_hdrhs_own():
+    # Values across the whole range (below 2048 µs one cell each, then 3 significant figures,
+    # clamped at 24 h), with repeats and zero counts: the cells record_value would fill.
+    rng = random.Random(7)
+    for _ in range(20):
+        counts: dict[int, int] = {}
+        for _ in range(rng.randint(0, 3000)):
+            value = int(rng.lognormvariate(rng.uniform(0, 22), rng.uniform(0.1, 3)))
+            counts[value] = counts.get(value, 0) + rng.randint(0, 3)
+        reference = new_hdr()
+        for value, n in counts.items():
+            if n:
+                reference.record_value(min(value, HDR_HIGHEST), n)
+        fast = hdr_from_counts(counts)
+        arrays = hdr_of_arrays(*latency_arrays([counts]))
+        for histogram in (fast, arrays):
+            assert encode_hdr(histogram) == encode_hdr(reference)
+            assert histogram.get_total_count() == reference.get_total_count()
+            assert histogram.get_min_value() == reference.get_min_value()
+            assert histogram.get_max_value() == reference.get_max_value()
+
+
+def test_a_seconds_percentiles_are_wrks_rank_over_the_threads_counts_added():
+    parts = [{100: 3, 250: 1}, {100: 1, 900: 5, 0: 0}, {}]
+    values, counts = latency_arrays(parts)
+    assert values.tolist() == [100, 250, 900] and counts.tolist() == [4, 1, 5]
+    latency = SecondLatency.of_arrays(values, counts)
+    exact = ExactHistogram.from_counts({100: 4, 250: 1, 900: 5})
+    assert latency == SecondLatency(10, *(exact.percentile(p) for p in SECOND_PERCENTILES), 900)
+    assert SecondLatency.of_arrays(*latency_arrays([{}])) is None
 
 
 # -- the client's load: pure ---------------------------------------------------------------
