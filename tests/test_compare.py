@@ -77,6 +77,11 @@ def test_the_exact_p_value_is_the_share_of_splits_as_extreme(seed: int):
     assert test.exact
     assert test.u == u
     assert test.p == pytest.approx(p, rel=1e-12)
+    tied = [value % 5 for value in values]  # the same sizes, with ties: counted group by group
+    test = mann_whitney(tied[:n1], tied[n1:])
+    u, p, _ = brute_force(tied[:n1], tied[n1:])
+    assert (test.exact, test.u) == (True, u)
+    assert test.p == pytest.approx(p, rel=1e-12)
 
 
 def test_the_u_distribution_counts_every_split():
@@ -104,15 +109,18 @@ def test_the_u_distribution_counts_every_split():
 def test_the_tie_corrected_variance_is_the_variance_over_all_splits(
     first: list[float], second: list[float]
 ):
-    """The normal approximation's variance with the tie term is exact: it is the variance of
-    U over every split of the average ranks. So the z (before its continuity correction) is
-    the brute force's, and the p-value follows from it."""
-    u, _, variance = brute_force(first, second)
-    test = mann_whitney(first, second)
-    assert not test.exact and test.u == u
+    """With ties, the exact p-value is the brute force's share of splits (tied values sharing
+    their average rank); and the normal approximation's variance with the tie term is exact
+    too: it is the variance of U over every split, so its z (before the continuity
+    correction of 1/2) is the brute force's."""
+    u, p, variance = brute_force(first, second)
+    exact = mann_whitney(first, second)
+    assert exact.exact and exact.u == u
+    assert exact.p == pytest.approx(p, rel=1e-12)
+    normal = mann_whitney(first, second, exact=False)
     mean = len(first) * len(second) / 2
     z = max(0.0, abs(u - mean) - 0.5) / math.sqrt(variance)
-    assert test.p == pytest.approx(min(1.0, math.erfc(z / math.sqrt(2))), rel=1e-12)
+    assert normal.p == pytest.approx(min(1.0, math.erfc(z / math.sqrt(2))), rel=1e-12)
 
 
 def test_published_values():
@@ -124,11 +132,13 @@ def test_published_values():
     assert exact.p == pytest.approx(0.1111111111111111, rel=1e-12)
     normal = mann_whitney(males, females, exact=False)
     assert normal.p == pytest.approx(0.11134688653314041, rel=1e-9)
-    # By hand, with a tie group of 3: U = 1, variance 9/12 (7 - 24/30) = 4.65, z = 3 / 2.1564.
-    tied = mann_whitney([1, 2, 2], [2, 3, 4])
+    # By hand, with a tie group of 3: U = 1, variance 9/12 (7 - 24/30) = 4.65, z = 3 / 2.1564;
+    # exactly, 6 of the 20 splits have a U as far from 4.5 (0, 0.5 or 1, and their mirrors).
+    tied = mann_whitney([1, 2, 2], [2, 3, 4], exact=False)
     assert tied.u == 1.0
     assert tied.p == pytest.approx(math.erfc(3 / math.sqrt(4.65) / math.sqrt(2)), rel=1e-12)
     assert tied.p == pytest.approx(0.16416, abs=1e-5)
+    assert mann_whitney([1, 2, 2], [2, 3, 4]).p == pytest.approx(6 / 20)
 
 
 def test_identical_samples_and_a_complete_separation():
@@ -138,6 +148,11 @@ def test_identical_samples_and_a_complete_separation():
     low, high = [1, 2, 3, 4, 5], [6, 7, 8, 9, 10]
     assert mann_whitney(high, low).p == pytest.approx(2 / 252) == smallest_p(5, 5)
     assert mann_whitney(high, low).u == 25 and mann_whitney(low, high).u == 0
+    # Two equal seconds in one run change nothing of that: still 1 split of 252 (and its
+    # mirror), where the normal approximation would say 0.012 and miss ALPHA.
+    tied = mann_whitney([6, 7, 7, 9, 10], low)
+    assert tied.exact and tied.p == pytest.approx(2 / 252)
+    assert mann_whitney([6, 7, 7, 9, 10], low, exact=False).p > ALPHA
 
 
 def test_the_minimum_seconds_is_the_smallest_size_that_can_reach_alpha():
@@ -155,8 +170,10 @@ def test_large_samples_use_the_normal_approximation_and_agree():
     assert exact.exact and not normal.exact
     assert normal.p == pytest.approx(exact.p, rel=0.1)  # 0.0042 against 0.0039 here
     assert not mann_whitney(first, [*second, 1.0]).exact  # one sample over EXACT_MAX
-    with pytest.raises(ValueError, match="ties"):
-        mann_whitney([1, 2], [2, 3], exact=True)
+    rounded = [round(x, 1) for x in first], [round(x, 1) for x in second]  # ties
+    assert mann_whitney(*rounded, exact=True).p == pytest.approx(
+        mann_whitney(*rounded, exact=False).p, rel=0.1
+    )
     with pytest.raises(ValueError, match="a value in each"):
         mann_whitney([], [1])
 
