@@ -34,23 +34,13 @@ from pyload._seconds import Second, added, latency_arrays
 if TYPE_CHECKING:
     from pyload._seconds import Arrays
 
-__all__ = ["ProgressTally", "RoundBarrier", "percentile_of_counts"]
-
-
-def percentile_of_counts(counts: dict[int, int], p: float) -> int | None:
-    """The ``p``-th percentile of ``{value: count}`` by wrk's rank (stats.c stats_percentile()),
-    None when empty: ``ExactHistogram.percentile``, the one implementation of that rule.
-
-    _stats (numpy) is imported on first use, not with this module: the parent imports this
-    module before it forks the worker processes, which need none of numpy."""
-    if not any(counts.values()):
-        return None
-    from pyload._stats import ExactHistogram
-
-    return ExactHistogram.from_counts(counts).percentile(p)
+__all__ = ["ProgressTally", "RoundBarrier"]
 
 
 def _p99(arrays: Arrays) -> int | None:
+    """The p99 of every latency so far by wrk's rank (None: none yet). _stats (numpy) is
+    imported on use, not with this module: the parent imports this module before it forks
+    the worker processes, which need none of numpy."""
     from pyload._stats import rank_percentiles
 
     values, counts = arrays

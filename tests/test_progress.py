@@ -8,7 +8,8 @@ from hdrh.histogram import HdrHistogram
 
 from pyload._counters import Counters, LostPart, RunProgress
 from pyload._messages import Progress
-from pyload._progress import ProgressTally, percentile_of_counts
+from pyload._progress import ProgressTally
+from pyload._seconds import SecondLatency
 
 SECOND = 1_000_000_000
 
@@ -70,12 +71,13 @@ def test_what_lost_threads_had_done():
     )
 
 
-def test_percentile_of_counts_is_wrks_rank():
-    assert percentile_of_counts({}, 99) is None
-    counts = {value: 1 for value in range(1, 101)}
-    assert percentile_of_counts(counts, 50) == 51  # rank floor(50) + 1, as stats_percentile()
-    assert percentile_of_counts(counts, 99) == 100
-    assert percentile_of_counts({7: 3}, 99.9) == 7
+def test_a_seconds_percentiles_are_wrks_rank():
+    assert SecondLatency.of_counts({}) is None
+    latency = SecondLatency.of_counts({value: 1 for value in range(1, 101)})
+    assert latency is not None
+    assert latency.p50 == 51  # rank floor(50) + 1, as stats_percentile()
+    assert (latency.p99, latency.p99_9, latency.max) == (100, 100, 100)
+    assert SecondLatency.of_counts({7: 3}) == SecondLatency(3, 7, 7, 7, 7, 7)
 
 
 def test_a_second_without_latencies_has_none_and_the_p99_is_kept_only_for_a_callback():
