@@ -4,9 +4,10 @@ The layout is wrk.c main()/print_stats(): header, the Thread Stats table, the op
 distribution, the summary with its optional error lines, and the two rate lines. At a constant
 rate (-R) the distribution is wrk2's instead (wrk2 wrk.c print_hdr_latency(): the HdrHistogram
 percentiles and the detailed spectrum, spectrum.py), for the latencies from the intended send
-times and, with -U, for the uncorrected ones. pyload's own notes (a rate not held, a lost
-worker) follow the Transfer/sec line, so a parser of wrk's text still finds its lines. Nothing
-here does I/O; the caller prints ``wrk_header()`` before the run and ``wrk_body()`` after it.
+times and, with -U, for the uncorrected ones. pyload's own notes (a rate not held, a client
+saturated, a lost worker: ``RunResult.notes``; wrk prints none of them) follow the
+Transfer/sec line, so a parser of wrk's text still finds its lines. Nothing here does I/O;
+the caller prints ``wrk_header()`` before the run and ``wrk_body()`` after it.
 """
 
 from __future__ import annotations
