@@ -26,7 +26,7 @@ from tests.helpers import pyload_cli
 from tests.target_server import TargetServer
 
 # What the command line has beside the options: its own outputs and switches.
-CLI_ONLY = {"help", "version", "json", "args", "hdr_log", "plot", "progress", "debug"}
+CLI_ONLY = {"help", "version", "json", "args", "hdr_log", "plot", "html", "progress", "debug"}
 
 
 def cli_names(parser: argparse.ArgumentParser) -> set[str]:
