@@ -255,6 +255,7 @@ def second_charts(runs: Named) -> list[Chart]:
             )
         )
     any_latency = any(v is not None for series in latency for v in series["values"])
+    any_errors = any(v for series in errors for v in series["values"])
     return [
         chart(
             "requests",
@@ -289,7 +290,7 @@ def second_charts(runs: Named) -> list[Chart]:
             "per second",
             "/s",
             errors,
-            None,
+            None if any_errors else "no errors in any second",
         ),
         chart(
             "connections",

@@ -120,6 +120,7 @@ def test_a_3s_run(server: TargetServer, tmp_path: Path):
     assert done.returncode == 0, done.stderr
     page = check_page(html, doc, done.stdout)
     assert "interrupted" not in page.text and "partial" not in page.text
+    assert "no errors in any second" in page.text  # the errors chart's note over its axes
     # the same document saved and rendered later is the same page
     again = pyload("report", str(doc), "-o", str(tmp_path / "again.html"))
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
