@@ -94,7 +94,24 @@ def wrk_cells(stdout: str) -> dict[str, str]:
     return cells
 
 
-def check_page(html_path: Path, json_path: Path, stdout: str) -> Page:
+# Hover the middle of the requests/s chart: the x value each chart's legend shows then.
+HOVER_JS = """
+(async () => {
+  const over = document.querySelector('.plot[data-chart="requests"] .u-over');
+  const box = over.getBoundingClientRect();
+  const at = {clientX: box.left + box.width / 2, clientY: box.top + box.height / 2, bubbles: true};
+  over.dispatchEvent(new MouseEvent('mouseenter', at));
+  over.dispatchEvent(new MouseEvent('mousemove', at));
+  await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+  return [...document.querySelectorAll('.plot[data-chart]')].map(
+    (plot) => plot.querySelector('.u-legend .u-series .u-value').textContent);
+})()
+"""
+
+
+def check_page(
+    html_path: Path, json_path: Path, stdout: str, evaluate: dict[str, str] | None = None
+) -> Page:
     """What every page of a run must be (the issue's "How it is checked")."""
     page_text = html_path.read_text(encoding="utf-8")
     assert html_path.stat().st_size < MAX_BYTES
@@ -103,7 +120,7 @@ def check_page(html_path: Path, json_path: Path, stdout: str) -> Page:
     page = open_page(
         html_path,
         screenshot=html_path.with_suffix(".png"),
-        evaluate={"metrics": METRICS_JS, "run": RUN_ISLAND_JS},
+        evaluate={"metrics": METRICS_JS, "run": RUN_ISLAND_JS, **(evaluate or {})},
     )
     assert not page.errors, page.errors
     assert [chart.name for chart in page.charts] == CHARTS
@@ -118,8 +135,11 @@ def test_a_3s_run(server: TargetServer, tmp_path: Path):
     html, doc = tmp_path / "r.html", tmp_path / "r.json"
     done = pyload("-t2", "-c20", "-d3s", "--json", str(doc), "--html", str(html), server.url)
     assert done.returncode == 0, done.stderr
-    page = check_page(html, doc, done.stdout)
+    page = check_page(html, doc, done.stdout, evaluate={"hovered": HOVER_JS})
     assert "interrupted" not in page.text and "partial" not in page.text
+    # one cursor for the per-second charts: hovering the second second of one shows it in all
+    # four legends; the percentile curve has an x of its own
+    assert page.evaluated["hovered"] == ["-", *["second 2"] * 4]
     assert "no errors in any second" in page.text  # the errors chart's note over its axes
     # the same document saved and rendered later is the same page
     again = pyload("report", str(doc), "-o", str(tmp_path / "again.html"))
@@ -373,3 +393,27 @@ def test_the_badges_say_what_the_document_says(
     assert f">{badge}</span>" not in render_report(document)
     if note is not None:
         assert f'<p class="note">{note}</p>' in page_text.replace("&#x27;", "'")
+
+
+@pytest.mark.parametrize(
+    ("scheme", "media", "background"),
+    [("light", None, "rgb(255, 255, 255)"), ("dark", None, "rgb(21, 24, 28)"),
+     ("dark", "print", "rgb(255, 255, 255)")],
+    ids=["light", "dark", "dark-printed"],
+)  # fmt: skip
+def test_light_dark_and_print(
+    document: dict[str, Any], tmp_path: Path, scheme: Any, media: Any, background: str
+):
+    """The reader's colour scheme picks the page's colours and the charts' axes; printed, the
+    page is black on white whatever the scheme."""
+    path = tmp_path / "r.html"
+    path.write_text(render_report(document), encoding="utf-8")
+    page = open_page(
+        path,
+        color_scheme=scheme,
+        media=media,
+        evaluate={"background": "getComputedStyle(document.documentElement).backgroundColor"},
+    )
+    assert not page.errors, page.errors
+    assert all(chart.drawn for chart in page.charts) and len(page.charts) == len(CHARTS)
+    assert page.evaluated["background"] == background
