@@ -78,7 +78,9 @@
     } else {
       xAxis.incrs = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400];
       xAxis.values = function (u, splits) {
-        return splits.map(function (v) { return v + "s"; });
+        return splits.map(function (v) {
+          return v >= 120 && v % 60 === 0 ? v / 60 + "m" : v + "s";
+        });
       };
     }
     var yAxis = Object.assign({}, axis, {
@@ -121,6 +123,7 @@
     return {
       width: width,
       height: HEIGHT,
+      padding: [12, nines ? 32 : 16, 0, 0],  // room for the last tick's label
       series: series,
       axes: [xAxis, yAxis],
       scales: { x: xScale, y: { range: yRange } },
