@@ -90,11 +90,17 @@ def run_local(
         # numpy (the seconds' percentiles), loaded once the processes exist, not in the load.
         import pyload._stats  # noqa: F401
 
+        started: list[bool] = []  # START sent to every process
+
         def interrupt() -> None:
             # SIGINT (Ctrl-C), SIGTERM or SIGHUP ends the run early: the threads stop at their
-            # next 100 ms tick and report. A second one ends it at once (_collect).
+            # next 100 ms tick and report. A second one ends it at once (_collect). Before the
+            # START is out (the header printed, START not sent yet) the STOP waits for it: a
+            # process told STOP alone calls its part off and sends no result, which the
+            # parent would take for a death (exit 3, "Partial result").
             interrupts.append(time.monotonic())
-            _tell(pipes, STOP)
+            if started:
+                _tell(pipes, STOP)
 
         # From the header on, a signal stops the load and still gets its report.
         with _on_stop_signal(interrupt):
@@ -103,6 +109,9 @@ def run_local(
             start_ns = perf_counter_ns()
             started_at = time.time() + config.warmup  # the measurement's start, wall clock
             _tell(pipes, START)
+            started.append(True)
+            if interrupts:  # a signal came before the START was out: the STOP follows it
+                _tell(pipes, STOP)
             tally = ProgressTally(config.threads, on_progress)
             results, failures = _collect(config, pipes, hosted, tally, interrupts)
             waited_us = (perf_counter_ns() - start_ns) // 1000

@@ -104,6 +104,12 @@ def process_main(process: int, threads: list[ThreadSpec], pipe: Pipe) -> None:
         waited_until = time.monotonic() + START_WAIT_S
         while START not in told:
             listen(START_POLL_S)
+            if START in told:
+                # Started, even with a STOP already behind it (a stop signal right after
+                # the start): the threads run, stop at their first tick and send their
+                # (empty) results, which the parent waits for. Returning here would be taken
+                # for a death: "died before sending its result", a partial run, exit 3.
+                break
             if STOP in told or parent_gone() or time.monotonic() > waited_until:
                 return  # the run was called off before it started
         try:
