@@ -93,6 +93,8 @@ class ThreadStats(Counters):
     runtime_us: int = 0
     all_connected_us: int | None = None  # from the start until every slot had connected once
     cpu_s: float = 0.0  # its process's CPU time during the load, on the process's first thread
+    # ... and the time its process's loop was runnable but waited for a CPU (Linux), the same
+    cpu_wait_s: float = 0.0
     unsent_at_end: int = 0  # constant rate: requests due by the end that were never sent
 
     def to_json(self) -> dict[str, Any]:
@@ -104,6 +106,7 @@ class ThreadStats(Counters):
             "in_flight_at_end": self.in_flight,
             "in_flight_over_timeout_at_end": self.in_flight_over_timeout,
             "cpu_s": self.cpu_s,
+            "cpu_wait_s": self.cpu_wait_s,
             "all_connected_ms": (
                 None if self.all_connected_us is None else self.all_connected_us / 1000
             ),
@@ -122,6 +125,7 @@ class ThreadStats(Counters):
             in_flight=int(data["in_flight_at_end"]),
             in_flight_over_timeout=int(data["in_flight_over_timeout_at_end"]),
             cpu_s=float(data["cpu_s"]),
+            cpu_wait_s=float(data.get("cpu_wait_s", 0.0)),
             all_connected_us=None if connected is None else round(connected * 1000),
             runtime_us=int(data["runtime_us"]),
             unsent_at_end=int(data.get("unsent_at_end", 0)),

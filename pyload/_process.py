@@ -27,7 +27,7 @@ from pyload._engine import ThreadSpec, run_thread
 from pyload._messages import Failed, HookFailed, ProcessMessage, Ready, Result
 from pyload.errors import HookError
 
-__all__ = ["START", "STOP", "new_event_loop", "process_main", "run_threads"]
+__all__ = ["START", "STOP", "new_event_loop", "process_main", "run_queue_wait_s", "run_threads"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # as _local's
 START = b"start"  # the parent's word for the common start (sent to every process at once)
@@ -145,11 +145,25 @@ async def run_threads(
     """Run several threads together on the running loop (one process's share of the run).
 
     The process's CPU time during the load is put on its first thread's ``cpu_s`` (0 on the
-    others), so that the sum over all threads is the client's CPU time, not a multiple of it.
+    others), so that the sum over all threads is the client's CPU time, not a multiple of it;
+    so is the time its loop was ready to run but waited for a CPU (``cpu_wait_s``: a machine
+    busy with other work, _saturation).
     """
-    cpu_start = time.process_time()
+    cpu_start, wait_start = time.process_time(), run_queue_wait_s()
     results = await asyncio.gather(*(run_thread(spec, send, should_stop) for spec in threads))
     for result in results:
-        result.stats.cpu_s = 0.0
+        result.stats.cpu_s = result.stats.cpu_wait_s = 0.0
     results[0].stats.cpu_s = time.process_time() - cpu_start
+    results[0].stats.cpu_wait_s = max(0.0, run_queue_wait_s() - wait_start)
     return list(results)
+
+
+def run_queue_wait_s(schedstat: str = "/proc/self/schedstat") -> float:
+    """How long this process's main thread (its loop's) has been runnable but waiting for a CPU,
+    in seconds: the second field of Linux's ``/proc/self/schedstat`` (on the CPU, waiting on a
+    run queue, time slices; ns). 0.0 where there is no such file."""
+    try:
+        with open(schedstat, encoding="ascii") as file:
+            return int(file.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0

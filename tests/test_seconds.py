@@ -17,6 +17,7 @@ import pyload
 from pyload import RunResult
 from pyload._counters import ThreadStats
 from pyload._hdr import HDR_HIGHEST, encode_hdr, hdr_from_counts, merge_encoded_hdr, new_hdr
+from pyload._process import run_queue_wait_s
 from pyload._saturation import SATURATED, client_load
 from pyload._seconds import (
     SECOND_PERCENTILES,
@@ -139,7 +140,9 @@ def test_json_round_trip_is_identical(server: TargetServer):
     assert again.seconds == result.seconds and again.status_codes == {500: result.requests}
     assert again.meta == result.meta and again.meta is not None and again.meta.command is None
     data = json.loads(text)
-    assert set(data["client"]) == {"cpu_s", "wall_s", "busiest_process_utilisation", "saturated"}
+    assert set(data["client"]) == {"cpu_s", "cpu_wait_s", "wall_s", "busiest_process_utilisation",
+                                   "busiest_process_runnable", "saturated"}  # fmt: skip
+    assert all("cpu_wait_s" in worker for worker in data["workers"])
     assert data["meta"]["started_at"].endswith("Z") and data["meta"]["python"]
     # An older document (no seconds, codes or meta) still reads, with none of them.
     for key in ("seconds", "status_codes", "meta"):
@@ -252,9 +255,11 @@ def test_a_seconds_percentiles_are_wrks_rank_over_the_threads_counts_added():
 # -- the client's load: pure ---------------------------------------------------------------
 
 
-def stats(process: int, cpu_s: float, runtime_s: float, index: int = 0) -> ThreadStats:
+def stats(
+    process: int, cpu_s: float, runtime_s: float, index: int = 0, wait_s: float = 0.0
+) -> ThreadStats:
     return ThreadStats(index=index, connections=1, process=process, cpu_s=cpu_s,
-                       runtime_us=round(runtime_s * 1e6))  # fmt: skip
+                       cpu_wait_s=wait_s, runtime_us=round(runtime_s * 1e6))  # fmt: skip
 
 
 def test_the_busiest_process_decides_saturation():
@@ -271,6 +276,19 @@ def test_the_busiest_process_decides_saturation():
     assert not client_load(workers, warmup_s=1.0).saturated
 
 
+def test_waiting_for_a_cpu_counts_as_the_client_being_the_limit():
+    # A loaded machine: the loop ran 40% of the time and waited for a core another 55%.
+    starved = client_load([stats(0, 0.8, 2.0, wait_s=1.1), stats(1, 1.0, 2.0, 1)])
+    assert starved.saturated and starved.cpu_wait_s == pytest.approx(1.1)
+    assert starved.busiest_process_utilisation == pytest.approx(0.4)
+    assert starved.busiest_process_runnable == pytest.approx(0.95)
+    assert starved.note() == (
+        "  Client saturated: pyload's own CPU was the limit (40% of a core in its busiest "
+        "process, 55% of the time waiting for one); Requests/sec measured pyload, not the server"
+    )
+    assert not client_load([stats(0, 0.8, 2.0, wait_s=0.9)]).saturated  # 85%: it waited too
+
+
 def test_a_client_below_the_line_is_not_saturated():
     load = client_load([stats(0, 0.2, 2.0), stats(1, 2.0 * SATURATED - 0.01, 2.0, 1)])
     assert not load.saturated and load.note() is None
@@ -278,17 +296,32 @@ def test_a_client_below_the_line_is_not_saturated():
     assert not client_load([stats(0, 0.0, 0.0)]).saturated  # nothing ran
 
 
+def test_the_run_queue_wait_is_linuxs_second_schedstat_field(tmp_path: Path):
+    schedstat = tmp_path / "schedstat"
+    schedstat.write_text("384343122 1488846716 1386\n")
+    assert run_queue_wait_s(str(schedstat)) == pytest.approx(1.488846716)
+    assert run_queue_wait_s(str(tmp_path / "missing")) == 0.0
+    assert run_queue_wait_s() >= 0.0  # this process's (0.0 off Linux)
+
+
 def test_the_saturated_line_follows_wrks_lines(server: TargetServer):
     result = pyload.run(server.url, connections=2, threads=1, duration=1.0)
-    assert not result.client_saturated  # the Python server is the limit here, not pyload
-    assert result.client.busiest_process_utilisation is not None
-    busy = [type(w)(**{**_fields(w), "cpu_s": result.runtime_s}) for w in result.workers]
+    client = result.client  # measured: the loop's CPU and its waits for one, per process
+    assert client.busiest_process_utilisation is not None
+    assert client.busiest_process_runnable is not None
+    assert 0 < client.busiest_process_utilisation <= client.busiest_process_runnable
+    assert client.cpu_wait_s == sum(w.cpu_wait_s for w in result.workers) >= 0
+    busy = [type(w)(**{**_fields(w), "cpu_s": result.runtime_s, "cpu_wait_s": 0.0})
+            for w in result.workers]  # fmt: skip
     saturated = RunResult(result.config, result.runtime_us, tuple(busy),
                           result.latency_uncorrected, result.rate)  # fmt: skip
     assert saturated.client_saturated
     lines = saturated.to_wrk_text().splitlines()
     assert lines[-2].startswith("Transfer/sec:")
-    assert lines[-1].startswith("  Client saturated: pyload's own CPU was the limit (100% ")
+    assert lines[-1] == (
+        "  Client saturated: pyload's own CPU was the limit (100% of a core in its busiest "
+        "process); Requests/sec measured pyload, not the server"
+    )
     assert json.loads(saturated.to_json())["client"]["saturated"] is True
 
 
