@@ -23,9 +23,10 @@ __all__ = ["SATURATED", "ClientLoad", "client_load"]
 
 SATURATED = 0.9
 """The busiest worker process on a CPU or waiting for one at least this share of its load's
-wall time: the client was the limit. A process that waits for the server is well below it (the
-tests' Python server keeps pyload's loop busy a tenth to a third of the time); one that drives
-nginx flat out is at 0.97 to 1.0 (benchmarks.selfbench). 0.9 leaves room for the loop's own
+wall time: the client was the limit. A process that waits for the server is well below it
+(against the tests' Python server pyload's loop runs or waits for a core a tenth to a half of
+the time, the most on a machine busy with other work); one that drives nginx flat out is at
+0.97 to 1.0 (benchmarks.selfbench). 0.9 leaves room for the loop's own
 short waits (its timer, the parent's pipe) in a saturated process without calling a busy but
 waiting one saturated."""
 
