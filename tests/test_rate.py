@@ -52,13 +52,15 @@ def test_the_rate_is_held_within_2_percent(
     achieved = result.requests_per_s
     sent = (result.requests + result.in_flight) / result.runtime_s
     data = json.loads(result.to_json())
-    if connections >= 2000 and result.rate_shortfall() is not None:
-        # 2000 connections in 20 threads hold 2000/s on an idle 2-core machine, not always
-        # when other processes hold both cores (a timing limit, which a test cannot assume:
-        # seen under scripts/stress-tests); then the run must say that it fell short.
+    if rate > 200 and result.rate_shortfall() is not None:
+        # Past 200/s (about 5 % of a core), holding the rate is a matter of CPU: these shapes
+        # hold it on an idle 2-core machine, not always when other processes hold both cores
+        # (a timing limit, which a test cannot assume: 1000/s came to 930/s and 2000/s to
+        # 1938/s under scripts/stress-tests). Then the run must say that it fell short. The
+        # 200/s shape is always held, and checks the pacer.
         assert sent < RATE_HELD * rate, (achieved, sent, rate)
         assert data["constant_rate"]["held"] is False
-        assert any("Rate not held: asked 2000.00/s" in note for note in result.notes)
+        assert any(f"Rate not held: asked {rate:.2f}/s" in note for note in result.notes)
         return
     assert abs(sent - rate) <= 0.02 * rate, (achieved, sent, rate, result.in_flight)
     assert result.rate_shortfall() is None
