@@ -1,6 +1,7 @@
 """A private nginx for the selfbench: generated config in a temp dir, one worker, 127.0.0.1 only.
 
     with running_nginx(cpu=1) as url:   # "http://127.0.0.1:PORT/", answers 200 "hello\\n"
+    with running_nginx(http2=True) as url:   # the same over h2c (HTTP/2 with prior knowledge)
         ...
 
 Besides ``/``: ``/`` + LARGE_PATH serves a static file of LARGE_SIZE bytes, and ``/`` +
@@ -71,7 +72,7 @@ http {{
     sendfile on;
     open_file_cache max=16 inactive=600s;
     server {{
-        listen 127.0.0.1:{port} backlog=4096;
+        listen 127.0.0.1:{port} backlog=4096{http2};
         location / {{
             return 200 "{body}";
         }}
@@ -91,8 +92,9 @@ class NginxError(RuntimeError):
     """nginx is missing, failed to start, or did not listen in time."""
 
 
-def nginx_config(tmp: Path, port: int) -> str:
-    """The nginx.conf text for a temp dir and a port."""
+def nginx_config(tmp: Path, port: int, http2: bool = False) -> str:
+    """The nginx.conf text for a temp dir and a port; ``http2``: the port speaks HTTP/2 with
+    prior knowledge (h2c) instead of HTTP/1.1."""
     body = BODY.replace("\n", "\\n")
     return CONFIG.format(
         tmp=tmp,
@@ -102,6 +104,7 @@ def nginx_config(tmp: Path, port: int) -> str:
         status_path=STATUS_PATH,
         worker_connections=WORKER_CONNECTIONS,
         nofile=WORKER_CONNECTIONS * 2,
+        http2=" http2" if http2 else "",
     )
 
 
@@ -136,12 +139,14 @@ def _preexec(cpu: int | None) -> Callable[[], None]:
     return preexec
 
 
-def _start(binary: str, tmp: Path, cpu: int | None) -> tuple[subprocess.Popen[bytes], int]:
+def _start(
+    binary: str, tmp: Path, cpu: int | None, http2: bool
+) -> tuple[subprocess.Popen[bytes], int]:
     error = "no attempt"
     for _ in range(PORT_ATTEMPTS):
         port = _free_port()
         conf = tmp / "nginx.conf"
-        conf.write_text(nginx_config(tmp, port))
+        conf.write_text(nginx_config(tmp, port, http2))
         process = subprocess.Popen(
             [binary, "-p", str(tmp), "-c", str(conf), "-e", str(tmp / "error.log")],
             stdin=subprocess.DEVNULL,
@@ -166,8 +171,11 @@ def _start(binary: str, tmp: Path, cpu: int | None) -> tuple[subprocess.Popen[by
 
 
 @contextlib.contextmanager
-def running_nginx(cpu: int | None = None, binary: str | None = None) -> Iterator[str]:
-    """Run nginx for the with block; yield its URL. Raises NginxError if it cannot start."""
+def running_nginx(
+    cpu: int | None = None, binary: str | None = None, http2: bool = False
+) -> Iterator[str]:
+    """Run nginx for the with block; yield its URL. Raises NginxError if it cannot start.
+    ``http2``: the port speaks h2c (HTTP/2 with prior knowledge) only."""
     path = (
         binary
         or shutil.which("nginx")
@@ -179,7 +187,7 @@ def running_nginx(cpu: int | None = None, binary: str | None = None) -> Iterator
         www = Path(name) / "www"
         www.mkdir()
         (www / LARGE_PATH).write_bytes(_large_body())
-        process, port = _start(path, Path(name), cpu)
+        process, port = _start(path, Path(name), cpu, http2)
         try:
             yield f"http://127.0.0.1:{port}/"
         finally:
