@@ -6,6 +6,7 @@
     python -m benchmarks.hookbench       what a -s request() hook costs, pyload vs wrk's Lua
     python -m benchmarks.daskbench       one process set vs --dask local:2, the same load
     python -m benchmarks.reliability     2000 and 10,000 connections, memory; a 10-minute soak
+    python -m benchmarks.h2codec         HTTP/2 client codecs: CPU per response, h2, jh2, pyload's
 
 Modules, in the order the data flows: profiles (the parameters), plan (the cells), matrix
 (runs stacks and rounds of cells, assembles the document), stacks (a stack's life cycle), cells
@@ -19,7 +20,8 @@ common (progress lines, medians, the client and server CPUs, the children's envi
 output files) and stopping (a signal ends a script within a bound, leaving no process behind).
 
 pyload is used through its public API only (``import pyload`` and its public modules), as
-tests/test_benchmarks.py checks.
+tests/test_benchmarks.py checks; h2codec alone times a private module, the HTTP/2 codec, which
+no public API reaches yet (docs/http2.md).
 """
 
 from __future__ import annotations
