@@ -1,6 +1,7 @@
 """HTTP/2 client codecs compared: CPU per response of h2, jh2 and pyload's own framing.
 
     python -m benchmarks.h2codec            # a markdown table on stdout, about 15 s
+    python -m benchmarks.h2codec --responses 50 --repeats 3     # a quick look
 
 What is timed, per response, is what a load generator's hot path does on the client side: send a
 request's HEADERS frame on a new stream, read the server's HEADERS (the status) and DATA frames
@@ -9,8 +10,9 @@ before the timing, by the ``h2`` library acting as the server (sans-IO, in proce
 200 with a small body and one with a 25 KB body, with the headers hypercorn sends. Each candidate
 reads the bytes made for the SETTINGS it sends (an HPACK dynamic table of 4096 bytes for h2 and
 jh2, whose server then indexes the repeated headers; none for pyload). Times are CPU time
-(``time.process_time_ns``) of RESPONSES responses one after another on one connection, the median
-of REPEATS runs, so that other load on the machine moves them less than wall time would.
+(``time.process_time_ns``) of RESPONSES responses (``--responses``) one after another on one
+connection, the median of REPEATS runs (``--repeats``), so that other load on the machine moves
+them less than wall time would.
 
 Candidates (jh2's are skipped when it is not installed; ``pip install jh2`` adds them):
 
@@ -25,6 +27,7 @@ Candidates (jh2's are skipped when it is not installed; ``pip install jh2`` adds
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import statistics
 import sys
@@ -132,7 +135,7 @@ def _h2_like(module: str) -> Callable[[Recording], int]:
     return replay
 
 
-def _record_h2(body: bytes) -> Recording:
+def _record_h2(body: bytes, responses: int) -> Recording:
     """The bytes an h2 (or jh2) client gets: recorded with an h2 client that returns credit."""
     client = h2.connection.H2Connection(
         h2.config.H2Configuration(client_side=True, header_encoding=None)
@@ -144,7 +147,7 @@ def _record_h2(body: bytes) -> Recording:
     opening = server.data_to_send()
     client.receive_data(opening)
     chunks = []
-    for index in range(RESPONSES):
+    for index in range(responses):
         stream_id = 2 * index + 1
         client.send_headers(stream_id, REQUEST_HEADERS, end_stream=True)
         for event in server.receive_data(client.data_to_send()):
@@ -158,7 +161,7 @@ def _record_h2(body: bytes) -> Recording:
     return opening, chunks
 
 
-def _record_pyload(body: bytes) -> Recording:
+def _record_pyload(body: bytes, responses: int) -> Recording:
     """The bytes pyload's client gets, for the SETTINGS it sends (no dynamic table)."""
     events = _Ignore()
     block = _http2.encode_request_block(Target.parse(URL))
@@ -169,7 +172,7 @@ def _record_pyload(body: bytes) -> Recording:
     opening = server.data_to_send()
     client.feed(opening)
     chunks = []
-    for _ in range(RESPONSES):
+    for _ in range(responses):
         client.send_request()
         for event in server.receive_data(client.data_to_send()):
             if isinstance(event, h2.events.RequestReceived):
@@ -230,7 +233,7 @@ def _jh2() -> ModuleType | None:
         return None
 
 
-Candidate = tuple[str, Callable[[bytes], Recording], Callable[[Recording], int]]
+Candidate = tuple[str, Callable[[bytes, int], Recording], Callable[[Recording], int]]
 
 
 def candidates() -> list[Candidate]:
@@ -262,24 +265,31 @@ def _fresh(
     return replay
 
 
-def measure(replay: Callable[[Recording], int], recording: Recording) -> float:
-    """Median CPU µs per response over REPEATS runs (after WARMUP untimed ones)."""
+def measure(replay: Callable[[Recording], int], recording: Recording, repeats: int) -> float:
+    """Median CPU µs per response over ``repeats`` runs (after WARMUP untimed ones)."""
+    responses = len(recording[1])
     for _ in range(WARMUP):
-        if replay(recording) != RESPONSES:
+        if replay(recording) != responses:
             raise AssertionError("a replay did not end every stream")
     times = []
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         start = time.process_time_ns()
         replay(recording)
-        times.append((time.process_time_ns() - start) / RESPONSES / 1000)
+        times.append((time.process_time_ns() - start) / responses / 1000)
     return statistics.median(times)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.h2codec", description=__doc__)
+    parser.add_argument("--responses", type=int, default=RESPONSES, help="per timed run")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed runs (median)")
+    args = parser.parse_args(argv)
+    if args.responses < 1 or args.repeats < 1:
+        parser.error("--responses and --repeats must be at least 1")
     bodies = [("200, 6 B body", SMALL_BODY), ("200, 25 KB body", LARGE_BODY)]
     rows = []
     for name, make, replay in candidates():
-        cells = [measure(replay, make(body)) for _, body in bodies]
+        cells = [measure(replay, make(body, args.responses), args.repeats) for _, body in bodies]
         rows.append((name, cells))
     reference = rows[0][1]
     print("| candidate | " + " | ".join(label for label, _ in bodies) + " |")
@@ -290,7 +300,7 @@ def main() -> int:
         ]
         print(f"| {name} | " + " | ".join(shown) + " |")
     print(
-        f"\nCPU µs per response, median of {REPEATS} runs of {RESPONSES} responses; "
+        f"\nCPU µs per response, median of {args.repeats} runs of {args.responses} responses; "
         f"Python {sys.version.split()[0]}"
     )
     return 0

@@ -4,6 +4,7 @@ on a real socket against hypercorn serving h2c."""
 from __future__ import annotations
 
 import itertools
+import re
 import socket
 import struct
 import subprocess
@@ -22,7 +23,7 @@ from pyload._http2 import ClientConnection, ProtocolError, encode_request_block,
 from pyload.config import Target
 from pyload.errors import UsageError
 from tests.conftest import require_tool
-from tests.procs import spawn
+from tests.procs import run, spawn
 
 TARGET = Target.parse("http://127.0.0.1:8080/path?q=1")
 
@@ -386,3 +387,22 @@ def test_against_nginx_h2c_over_a_real_socket():
         assert proc.wait(timeout=30) == 0
     sizes = {"/": len(BODY), f"/{LARGE_PATH}": LARGE_SIZE}
     assert got == [(2 * i + 1, path, 200, sizes[path]) for i, path in enumerate(paths)]
+
+
+def test_the_codec_benchmark_runs_and_prints_its_table():
+    """``python -m benchmarks.h2codec``, as small as it goes: a row per candidate, each cell a
+    time and its ratio to h2 (jh2's rows only where jh2 is installed)."""
+    done = run([sys.executable, "-m", "benchmarks.h2codec", "--responses", "5", "--repeats", "1"],
+               timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [line.split(" | ") for line in done.stdout.splitlines() if line.startswith("| ")]
+    names = [row[0].removeprefix("| ") for row in rows[1:]]
+    assert {"h2", "pyload", "pyload+hpack"} <= set(names)
+    for row in rows[1:]:
+        for cell in row[1:]:
+            match = re.fullmatch(r"([\d.]+) µs \(([\d.]+)x h2\)( \|)?", cell)
+            assert match, cell
+            assert float(match[1]) > 0 and float(match[2]) > 0
+    assert "median of 1 runs of 5 responses" in done.stdout
+    bad = run([sys.executable, "-m", "benchmarks.h2codec", "--repeats", "0"], timeout=60)
+    assert bad.returncode == 2 and "at least 1" in bad.stderr
