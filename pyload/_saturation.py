@@ -26,9 +26,9 @@ SATURATED = 0.9
 wall time: the client was the limit. A process that waits for the server is well below it
 (against the tests' Python server pyload's loop runs or waits for a core a tenth to a half of
 the time, the most on a machine busy with other work); one that drives nginx flat out reads
-about 1.0 (-t20 -c2000 on a 2-core machine: 1.03, the timer's granularity allowing). 0.9 leaves room for the loop's own
-short waits (its timer, the parent's pipe) in a saturated process without calling a busy but
-waiting one saturated."""
+about 1.0 (-t20 -c2000 on a 2-core machine: 1.03, the clocks' granularity allowing). 0.9
+leaves room for the loop's own short waits (its timer, the parent's pipe) in a saturated
+process without calling a busy but waiting one saturated."""
 
 
 @dataclass(frozen=True)
