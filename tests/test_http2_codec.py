@@ -16,6 +16,8 @@ import h2.errors
 import h2.events
 import h2.settings
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks.nginx import BODY, LARGE_PATH, LARGE_SIZE
 from pyload import _http2
@@ -406,3 +408,69 @@ def test_the_codec_benchmark_runs_and_prints_its_table():
     assert "median of 1 runs of 5 responses" in done.stdout
     bad = run([sys.executable, "-m", "benchmarks.h2codec", "--repeats", "0"], timeout=60)
     assert bad.returncode == 2 and "at least 1" in bad.stderr
+
+
+def _valid_stream() -> bytes:
+    """The server's bytes for three streams: statuses static and literal, padding, a 103,
+    trailers, a PING and a SETTINGS change among them."""
+    _, _, server = opened(3)
+    server.conn.send_headers(5, [(":status", "103")])
+    server.respond(3, 404, b"gone", pad=3)
+    server.conn.ping(b"pingpong")
+    server.conn.update_settings({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 7})
+    server.conn.send_headers(5, [(":status", "503")])
+    server.body(5, b"y" * 300, end=False)
+    server.conn.send_headers(5, [("x-trailer", "1")], end_stream=True)
+    server.respond(1, 201, b"created")
+    return server.out()
+
+
+VALID = _valid_stream()
+
+
+def _outcome(stream: bytes, cuts: list[int]) -> tuple[object, ...]:
+    client, rec, _ = opened(3)
+    error = None
+    try:
+        for start, end in itertools.pairwise([0, *sorted(cuts), len(stream)]):
+            client.feed(stream[start:end])
+    except ProtocolError as exc:
+        error = str(exc)
+    return (repr(rec.got), error, client.data_to_send() if error is None else b"")
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255), st.sampled_from("rid")),
+        min_size=1,
+        max_size=4,
+    ),
+    cuts=st.lists(st.integers(0, len(VALID) + 8), max_size=6),
+)
+def test_mutated_frames_raise_protocol_error_or_nothing_the_same_in_any_split(
+    edits: list[tuple[int, int, str]], cuts: list[int]
+):
+    """Bytes replaced, inserted or deleted anywhere in a valid stream: ``feed`` raises nothing
+    but ProtocolError, and the outcome (streams reported, error, bytes to send) is the same
+    whether the bytes come whole or in pieces."""
+    stream = bytearray(VALID)
+    for position, value, kind in edits:
+        position = min(position, len(stream) - 1)
+        if kind == "r":
+            stream[position] = value
+        elif kind == "i":
+            stream.insert(position, value)
+        elif len(stream) > 1:
+            del stream[position]
+    data = bytes(stream)
+    cuts = [min(cut, len(data)) for cut in cuts]
+    assert _outcome(data, cuts) == _outcome(data, [])
+
+
+def test_the_valid_stream_of_the_fuzz_test():
+    got, error, _ = _outcome(VALID, [])
+    assert error is None
+    assert got == repr(
+        [("response", 3, 404, 4), ("response", 5, 503, 300), ("response", 1, 201, 7)]
+    )
