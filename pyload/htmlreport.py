@@ -48,7 +48,14 @@ RunInput = RunResult | str | bytes | Mapping[str, Any]
 """A run as the renderers take it: its JSON document (text or parsed) or the result itself."""
 
 UPLOT_VERSION = "1.6.32"  # pyload/vendor/uplot/README.md
-VERDICT_CLASSES = {"faster": "ok", "slower": "bad", "no detectable change": "neutral"}
+VERDICT_CLASSES = {  # pyload.compare's verdicts: better, worse, neither
+    "faster": "ok",
+    "fewer": "ok",
+    "slower": "bad",
+    "more": "bad",
+    "no detectable change": "neutral",
+    "too few samples": "neutral",
+}
 
 
 def render_report(run: RunInput) -> str:

@@ -417,3 +417,13 @@ def test_light_dark_and_print(
     assert not page.errors, page.errors
     assert all(chart.drawn for chart in page.charts) and len(page.charts) == len(CHARTS)
     assert page.evaluated["background"] == background
+
+
+def test_every_verdict_of_compare_has_its_colour() -> None:
+    """Better in green, worse in red, neither muted: every verdict pyload.compare can give."""
+    from pyload import compare
+    from pyload.htmlreport import VERDICT_CLASSES
+
+    verdicts = {compare.FASTER, compare.SLOWER, compare.MORE, compare.FEWER}
+    verdicts |= {compare.NO_CHANGE, compare.TOO_FEW}
+    assert set(VERDICT_CLASSES) == verdicts
