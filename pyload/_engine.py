@@ -288,9 +288,15 @@ class LoadThread:
             self.sampled_requests += done
             self.sample_start_ns = now
         self.ticks += 1
-        if self.ticks % TICKS_PER_PROGRESS == 0 and not self.warming:
+        # A tick at the deadline or on a stop request sends no Progress of its own: the final
+        # one, sent once the thread has stopped, covers that second. Otherwise a thread whose
+        # tick fell on its deadline sent one message more than the others (a zero-length last
+        # second), and the run's seconds, merged message by message, went out of step.
+        stopping = self.should_stop()
+        due = self.ticks % TICKS_PER_PROGRESS == 0 and not self.warming
+        if due and not stopping and now < self.deadline_ns:
             self.send_progress(now)
-        if self.should_stop():
+        if stopping:
             self.stop(now)
 
     def send_progress(self, now: int, final: bool = False) -> None:
