@@ -317,14 +317,9 @@ def _compare(argv: list[str]) -> int:
 
         names, warnings = (ns.base, ns.new), comparison.warnings
         page = render_comparison(base, new, comparison.table(), names=names, warnings=warnings)
-        try:
-            output = _OutputFile(ns.output)
-            try:
-                output.write(page.encode("utf-8"))
-            finally:
-                output.close()
-        except OSError as exc:
-            return _fail(f"cannot write {ns.output}: {exc.strerror}")
+        problem = _write_page(ns.output, page)
+        if problem is not None:
+            return _fail(problem)
     failed = fails(comparison, ns.fail_on)
     for option, row in failed:
         print(f"--fail-on {option}: {row.summary()}", file=sys.stderr)
@@ -362,15 +357,22 @@ def _html_report(argv: list[str]) -> int:
         page = render_report(text)
     except UsageError as exc:
         return _fail(f"{path}: {exc}")
+    problem = _write_page(output, page)
+    return _fail(problem) if problem is not None else 0
+
+
+def _write_page(path: str, page: str) -> str | None:
+    """Write an HTML page of ``pyload compare -o`` or ``pyload report``; the one-line error,
+    or None."""
     try:
-        written = _OutputFile(output)
+        written = _OutputFile(path)
         try:
             written.write(page.encode("utf-8"))
         finally:
             written.close()
     except OSError as exc:
-        return _fail(f"cannot write {output}: {exc.strerror}")
-    return 0
+        return f"cannot write {path}: {exc.strerror}"
+    return None
 
 
 def _render(name: str, result: RunResult) -> bytes:
