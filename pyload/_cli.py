@@ -192,6 +192,7 @@ def _run(
         result = run.execute(
             on_start=print_header,
             on_progress=on_progress,
+            on_notice=lambda line: print(f"pyload: {line}", file=sys.stderr),
         )
     except PyloadError as exc:
         return _fail_error(exc, debug)

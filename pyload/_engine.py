@@ -44,22 +44,19 @@ import asyncio
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from time import perf_counter_ns
-from typing import Any
 
 from pyload._counters import ThreadResult, ThreadStats
+from pyload._engine_http2 import Http2Connection, Http2Requests
 from pyload._http11 import FullResponseParser, ResponseError, ResponseParser, parser_class
 from pyload._messages import HookFailed, ProcessMessage, Progress
 from pyload._net import client_tls_context
-from pyload._pacing import Pacing, Schedule
-from pyload._sources import RequestSource
-from pyload.config import Config
+from pyload._pacing import Schedule
+from pyload._plan import ThreadSpec
 from pyload.errors import HookError
 
 __all__ = [
     "LoadThread",
-    "ThreadSpec",
     "rate_sample",
     "run_thread",
 ]
@@ -68,23 +65,6 @@ TICK_NS = 100_000_000  # the Req/Sec sampling interval: wrk's RECORD_INTERVAL_MS
 TICKS_PER_PROGRESS = 10  # a Progress message every 10 samples: every second
 CONNECT_RETRY_DELAY_S = 0.01  # after a failed connect; wrk abandons the slot instead
 UNLIMITED = 2**62  # -n during --warmup: no limit until the measurement begins
-
-
-@dataclass(frozen=True)
-class ThreadSpec:
-    """What one worker needs, built by the runner: the config, its share, the resolved address,
-    what to send (``requests``) and when (``pacing``)."""
-
-    index: int
-    config: Config
-    connections: int
-    first_slot: int  # the run-wide number of this worker's first connection slot
-    family: int
-    address: tuple[Any, ...]
-    requests: RequestSource
-    pacing: Pacing
-    process: int = 0  # the worker process that hosts this thread
-    quota: int | None = None  # -n: this thread's share of the requests (None: no limit)
 
 
 def rate_sample(done: int, elapsed_ms: int) -> int | None:
@@ -130,7 +110,7 @@ class LoadThread:
         self.parser_class: type[ResponseParser] = parser_class(
             spec.config.method, spec.requests.wants_responses
         )
-        self.open: set[Connection] = set()
+        self.open: set[Connection | Http2Connection] = set()
         self.schedules: list[Schedule] = []  # the slots' schedules (constant rate only)
         # The latencies recorded since the last Progress: from the intended send times at a
         # constant rate, else as measured. Each second they go to the parent and are added to
@@ -157,8 +137,11 @@ class LoadThread:
         spec.requests.bind(self.end_by_script)  # -s: thread.stop(), or a hook that raised
         self.ssl_context: ssl.SSLContext | None = None
         if spec.config.target.tls:
-            # As wrk: TLS with SNI, no certificate verification.
-            self.ssl_context = client_tls_context()
+            # As wrk: TLS with SNI, no certificate verification (HTTP/2: ALPN h2).
+            self.ssl_context = client_tls_context(http2=spec.config.http2)
+        # --http2: the connections are Http2Connection, a request slot per stream.
+        self.streams = spec.config.streams if spec.config.http2 else 0
+        self.http2 = Http2Requests(spec.requests, spec.config.target) if self.streams else None
 
     async def run(self) -> ThreadResult:
         loop, stats, spec = self.loop, self.stats, self.spec
@@ -174,10 +157,14 @@ class LoadThread:
         self.next_tick_ns = start_ns + TICK_NS
         self.due_ns = min(self.next_tick_ns, self.deadline_ns, self.measure_start_ns)
         self.timer = loop.call_later(TICK_NS / 1e9, self.on_timer)
+        per_connection = max(1, self.streams)  # request slots: HTTP/2's streams, else one
         slots = [
             loop.create_task(
                 self.keep_connected(
-                    spec.pacing.schedule(spec.first_slot + i, start_ns)
+                    [
+                        spec.pacing.schedule((spec.first_slot + i) * per_connection + j, start_ns)
+                        for j in range(per_connection)
+                    ]
                 )
             )
             for i in range(spec.connections)
@@ -240,22 +227,26 @@ class LoadThread:
         if self.quota is not None:  # -n counts measured responses: those in flight, then new
             self.unsent = self.quota - self.unanswered  # (no limit during the warm-up)
 
-    async def keep_connected(self, schedule: Schedule | None) -> None:
+    async def keep_connected(self, schedules: list[Schedule | None]) -> None:
         """One connection slot: connect, let the protocol run requests, reconnect when closed.
 
-        The slot keeps its ``schedule`` (None: closed loop) across reconnects.
+        The slot keeps its ``schedules`` (one per request slot: HTTP/2's streams, else one;
+        None: closed loop) across reconnects.
         """
         spec, loop = self.spec, self.loop
         host, port = spec.address[0], spec.address[1]
         server_hostname = spec.config.target.host if self.ssl_context else None
         first = True
+        schedule = schedules[0]  # the slot's earliest
         if schedule is not None:
-            self.schedules.append(schedule)
+            self.schedules += [s for s in schedules if s is not None]
             wait_s = (schedule.connect_at_ns() - perf_counter_ns()) / 1e9
             if wait_s > 0:  # connects spread like the requests (pacing.ConstantRate)
                 await asyncio.sleep(wait_s)
         while not self.stopping:
-            conn = Connection(self, schedule)
+            conn: Connection | Http2Connection = (
+                Http2Connection(self, schedules) if self.streams else Connection(self, schedule)
+            )
             try:
                 await loop.create_connection(
                     conn.itself,
@@ -334,14 +325,16 @@ class LoadThread:
             self.stop(perf_counter_ns())
         return False
 
-    def count_sent(self, conn: Connection) -> None:
-        """-n: ``conn`` sent a batch (one request, or a script's pipelined few)."""
-        batch = conn.source.pipelined
+    def count_sent(self, conn: Connection | Http2Connection, batch: int | None = None) -> None:
+        """-n: ``conn`` sent a batch (one request, or a script's pipelined few; HTTP/2: the
+        ``batch`` of streams it opened)."""
+        if batch is None:
+            batch = conn.source.pipelined
         self.unsent -= batch
         self.unanswered += batch
         conn.pending += batch
 
-    def count_answered(self, conn: Connection, now: int) -> bool:
+    def count_answered(self, conn: Connection | Http2Connection, now: int) -> bool:
         """-n: a response was counted; stop once the share is answered (True: stopped)."""
         conn.pending -= 1
         self.unanswered -= 1
@@ -352,11 +345,14 @@ class LoadThread:
             return True
         return False
 
-    def count_lost(self, conn: Connection) -> None:
-        """-n: ``conn`` closed with requests unanswered: they are done with (ab and hey count
-        a failed request towards -n too); stop if nothing else is to come."""
-        self.unanswered -= conn.pending
-        conn.pending = 0
+    def count_lost(self, conn: Connection | Http2Connection, lost: int | None = None) -> None:
+        """-n: ``conn`` closed with requests unanswered (or lost ``lost`` of them: HTTP/2's
+        reset streams): they are done with (ab and hey count a failed request towards -n
+        too); stop if nothing else is to come."""
+        if lost is None:
+            lost = conn.pending
+        self.unanswered -= lost
+        conn.pending -= lost
         if self.unsent <= 0 and self.unanswered <= 0:
             self.stop(perf_counter_ns())
 
@@ -370,11 +366,9 @@ class LoadThread:
         self.due_ns = 0  # every response still delivered in this batch comes here, and stops
         stats = self.stats
         timeout_ns = self.spec.config.timeout_us * 1000
-        in_flight = [  # -n: a connection whose share is sent waits idle, with none in flight
-            c for c in self.open if c.timer is None and (self.quota is None or c.pending)
-        ]
+        in_flight = [sent for c in self.open for sent in c.requests_in_flight()]
         stats.in_flight = len(in_flight)
-        stats.in_flight_over_timeout = sum(1 for c in in_flight if now - c.sent_ns > timeout_ns)
+        stats.in_flight_over_timeout = sum(1 for sent in in_flight if now - sent > timeout_ns)
         stats.unsent_at_end = sum(schedule.overdue(now) for schedule in self.schedules)
         self.open_at_stop = len(self.open)
         for conn in list(self.open):
@@ -416,8 +410,12 @@ class Connection(asyncio.Protocol):
         # wrk's common case, decided once: static bytes, closed loop, no response hook
         # (nor delay hook, -n or --no-keepalive).
         self.at_once = (
-            self.request is not None and schedule is None and not self.source.wants_responses
-            and not self.source.delays and worker.quota is None and worker.keepalive
+            self.request is not None
+            and schedule is None
+            and not self.source.wants_responses
+            and not self.source.delays
+            and worker.quota is None
+            and worker.keepalive
         )
         self.timeout_us = worker.spec.config.timeout_us
         self.parser = worker.parser_class(
@@ -584,3 +582,11 @@ class Connection(asyncio.Protocol):
             self.error_counted = True
             self.result.read_errors += 1
         self.transport.abort()
+
+    def requests_in_flight(self) -> list[int]:
+        """When the request in flight was sent, if one is (LoadThread.stop): not while the
+        pacer or delay() makes it wait, nor once -n's share is sent and answered."""
+        if self.timer is not None or (self.worker.quota is not None and not self.pending):
+            return []
+        return [self.sent_ns]
+

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
 from typing import Protocol
 
-import hpack
-from hpack import NeverIndexedHeaderTuple
-
-from pyload.config import Target
+from pyload._hpack import (
+    ProtocolError,
+    decode_fields,
+    decode_status,
+    encode_request_block,
+    requests_from_http11,
+)
 from pyload.errors import UsageError
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "ProtocolError",
     "StreamEvents",
     "encode_request_block",
+    "requests_from_http11",
 ]
 
 # The rules, in the order bytes go through them (RFC 9113; RFC 7541 for HPACK):
@@ -28,16 +31,24 @@ __all__ = [
 #   connection's window to ``connection_window``.
 # - The request's header block is encoded once (``encode_request_block``: static table entries
 #   and literals never indexed, Huffman coded); each request is that block in a HEADERS frame with
-#   END_STREAM and the next odd stream id. Requests carry no body yet.
+#   END_STREAM and the next odd stream id. A request with a body ends its HEADERS without
+#   END_STREAM and sends the body in DATA frames of at most the server's SETTINGS_MAX_FRAME_SIZE,
+#   within the server's windows (the connection's and the stream's, from its SETTINGS and
+#   WINDOW_UPDATEs); what does not fit waits for credit. ``requests_from_http11`` turns the bytes
+#   of HTTP/1.1 requests (a hook script's, ``wrk.format``'s) into such requests.
 # - ``feed`` takes bytes in any split. The first frame must be the server's SETTINGS. A stream
 #   ends at END_STREAM (``events.response(stream_id, status, body_size)``: the status of its last
 #   non-1xx HEADERS, the payload bytes of its DATA frames less padding), at a RST_STREAM
 #   (``events.reset``), or when a GOAWAY names a last stream id below it (``events.goaway`` with
 #   every such stream in flight). DATA payloads are counted as they arrive and never kept.
 # - SETTINGS are acknowledged and MAX_CONCURRENT_STREAMS caps ``slots``; a PING is answered;
-#   DATA's flow-control credit is returned once half of a window has been consumed; PRIORITY,
-#   WINDOW_UPDATE (nothing is sent that it would pace) and unknown frame types are read and
-#   ignored. Frames on a stream this side no longer tracks (cancelled, reset) are skipped.
+#   DATA's flow-control credit is returned once half of a window has been consumed; a
+#   WINDOW_UPDATE opens the server's windows for request bodies; PRIORITY and unknown frame types
+#   are read and ignored. Frames on a stream this side no longer tracks (cancelled, reset) are
+#   skipped.
+# - With ``keep_responses`` (a hook script's ``response`` hook), a response's header block is
+#   decoded in full and its body kept: ``last_headers`` and ``last_body`` hold them when
+#   ``events.response`` is called.
 # - Anything a client must treat as a connection error raises ProtocolError: the connection is
 #   unusable, and what ``data_to_send`` holds need not be sent.
 
@@ -64,18 +75,6 @@ _FRAME_HEAD = struct.Struct(">BHBBL")  # length (24 bits as 8 + 16), type, flags
 _PAIR = struct.Struct(">HL")
 _U32 = struct.Struct(">L")
 
-# HPACK's static table entries for :status (RFC 7541, appendix A): indexes 8 to 14.
-_STATIC_STATUS = {0x88: 200, 0x89: 204, 0x8A: 206, 0x8B: 304, 0x8C: 400, 0x8D: 404, 0x8E: 500}
-_CONNECTION_HEADERS = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"}
-)
-
-
-class ProtocolError(Exception):
-    """The server sent bytes that are not HTTP/2, or broke a rule a client must treat as a
-    connection error."""
-
-
 class StreamEvents(Protocol):
     """What a ClientConnection reports, one call per stream that ends."""
 
@@ -90,89 +89,22 @@ class StreamEvents(Protocol):
         processed; ``dropped`` are those that were in flight, in increasing order."""
 
 
-def encode_request_block(
-    target: Target,
-    headers: Iterable[tuple[str, str]] = (),
-    method: str = "GET",
-    path: str | None = None,
-) -> bytes:
-    """The HPACK header block of one request, built once before the load starts.
-
-    The same header fields as ``_http11.build_request``: ``-H`` overrides, names matched
-    case-insensitively; ``Host`` becomes ``:authority``, and HTTP/1.1's connection-specific
-    fields (Connection, Keep-Alive, Transfer-Encoding, Upgrade) are dropped, as HTTP/2 forbids
-    them. Every field is a static table entry or a literal never indexed, so the bytes are valid
-    on every stream of every connection whatever was sent before them.
-    """
-    authority = target.host_header
-    fields: dict[str, tuple[str, str]] = {}
-    for name, value in headers:
-        lower = name.lower()
-        if lower == "host":
-            authority = value
-        elif lower == "te" and value.strip().lower() != "trailers":
-            continue
-        if lower not in _CONNECTION_HEADERS:
-            fields[lower] = (lower, value)
-    fields.pop("content-length", None)
-    pseudo = [
-        (":method", method),
-        (":scheme", target.scheme),
-        (":authority", authority),
-        (":path", target.path if path is None else path),
-    ]
-    try:
-        encoded = [
-            NeverIndexedHeaderTuple(
-                name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape")
-            )
-            for name, value in [*pseudo, *fields.values()]
-        ]
-    except UnicodeEncodeError as exc:  # a lone surrogate that no argument byte gives
-        raise UsageError(f"cannot send {exc.object[exc.start : exc.end]!r} in a request") from None
-    return bytes(hpack.Encoder().encode(encoded, huffman=True))
-
-
 def frame(kind: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
     """One frame's bytes."""
     length = len(payload)
     return _FRAME_HEAD.pack(length >> 16, length & 0xFFFF, kind, flags, stream_id) + payload
 
 
-def _decode_status(block: bytes) -> int:
-    """The :status of a response header block (0 if it has none). The common statuses are one
-    static table byte; anything else goes through hpack's decoder, with no dynamic table."""
-    start = 0
-    while start < len(block) and block[start] & 0xE0 == 0x20:  # dynamic table size updates
-        if block[start] != 0x20:
-            break  # a size above 0 needs the full decoder (which refuses it)
-        start += 1
-    status = _STATIC_STATUS.get(block[start]) if start < len(block) else None
-    if status is not None:
-        return status
-    decoder = hpack.Decoder()
-    decoder.max_allowed_table_size = 0
-    decoder.header_table_size = 0
-    try:
-        fields = decoder.decode(block, raw=True)
-    except hpack.HPACKError as exc:
-        raise ProtocolError(f"bad header block: {exc}") from None
-    for name, value in fields:
-        if name == b":status":
-            if len(value) != 3 or not value.isdigit():
-                raise ProtocolError(f"bad :status {bytes(value)!r}")
-            return int(value)
-    return 0
-
-
 class ClientConnection:
     """One HTTP/2 connection's client side: ``send_request`` opens a stream, ``feed`` reads the
     server's bytes and calls ``events``, ``data_to_send`` returns what to write.
 
-    State: the open streams (id -> [status, body bytes, flow-control bytes not yet returned]),
-    the next stream id, the server's MAX_CONCURRENT_STREAMS, the bytes of an incomplete frame (or
-    the rest of a DATA payload still to come, counted without keeping it), a header block being
-    continued, and the connection's flow-control bytes not yet returned.
+    State: the open streams (id -> [status, body bytes, flow-control bytes not yet returned,
+    the server's send window for the stream]), the request bodies waiting for send credit, the
+    server's windows and frame size, the next stream id, the server's MAX_CONCURRENT_STREAMS,
+    the bytes of an incomplete frame (or the rest of a DATA payload still to come, counted
+    without keeping it), a header block being continued, and the connection's flow-control
+    bytes not yet returned.
     """
 
     __slots__ = (
@@ -183,15 +115,23 @@ class ClientConnection:
         "_conn_unacked",
         "_connection_window",
         "_events",
+        "_initial_send_window",
+        "_kept",
+        "_max_send_frame",
         "_outbound",
+        "_pending_bodies",
         "_request",
         "_seen_settings",
+        "_send_window",
         "_skip",
         "_skip_end",
         "_skip_stream",
         "_stream_window",
         "_streams",
         "goaway_received",
+        "keep_responses",
+        "last_body",
+        "last_headers",
         "last_stream_id",
         "max_concurrent_streams",
         "settings_acked",
@@ -203,6 +143,7 @@ class ClientConnection:
         events: StreamEvents,
         stream_window: int = STREAM_WINDOW,
         connection_window: int = CONNECTION_WINDOW,
+        keep_responses: bool = False,
     ) -> None:
         if not (DEFAULT_WINDOW <= connection_window <= MAX_WINDOW):
             raise ValueError(f"connection window {connection_window} out of range")
@@ -222,6 +163,17 @@ class ClientConnection:
             header_block,
         )
         self._streams: dict[int, list[int]] = {}
+        # Request bodies: the server's windows (RFC 9113's initial 65,535 until its SETTINGS
+        # and WINDOW_UPDATEs say otherwise), its frame size, and what waits for credit.
+        self._send_window = DEFAULT_WINDOW
+        self._initial_send_window = DEFAULT_WINDOW
+        self._max_send_frame = MAX_FRAME_SIZE
+        self._pending_bodies: dict[int, memoryview] = {}
+        # keep_responses: the header fields and body chunks of each open stream.
+        self.keep_responses = keep_responses
+        self._kept: dict[int, tuple[list[tuple[bytes, bytes]], list[bytes]]] = {}
+        self.last_headers: list[tuple[bytes, bytes]] = []
+        self.last_body = b""
         self._buffer = b""
         self._skip = 0  # bytes of the current DATA payload still to come
         self._skip_stream = 0
@@ -252,6 +204,11 @@ class ClientConnection:
     # -- sending -------------------------------------------------------------------------------
 
     @property
+    def settings_received(self) -> bool:
+        """The server's first SETTINGS frame has been read."""
+        return self._seen_settings
+
+    @property
     def open_streams(self) -> int:
         return len(self._streams)
 
@@ -268,33 +225,71 @@ class ClientConnection:
             return 0
         return max(0, self.max_concurrent_streams - len(self._streams))
 
-    def send_request(self, header_block: bytes | None = None) -> int:
+    def send_request(self, header_block: bytes | None = None, body: bytes = b"") -> int:
         """Open a stream with the request and return its id; raise ProtocolError if no slot
         is free (the caller checks ``slots`` first). ``header_block`` sends another request
-        than the prebuilt one (from ``encode_request_block``: a hook script's request)."""
+        than the prebuilt one (from ``encode_request_block``: a hook script's request);
+        ``body`` goes in DATA frames, as far as the server's windows allow now, the rest when
+        they open."""
         if self.slots <= 0:
             raise ProtocolError("no stream may be opened now")
         stream_id = self.last_stream_id + 2
         self.last_stream_id = stream_id
-        self._streams[stream_id] = [0, 0, 0]
+        self._streams[stream_id] = [0, 0, 0, self._initial_send_window]
+        if self.keep_responses:
+            self._kept[stream_id] = ([], [])
         head, block = self._request
-        if header_block is not None:
-            if len(header_block) > MAX_FRAME_SIZE:
-                raise UsageError(f"request headers too large for HTTP/2: {len(header_block)} bytes")
-            length = len(header_block)
-            head = _FRAME_HEAD.pack(
-                length >> 16, length & 0xFFFF, HEADERS, END_STREAM | END_HEADERS, 0
-            )[:5]
-            block = header_block
+        if header_block is not None or body:
+            block = self._request[1] if header_block is None else header_block
+            if len(block) > MAX_FRAME_SIZE:
+                raise UsageError(f"request headers too large for HTTP/2: {len(block)} bytes")
+            length = len(block)
+            flags = END_HEADERS if body else END_STREAM | END_HEADERS
+            head = _FRAME_HEAD.pack(length >> 16, length & 0xFFFF, HEADERS, flags, 0)[:5]
         self._outbound += head
         self._outbound += _U32.pack(stream_id)
         self._outbound += block
+        if body:
+            self._pending_bodies[stream_id] = memoryview(body)
+            self._send_bodies()
         return stream_id
+
+    def _send_bodies(self) -> None:
+        """Send what the server's windows allow of the request bodies waiting, in the order
+        their streams were opened; a body's last frame ends its stream."""
+        pending = self._pending_bodies
+        for stream_id in list(pending):
+            stream = self._streams.get(stream_id)
+            if stream is None:  # answered, reset or dropped before its body was sent
+                del pending[stream_id]
+                continue
+            rest = pending[stream_id]
+            while rest and self._send_window > 0 and stream[3] > 0:
+                size = min(len(rest), self._send_window, stream[3], self._max_send_frame)
+                last = size == len(rest)
+                self._outbound += frame(
+                    DATA, END_STREAM if last else 0, stream_id, bytes(rest[:size])
+                )
+                self._send_window -= size
+                stream[3] -= size
+                rest = rest[size:]
+            if rest:
+                pending[stream_id] = rest
+                if self._send_window <= 0:
+                    return
+            else:
+                del pending[stream_id]
+
+    @property
+    def bodies_waiting(self) -> int:
+        """Request bodies not wholly sent for want of flow-control credit."""
+        return len(self._pending_bodies)
 
     def cancel(self, stream_id: int) -> None:
         """Give up a stream (a timeout): RST_STREAM CANCEL; what still arrives for it is
         skipped."""
         if self._streams.pop(stream_id, None) is not None:
+            self._kept.pop(stream_id, None)
             self._outbound += frame(RST_STREAM, 0, stream_id, _U32.pack(CANCEL))
 
     def data_to_send(self) -> bytes:
@@ -322,7 +317,7 @@ class ClientConnection:
             stream_id &= MAX_STREAM_ID
             if length > MAX_FRAME_SIZE:
                 self._bad_frame(data, pos, length)
-            if kind == DATA and not self._block:
+            if kind == DATA and not self._block and not self.keep_responses:
                 # Counted as it arrives: a payload cut short is finished by the next feed.
                 if flags & PADDED and end - pos < 10:
                     break
@@ -406,7 +401,9 @@ class ClientConnection:
                 self._block = []
                 self._headers(stream_id, block, self._block_end)
             return
-        if kind == HEADERS:
+        if kind == DATA:  # here only with keep_responses: whole frames, their bytes kept
+            self._kept_data(flags, stream_id, payload)
+        elif kind == HEADERS:
             self._headers_frame(flags, stream_id, payload)
         elif kind == SETTINGS:
             self._settings(flags, stream_id, payload)
@@ -416,6 +413,7 @@ class ClientConnection:
             if stream_id > self.last_stream_id:
                 raise ProtocolError(f"RST_STREAM on stream {stream_id}, which was never opened")
             if self._streams.pop(stream_id, None) is not None:
+                self._kept.pop(stream_id, None)
                 self._events.reset(stream_id, _U32.unpack(payload)[0])
         elif kind == PING:
             if stream_id != 0 or len(payload) != 8:
@@ -427,8 +425,19 @@ class ClientConnection:
         elif kind == WINDOW_UPDATE:
             if len(payload) != 4:
                 raise ProtocolError("bad WINDOW_UPDATE frame")
-            if stream_id == 0 and _U32.unpack(payload)[0] & MAX_WINDOW == 0:
-                raise ProtocolError("WINDOW_UPDATE of 0 on the connection")
+            increment = _U32.unpack(payload)[0] & MAX_WINDOW
+            if stream_id == 0:
+                if increment == 0:
+                    raise ProtocolError("WINDOW_UPDATE of 0 on the connection")
+                self._send_window += increment
+                if self._send_window > MAX_WINDOW:
+                    raise ProtocolError("WINDOW_UPDATE past the largest window")
+            else:
+                stream = self._streams.get(stream_id)
+                if stream is not None:
+                    stream[3] += increment
+            if self._pending_bodies:
+                self._send_bodies()
         elif kind == PUSH_PROMISE:
             raise ProtocolError("PUSH_PROMISE, though push was disabled")
         elif kind == CONTINUATION:
@@ -457,13 +466,58 @@ class ClientConnection:
             self._block_stream = stream_id
             self._block_end = bool(flags & END_STREAM)
 
+    def _kept_data(self, flags: int, stream_id: int, payload: bytes) -> None:
+        """A whole DATA frame, with keep_responses: counted as the fast path counts it, and its
+        data kept for the stream's ``last_body``."""
+        if stream_id == 0:
+            raise ProtocolError("DATA on stream 0")
+        start, stop = 0, len(payload)
+        if flags & PADDED:
+            if not payload or payload[0] + 1 > len(payload):
+                raise ProtocolError("DATA padding longer than its frame")
+            start, stop = 1, len(payload) - payload[0]
+        stream = self._streams.get(stream_id)
+        if stream is None and stream_id > self.last_stream_id:
+            raise ProtocolError(f"DATA on stream {stream_id}, which was never opened")
+        self._consumed(len(payload))
+        if stream is None:
+            return
+        stream[1] += stop - start
+        stream[2] += len(payload)
+        self._kept[stream_id][1].append(payload[start:stop])
+        if flags & END_STREAM:
+            del self._streams[stream_id]
+            self._respond(stream_id, stream)
+        elif stream[2] >= self._stream_window // 2:
+            self._outbound += frame(WINDOW_UPDATE, 0, stream_id, _U32.pack(stream[2]))
+            stream[2] = 0
+
+    def _respond(self, stream_id: int, stream: list[int]) -> None:
+        """A kept stream ended: its headers and body as ``last_headers`` and ``last_body``."""
+        headers, chunks = self._kept.pop(stream_id)
+        self.last_headers, self.last_body = headers, b"".join(chunks)
+        self._events.response(stream_id, stream[0], stream[1])
+
     def _headers(self, stream_id: int, block: bytes, end_stream: bool) -> None:
         """A whole header block: a response's head (or a 1xx's), or trailers."""
         stream = self._streams.get(stream_id)
         if stream is None:
             return  # cancelled or reset: with no dynamic table, its block need not be read
+        if self.keep_responses and stream[0] < 200:
+            status, headers = decode_fields(block)
+            if status >= 200:
+                self._kept[stream_id][0][:] = headers
+            if not 100 <= status <= 999:
+                raise ProtocolError(f"response on stream {stream_id} without a :status")
+            stream[0] = status
+            if status < 200 and end_stream:
+                raise ProtocolError(f"stream {stream_id} ended with an interim response")
+            if end_stream:
+                del self._streams[stream_id]
+                self._respond(stream_id, stream)
+            return
         if stream[0] < 200:
-            status = _decode_status(block)
+            status = decode_status(block)
             if not 100 <= status <= 999:
                 raise ProtocolError(f"response on stream {stream_id} without a :status")
             stream[0] = status
@@ -471,7 +525,10 @@ class ClientConnection:
                 raise ProtocolError(f"stream {stream_id} ended with an interim response")
         if end_stream:
             del self._streams[stream_id]
-            self._events.response(stream_id, stream[0], stream[1])
+            if self.keep_responses:
+                self._respond(stream_id, stream)
+            else:
+                self._events.response(stream_id, stream[0], stream[1])
 
     def _settings(self, flags: int, stream_id: int, payload: bytes) -> None:
         if stream_id != 0 or len(payload) % 6:
@@ -485,13 +542,22 @@ class ClientConnection:
             key, value = _PAIR.unpack_from(payload, offset)
             if key == SETTINGS_MAX_CONCURRENT_STREAMS:
                 self.max_concurrent_streams = value
-            elif key == SETTINGS_INITIAL_WINDOW_SIZE and value > MAX_WINDOW:
-                raise ProtocolError(f"SETTINGS_INITIAL_WINDOW_SIZE of {value}")
-            elif key == SETTINGS_MAX_FRAME_SIZE and not MAX_FRAME_SIZE <= value <= 2**24 - 1:
-                raise ProtocolError(f"SETTINGS_MAX_FRAME_SIZE of {value}")
+            elif key == SETTINGS_INITIAL_WINDOW_SIZE:
+                if value > MAX_WINDOW:
+                    raise ProtocolError(f"SETTINGS_INITIAL_WINDOW_SIZE of {value}")
+                delta = value - self._initial_send_window  # applies to the open streams too
+                self._initial_send_window = value
+                for stream in self._streams.values():
+                    stream[3] += delta
+            elif key == SETTINGS_MAX_FRAME_SIZE:
+                if not MAX_FRAME_SIZE <= value <= 2**24 - 1:
+                    raise ProtocolError(f"SETTINGS_MAX_FRAME_SIZE of {value}")
+                self._max_send_frame = value
             elif key == SETTINGS_ENABLE_PUSH and value > 1:
                 raise ProtocolError(f"SETTINGS_ENABLE_PUSH of {value}")
         self._outbound += frame(SETTINGS, ACK, 0)
+        if self._pending_bodies:
+            self._send_bodies()
 
     def _goaway(self, stream_id: int, payload: bytes) -> None:
         if stream_id != 0 or len(payload) < 8:
@@ -502,4 +568,5 @@ class ClientConnection:
         dropped = sorted(sid for sid in self._streams if sid > last)
         for sid in dropped:
             del self._streams[sid]
+            self._kept.pop(sid, None)
         self._events.goaway(last, code, dropped)

@@ -40,17 +40,17 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, cast
 
 from pyload._counters import LostPart, RunProgress, ThreadResult
-from pyload._engine import ThreadSpec
+from pyload._http2 import requests_from_http11
 from pyload._http11 import build_request
 from pyload._messages import Failed, HookFailed, Progress, Ready, Result
-from pyload._net import probe_connect, resolve_target
-from pyload._plan import Plan, make_plan
+from pyload._net import probe_connect, probe_http2, resolve_target
+from pyload._plan import Plan, ThreadSpec, make_plan, with_streams
 from pyload._process import START, STOP, STOP_SIGNALS, process_main
 from pyload._progress import ProgressTally
 from pyload._script import MainScript
 from pyload._sources import RequestSource, StaticRequest
 from pyload.config import Config
-from pyload.errors import HookError, ResourceError, WorkerError
+from pyload.errors import ConnectError, HookError, ResourceError, WorkerError
 from pyload.hooks import Address
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ def run_local(
     on_start: Callable[[], None] | None = None,
     on_progress: Callable[[RunProgress], None] | None = None,
     script: MainScript | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run ``plan`` on this machine's worker processes and return its result.
 
@@ -81,10 +82,11 @@ def run_local(
     ``on_progress`` is called about once a second during the load with the counters so far
     (a ``RunProgress``), in the calling thread. ``script``: the ``-s`` script, loaded by the
     caller (``_run.Run``), which calls its ``done()`` after the report. The result keeps
-    each second of the run (``result.seconds``: the progress tally's).
+    each second of the run (``result.seconds``: the progress tally's). ``on_notice`` gets a
+    line about a setting the server made the run change (``--streams`` above its limit).
     """
-    config = plan.config
-    specs = prepare(plan, script)
+    specs = prepare(plan, script, on_notice)
+    config = specs[0].config  # the plan's, or with --streams capped at the server's limit
     interrupts: list[float] = []  # when a stop signal came during the load, if one did
     with _processes(specs) as (pipes, hosted):
         # numpy (the seconds' percentiles), loaded once the processes exist, not in the load.
@@ -129,7 +131,11 @@ def run_local(
     )  # fmt: skip
 
 
-def prepare(plan: Plan | Config, script: MainScript | None = None) -> list[ThreadSpec]:
+def prepare(
+    plan: Plan | Config,
+    script: MainScript | None = None,
+    on_notice: Callable[[str], None] | None = None,
+) -> list[ThreadSpec]:
     """Every check before the load, in order; one ThreadSpec per thread.
 
     Raises ScriptError, ResolveError, ConnectError or ResourceError; nothing has been sent to
@@ -141,11 +147,28 @@ def prepare(plan: Plan | Config, script: MainScript | None = None) -> list[Threa
         plan = make_plan(plan)
     config = plan.config
     family, address = probe_connect(config.target, resolve_target(config.target))
+    if config.http2:  # the server speaks HTTP/2, and says how many streams it takes
+        limit = probe_http2(config.target, family, address)
+        if limit < 1:
+            raise ConnectError(
+                f"unable to connect to {config.target.host}:{config.target.service} the server"
+                " allows no concurrent streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)"
+            )
+        if config.streams > limit:
+            if on_notice is not None:
+                on_notice(
+                    f"--streams {config.streams} capped to {limit}, the server's"
+                    " SETTINGS_MAX_CONCURRENT_STREAMS"
+                )
+            plan = with_streams(plan, limit)
+            config = plan.config
     ensure_fd_limit(max(plan.connections_per_process) + FDS_RESERVED_PER_PROCESS)
     close = not config.keepalive  # --no-keepalive: every request says Connection: close
     requests = StaticRequest(
         build_request(config.target, config.headers, config.method, plan.body, close=close)
     )
+    if config.http2:  # what the threads will send (UsageError now, not in every worker)
+        requests_from_http11(requests.static or b"", config.target)
     specs = []
     for process, threads in enumerate(plan.processes):
         for t in threads:

@@ -18,6 +18,7 @@ __all__ = [
     "can_connect",
     "client_tls_context",
     "probe_connect",
+    "probe_http2",
     "probe_tls",
     "resolve",
     "resolve_target",
@@ -51,11 +52,14 @@ def resolve_target(target: Target) -> list[Address]:
     return resolve(target.host, target.port, target.service)
 
 
-def client_tls_context() -> ssl.SSLContext:
-    """TLS as wrk does it: SNI (the caller passes the host), no certificate verification."""
+def client_tls_context(http2: bool = False) -> ssl.SSLContext:
+    """TLS as wrk does it: SNI (the caller passes the host), no certificate verification; with
+    ``http2``, ALPN offers ``h2`` alone (RFC 9113, 3.2)."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    if http2:
+        context.set_alpn_protocols(["h2"])
     return context
 
 
@@ -113,3 +117,54 @@ def probe_tls(sock: socket.socket, host: str) -> str | None:
     except OSError as exc:
         return exc.strerror or str(exc)
     return None
+
+
+class _NoStreams:
+    """The probe's StreamEvents: it opens no stream, so none can end."""
+
+    def response(self, stream_id: int, status: int, body_size: int) -> None:
+        raise AssertionError("the probe opens no stream")
+
+    reset = goaway = response
+
+
+def probe_http2(target: Target, family: int, sockaddr: tuple[Any, ...]) -> int:
+    """Open one HTTP/2 connection as the threads will (h2c with prior knowledge, or TLS with
+    ALPN ``h2``), read the server's SETTINGS, close it; return its SETTINGS_MAX_CONCURRENT_STREAMS
+    (2**31 - 1 when it sets none). ConnectError in one line if the server does not speak HTTP/2.
+    Nothing is sent but the preface and SETTINGS: no request reaches the target."""
+    from pyload._http2 import ClientConnection, ProtocolError  # only a --http2 run needs it
+
+    where = f"unable to connect to {target.host}:{target.service}"
+    codec = ClientConnection(b"", _NoStreams())  # type: ignore[arg-type]
+    with socket.socket(family, socket.SOCK_STREAM) as raw:
+        raw.settimeout(CONNECT_TIMEOUT_S)
+        try:
+            raw.connect(sockaddr)
+            sock: socket.socket = raw
+            if target.tls:
+                context = client_tls_context(http2=True)
+                sock = context.wrap_socket(raw, server_hostname=target.host)
+                chosen = sock.selected_alpn_protocol()
+                if chosen != "h2":
+                    offered = f"it chose {chosen}" if chosen else "it chose no protocol"
+                    raise ConnectError(
+                        f"{where} the server does not offer HTTP/2 by ALPN ({offered})"
+                    )
+            sock.sendall(codec.data_to_send())
+            while not codec.settings_received:
+                data = sock.recv(65536)
+                if not data:
+                    raise ConnectError(f"{where} not an HTTP/2 server: it closed the connection")
+                codec.feed(data)
+        except ProtocolError as exc:
+            raise ConnectError(f"{where} {exc}") from None
+        except TimeoutError:
+            raise ConnectError(
+                f"{where} no HTTP/2 SETTINGS within {CONNECT_TIMEOUT_S:g} s"
+            ) from None
+        except ssl.SSLError as exc:
+            raise ConnectError(f"{where} TLS handshake failed: {exc.reason or exc}") from None
+        except OSError as exc:
+            raise ConnectError(f"{where} {exc.strerror or exc}") from None
+    return codec.max_concurrent_streams

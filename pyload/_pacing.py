@@ -98,7 +98,7 @@ class ConstantRate:
     """
 
     rate: float  # requests per second, the whole run
-    slots: int  # connections in the whole run
+    slots: int  # request slots in the whole run: connections (HTTP/2: times --streams)
     post_run_correction = False
 
     def schedule(self, slot: int, start_ns: int) -> RateSchedule:
@@ -137,4 +137,4 @@ def pacing_for(config: Config) -> Pacing:
     """The pacing a Config asks for: a constant rate with ``rate``, else the closed loop."""
     if config.rate is None:
         return CLOSED_LOOP
-    return ConstantRate(config.rate, config.connections)
+    return ConstantRate(config.rate, config.request_slots)  # HTTP/2: a slot per stream

@@ -2,6 +2,7 @@
 
     Config --make_plan--> Plan        the body's bytes, each thread's connections, first slot
                                       and -n quota, the threads each process hosts, the pacing
+           (_local.prepare) --> ThreadSpec per thread: its share, address and request source
            --split_over_agents--> AgentShare per Dask worker (a distributed run, ``_dask``)
 
 A Plan is what an executor runs: the local one (``_local``: processes on this machine) or the
@@ -15,8 +16,10 @@ import dataclasses
 import itertools
 import os
 from dataclasses import dataclass
+from typing import Any
 
-from pyload._pacing import Pacing, pacing_for
+from pyload._pacing import ConstantRate, Pacing, pacing_for
+from pyload._sources import RequestSource
 from pyload._split import even_split, proportional_split
 from pyload.config import Config
 from pyload.errors import UsageError
@@ -25,12 +28,14 @@ __all__ = [
     "AgentShare",
     "Plan",
     "Share",
+    "ThreadSpec",
     "make_plan",
     "processes_for",
     "read_body",
     "request_quotas",
     "split_over_agents",
     "threads_per_process",
+    "with_streams",
 ]
 
 
@@ -61,6 +66,23 @@ class Plan:
         return [sum(self.connections[t] for t in threads) for threads in self.processes]
 
 
+@dataclass(frozen=True)
+class ThreadSpec:
+    """What one worker needs, built by the runner: the config, its share, the resolved address,
+    what to send (``requests``) and when (``pacing``)."""
+
+    index: int
+    config: Config
+    connections: int
+    first_slot: int  # the run-wide number of this worker's first connection slot
+    family: int
+    address: tuple[Any, ...]
+    requests: RequestSource
+    pacing: Pacing
+    process: int = 0  # the worker process that hosts this thread
+    quota: int | None = None  # -n: this thread's share of the requests (None: no limit)
+
+
 def make_plan(config: Config, share: Share | None = None) -> Plan:
     """The plan of ``config`` (``share``: as one part of a larger run); UsageError if the body
     file cannot be read."""
@@ -79,6 +101,18 @@ def make_plan(config: Config, share: Share | None = None) -> Plan:
     )
 
 
+def with_streams(plan: Plan, streams: int) -> Plan:
+    """``plan`` with ``streams`` per connection instead (--http2's --streams capped at the
+    server's limit): at a constant rate, the grid's slots are the streams, so the whole run's
+    rate spreads over fewer slots, each sending more often."""
+    pacing = plan.pacing
+    if isinstance(pacing, ConstantRate):
+        slots = pacing.slots // plan.config.streams * streams
+        pacing = ConstantRate(pacing.rate, slots)
+    config = dataclasses.replace(plan.config, streams=streams)
+    return dataclasses.replace(plan, config=config, pacing=pacing)
+
+
 def read_body(config: Config) -> bytes:
     """The request body: ``--body`` as UTF-8 (an argument byte that is not UTF-8 is sent as
     itself, as wrk sends its arguments: ``surrogateescape``), or the bytes of ``--body-file``."""
@@ -86,7 +120,7 @@ def read_body(config: Config) -> bytes:
         try:
             return config.body.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError as exc:  # a lone surrogate that no argument byte gives
-            raise UsageError(f"cannot send {exc.object[exc.start:exc.end]!r} in a body") from None
+            raise UsageError(f"cannot send {exc.object[exc.start : exc.end]!r} in a body") from None
     if config.body_file is None:
         return b""
     try:

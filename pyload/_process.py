@@ -23,8 +23,9 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection as Pipe
 
 from pyload._counters import ThreadResult
-from pyload._engine import ThreadSpec, run_thread
+from pyload._engine import run_thread
 from pyload._messages import Failed, HookFailed, ProcessMessage, Ready, Result
+from pyload._plan import ThreadSpec
 from pyload.errors import HookError
 
 __all__ = ["START", "STOP", "new_event_loop", "process_main", "run_queue_wait_s", "run_threads"]

@@ -43,12 +43,14 @@ class Run:
         self,
         on_start: Callable[[], None] | None = None,
         on_progress: Callable[[RunProgress], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ) -> RunResult:
         """The load, and its result; setup errors raise (``pyload.errors``).
 
         ``on_start``: once setup has succeeded, just before the load; ``on_progress``: about
-        once a second with the counters so far. The result's ``meta`` has the command line
-        this run was made with (None: the library's).
+        once a second with the counters so far; ``on_notice``: a line about a setting the
+        server made the run change (``--streams`` capped at its limit). The result's
+        ``meta`` has the command line this run was made with (None: the library's).
         """
         plan = make_plan(self.config)
         if self.config.dask is not None:  # -- a distributed run (_dask) --
@@ -56,7 +58,7 @@ class Run:
 
             result = run_dask(plan, on_start, on_progress, self.script)
         else:
-            result = run_local(plan, on_start, on_progress, self.script)
+            result = run_local(plan, on_start, on_progress, self.script, on_notice)
         if result.meta is None or self.command is None:
             return result
         return dataclasses.replace(result, meta=result.meta.with_command(self.command))

@@ -425,6 +425,23 @@ class Config:
         action="store_false",
         check=_check_bool("keepalive"),
     )
+    http2: bool = option(
+        False,
+        "Speak HTTP/2: with prior knowledge on http:// (h2c), by ALPN on https://"
+        " (docs/http2.md; wrk speaks HTTP/1.1 only)",
+        flags=("--http2",),
+        action="store_true",
+        check=_check_bool("http2"),
+    )
+    streams: int = option(
+        1,
+        "HTTP/2: requests in flight per connection, each stream a closed loop of its own"
+        " (h2load's -m; default {default}; capped at the server's limit)",
+        flags=("--streams",),
+        metavar="M",
+        parse=parse_metric,
+        check=check_count("streams"),
+    )
     percentiles: tuple[float, ...] = option(
         DEFAULT_PERCENTILES,
         "Percentiles of the latency distribution block (default {default})",
@@ -476,6 +493,15 @@ class Config:
             raise UsageError("number of processes must be <= threads")
         if self.body is not None and self.body_file is not None:
             raise UsageError("--body and --body-file are exclusive: give one")
+        if self.streams > 1 and not self.http2:
+            raise UsageError(
+                "--streams needs --http2: HTTP/1.1 has one request in flight per connection"
+            )
+        if self.http2 and not self.keepalive:
+            raise UsageError(
+                "--no-keepalive and --http2 are exclusive:"
+                " an HTTP/2 connection carries many requests"
+            )
 
     @classmethod
     def parse_option(cls, name: str, text: str) -> Any:
@@ -491,6 +517,17 @@ class Config:
     def timeout_us(self) -> int:
         """Latencies above this are timeouts (wrk's histogram limit minus one)."""
         return round(self.timeout * 1_000_000)
+
+    @property
+    def protocol(self) -> str:
+        """The HTTP version the run speaks, as the JSON and the HTML report name it."""
+        return "HTTP/2" if self.http2 else "HTTP/1.1"
+
+    @property
+    def request_slots(self) -> int:
+        """Requests in flight at most across the run: a stream slot per connection and stream
+        (HTTP/1.1: one per connection). At a constant rate these are what the pacer fills."""
+        return self.connections * self.streams
 
     def connections_per_thread(self) -> list[int]:
         """Split the connections across the threads (wrk's threads: groups of connections).
@@ -513,4 +550,3 @@ class Config:
 
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-

@@ -339,6 +339,7 @@ class RunResult:
             "schema": SCHEMA,
             "pyload_version": __version__,
             "config": self.config.to_json(),
+            "protocol": self.config.protocol,
             "runtime_us": self.runtime_us,
             "threads": len(self.workers),
             "processes": self.processes,

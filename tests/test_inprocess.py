@@ -13,10 +13,11 @@ import re
 import pytest
 
 from pyload._counters import ThreadResult
-from pyload._engine import ThreadSpec, rate_sample, run_thread
+from pyload._engine import rate_sample, run_thread
 from pyload._local import prepare
 from pyload._messages import ProcessMessage, Progress
 from pyload._pacing import CLOSED_LOOP, Schedule
+from pyload._plan import ThreadSpec
 from pyload._process import new_event_loop
 from pyload._sources import SourceDefaults
 from pyload.config import Config

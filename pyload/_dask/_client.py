@@ -119,8 +119,8 @@ def _agent_spec(
         index=share.index,
         config=share.config(config),
         first_slot=share.first_slot,
-        rate=config.rate,  # the whole run's grid: ConstantRate(rate, connections)
-        slots=config.connections,
+        rate=config.rate,  # the whole run's grid: ConstantRate(rate, request slots)
+        slots=config.request_slots,
         start_at=start_at,
         latest_start=start_at + config.warmup + config.duration,
         body_file=body,
