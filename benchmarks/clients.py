@@ -1,4 +1,5 @@
-"""Runs the load generators as child processes and measures them: wrk, pyload's CLI, locust.
+"""Runs the load generators as child processes and measures them: wrk, pyload's CLI, locust,
+and the floor (benchmarks/floor.py, the least Python client, issue 20).
 
 Each run is one subprocess, bounded in time, optionally pinned to a set of CPUs (inherited by
 its threads and worker processes). Its client CPU is the user+sys time of the whole process
@@ -45,6 +46,7 @@ __all__ = [
     "ClientRun",
     "Watch",
     "locust_available",
+    "run_floor",
     "run_locust",
     "run_pyload",
     "run_wrk",
@@ -54,6 +56,8 @@ __all__ = [
 
 #: The load generator the others are measured against.
 REFERENCE_TOOL = "wrk"
+#: The bare client every figure is also divided by: run by path, importing nothing of the repo.
+FLOOR_SCRIPT = Path(__file__).resolve().parent / "floor.py"
 #: Seconds a client may run beyond its duration (start-up, spawning, reporting) before it's killed.
 GRACE_S = 60.0
 #: The locust user: one FastHttpUser per connection, no wait between requests.
@@ -112,7 +116,7 @@ class ClientRun:
     p50_us: float | None = None
     p99_us: float | None = None
     errors: dict[str, int] = field(default_factory=dict)
-    load_cpu_s: float | None = None  # pyload only: its workers' CPU while loading (--json)
+    load_cpu_s: float | None = None  # pyload (its workers, --json) and the floor: loading CPU
     cpus: list[int] | None = None
     startup_s: float | None = None  # launch to the first request the server counted (Watch)
     peak_pss_bytes: int | None = None  # peak total PSS of the process tree (Watch)
@@ -408,6 +412,40 @@ def run_pyload(
         cpus=cpus,
         text=stdout,
         detail={"json": {k: v for k, v in result.items() if k not in _BULKY_JSON_KEYS}},
+    ).observed(seen)
+
+
+def run_floor(
+    url: str,
+    *,
+    connections: int,
+    duration_s: float,
+    cpus: list[int] | None = None,
+    watch: Watch | None = None,
+) -> ClientRun:
+    """``python -P benchmarks/floor.py URL CONNECTIONS SECONDS``: every connection on one loop
+    in one process (it has no threads). The load-phase CPU is its JSON's ``cpu_s``."""
+    argv = [sys.executable, "-P", str(FLOOR_SCRIPT), url, str(connections), f"{duration_s:g}"]
+    stdout, _, cpu, seen = _run(argv, duration_s + GRACE_S, cpus, watch)
+    try:
+        result = json.loads(stdout)
+    except ValueError as exc:
+        raise ClientError(f"the floor printed no JSON: {exc}") from None
+    return ClientRun(
+        tool="floor",
+        argv=argv,
+        requests=result["requests"],
+        runtime_s=result["seconds"],
+        requests_per_s=result["requests_per_s"],
+        cpu_s=cpu,
+        wall_s=seen.wall_s,
+        p50_us=result["p50_us"],
+        p99_us=result["p99_us"],
+        errors=result["errors"],
+        load_cpu_s=result["cpu_s"],
+        cpus=cpus,
+        text=stdout,
+        detail={"json": result},
     ).observed(seen)
 
 

@@ -1,20 +1,22 @@
-"""pyload's own speed: pyload, wrk and locust against one local nginx, in one run.
+"""pyload's own speed: pyload, wrk, the floor and locust against one local nginx, in one run.
 
     python -m benchmarks.selfbench [--duration 3] [--rounds 5] [--shape-duration 3]
                                    [--shape-rounds 3] [--out DIR]
 
-Each tool runs with one worker (one wrk thread, one pyload worker process, one locust process),
-pinned to the same core while nginx (one worker) is pinned to another. Every round runs each
-tool once, the order rotating between rounds; the report takes the median of the rounds.
-Measured per run: requests/s and the client's CPU per request, both for the whole process tree
-(start-up included) and, for pyload, for the load phase alone (its workers' ``cpu_s``). Then
-pyload and wrk with 1 and 2 workers and 10, 100 and 1000 connections. Then the shapes: wrk and
-pyload at ``-t1 -c100`` and ``-t20 -c2000``, each on nginx's small response and on a 25,000-byte
-static file, every client pinned to the client CPU, the tools alternating within each round;
-besides requests/s and CPU per request, each run's start-up (launch to the first request nginx
-counts) and the peak total PSS of the client's process tree (benchmarks.watch). Every run is
-observed that way. Writes ``selfbench-<date>.json`` and ``.md`` (benchmarks.selfbench_report) into
-benchmarks/results/ (``--out``) and prints the tables.
+Each tool runs with one worker (one wrk thread, one pyload worker process, one locust process;
+the floor, benchmarks/floor.py, is one process and one loop whatever the shape), pinned to the
+same core while nginx (one worker) is pinned to another. Every round runs each tool once, the
+order rotating between rounds; the report takes the median of the rounds. Measured per run:
+requests/s and the client's CPU per request, both for the whole process tree (start-up included)
+and, for pyload and the floor, for the load phase alone (pyload's workers' ``cpu_s``, the
+floor's own). Then pyload and wrk with 1 and 2 workers and 10, 100 and 1000 connections. Then
+the shapes: wrk, pyload and the floor at ``-t1 -c100`` and ``-t20 -c2000``, each on nginx's
+small response and on a 25,000-byte static file, every client pinned to the client CPU, the
+tools alternating within each round; besides requests/s and CPU per request, each run's start-up
+(launch to the first request nginx counts) and the peak total PSS of the client's process tree
+(benchmarks.watch). Every run is observed that way. Every figure is divided by wrk's and by the
+floor's (issue 20). Writes ``selfbench-<date>.json`` and ``.md`` (benchmarks.selfbench_report)
+into benchmarks/results/ (``--out``) and prints the tables.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from benchmarks.clients import (
     ClientRun,
     Watch,
     locust_available,
+    run_floor,
     run_locust,
     run_pyload,
     run_wrk,
@@ -56,8 +59,10 @@ SCALING_WORKERS = (1, 2)
 SCALING_CONNECTIONS = (10, 100, 1000)
 SCALING_ROUNDS = 1
 TIMEOUT_S = 2  # wrk's default; nginx answers in microseconds
-TOOLS = ("wrk", "pyload", "locust")
+TOOLS = ("wrk", "pyload", "floor", "locust")
 REFERENCE = REFERENCE_TOOL
+#: The bare client (benchmarks/floor.py): what this design costs at the least (issue 20).
+FLOOR = "floor"
 TARGET_CPU_RATIO = 1.5  # the issue's goal: pyload's client CPU per request <= 1.5x wrk's
 #: The shapes table: (threads, connections) as wrk's -t and -c, times the response bodies.
 SHAPES = ((1, 100), (20, 2000))
@@ -67,7 +72,7 @@ SHAPE_ROUNDS = 3
 #: Response bodies by name: the path under nginx's URL and the body's size in bytes.
 BODY_PATHS = {"small": ("", len("hello\n")), "25k": (LARGE_PATH, LARGE_SIZE)}
 BODY_LABELS = {"small": "small", "25k": "25 KB"}
-SCHEMA = "pyload.selfbench/2"
+SCHEMA = "pyload.selfbench/3"  # 3: the floor, and every ratio to it
 
 
 def _client_cpus(workers: int, client: int | None, server: int | None) -> list[int] | None:
@@ -100,6 +105,10 @@ def _runner(
             timeout_s=TIMEOUT_S,
             cpus=cpus,
             watch=watch,
+        )
+    if tool == FLOOR:  # one loop: ``threads`` has no meaning for it
+        return lambda: run_floor(
+            url, connections=connections, duration_s=duration, cpus=cpus, watch=watch
         )
     if tool == "locust":
         return lambda: run_locust(
@@ -136,26 +145,32 @@ def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _ratios(medians: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    """Each tool's medians divided by wrk's (requests/s, CPU per request, start-up, PSS), and
-    its median wall time less wrk's, in seconds."""
-    ref = medians.get(REFERENCE)
+def _load_cpu(tool: str, m: dict[str, Any]) -> float | None:
+    """A tool's load-phase CPU per request; wrk's start-up is negligible: its tree CPU is its
+    load-phase CPU."""
+    return m["cpu_us_per_request"] if tool == REFERENCE else m["load_cpu_us_per_request"]
+
+
+def _ratios(
+    medians: dict[str, dict[str, Any]], reference: str = REFERENCE
+) -> dict[str, dict[str, float | None]]:
+    """Each other tool's medians divided by the reference's (requests/s, CPU per request, start-up,
+    PSS), and its median wall time less the reference's, in seconds (``wall_s_minus_wrk``,
+    ``wall_s_minus_floor``)."""
+    ref = medians.get(reference)
     out: dict[str, dict[str, float | None]] = {}
     if ref is None:
         return out
     for tool, m in medians.items():
-        if tool == REFERENCE:
+        if tool == reference:
             continue
         out[tool] = {
             "requests_per_s": _ratio(m["requests_per_s"], ref["requests_per_s"]),
             "cpu_us_per_request": _ratio(m["cpu_us_per_request"], ref["cpu_us_per_request"]),
-            # wrk's start-up is negligible: its tree CPU is its load-phase CPU
-            "load_cpu_us_per_request": _ratio(
-                m["load_cpu_us_per_request"], ref["cpu_us_per_request"]
-            ),
+            "load_cpu_us_per_request": _ratio(_load_cpu(tool, m), _load_cpu(reference, ref)),
             "startup_s": _ratio(m.get("startup_s"), ref.get("startup_s")),
             "peak_pss_mb": _ratio(m.get("peak_pss_mb"), ref.get("peak_pss_mb")),
-            "wall_s_minus_wrk": (
+            f"wall_s_minus_{reference}": (
                 m["wall_s"] - ref["wall_s"]
                 if m.get("wall_s") is not None and ref.get("wall_s") is not None
                 else None
@@ -269,29 +284,54 @@ def _measure_shapes(
     for row in table:
         row["medians"] = {t: summarise(r) for t, r in row["runs"].items() if r}
         row["ratios"] = _ratios(row["medians"])
+        row["ratios_to_floor"] = _ratios(row["medians"], FLOOR)
     return table
 
 
-def _shape_targets(shapes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Issue 8's targets that this run's shapes measure (ratios are pyload / wrk)."""
+#: A target on a shape: (threads, connections, body), metric, op, limit, what it says, and
+#: where the value is: pyload's ratios to wrk ("ratios"), to the floor ("ratios_to_floor"), or
+#: its medians ("medians").
+Target = tuple[tuple[int, int, str], str, str, float, str, str]
+#: Issue 8's targets.
+WRK_TARGETS: tuple[Target, ...] = (
+    ((20, 2000, "small"), "requests_per_s", ">=", 1.0, "requests/s vs wrk", "ratios"),
+    ((20, 2000, "small"), "cpu_us_per_request", "<=", 1.0, "CPU/request (tree) vs wrk", "ratios"),
+    ((1, 100, "small"), "cpu_us_per_request", "<=", 1.05, "CPU/request (tree) vs wrk", "ratios"),
+    ((1, 100, "25k"), "cpu_us_per_request", "<=", 1.0, "CPU/request (tree) vs wrk", "ratios"),
+    ((20, 2000, "small"), "wall_s_minus_wrk", "<=", 0.3, "wall time - wrk's, s", "ratios"),
+    ((20, 2000, "small"), "peak_pss_mb", "<=", 100.0, "peak PSS, MB", "medians"),
+)
+#: Issue 20's: pyload on the floor at both shapes (and the moonshot, wrk's CPU per request).
+FLOOR_TARGETS: tuple[Target, ...] = (
+    ((1, 100, "small"), "load_cpu_us_per_request", "<=", 1.05,
+     "CPU/request (load phase) vs the floor", "ratios_to_floor"),
+    ((1, 100, "small"), "cpu_us_per_request", "<=", 1.10,
+     "CPU/request (tree) vs the floor", "ratios_to_floor"),
+    ((20, 2000, "small"), "load_cpu_us_per_request", "<=", 1.05,
+     "CPU/request (load phase) vs the floor", "ratios_to_floor"),
+    ((20, 2000, "small"), "cpu_us_per_request", "<=", 1.10,
+     "CPU/request (tree) vs the floor", "ratios_to_floor"),
+    ((20, 2000, "small"), "requests_per_s", ">=", 0.95, "requests/s vs the floor",
+     "ratios_to_floor"),
+    ((1, 100, "small"), "cpu_us_per_request", "<=", 1.0, "CPU/request (tree) vs wrk, the moonshot",
+     "ratios"),
+    ((20, 2000, "small"), "cpu_us_per_request", "<=", 1.0,
+     "CPU/request (tree) vs wrk, the moonshot", "ratios"),
+    ((20, 2000, "small"), "peak_pss_mb", "<=", 100.0, "peak PSS, MB", "medians"),
+)  # fmt: skip
+
+
+def _shape_targets(
+    shapes: list[dict[str, Any]], wanted: Sequence[Target] = WRK_TARGETS
+) -> list[dict[str, Any]]:
+    """The targets that this run's shapes measure (issue 8's by default), pyload's values."""
     by_key = {(r["threads"], r["connections"], r["body"]): r for r in shapes}
-    wanted = [
-        ((20, 2000, "small"), "requests_per_s", ">=", 1.0, "requests/s vs wrk"),
-        ((20, 2000, "small"), "cpu_us_per_request", "<=", 1.0, "CPU/request (tree) vs wrk"),
-        ((1, 100, "small"), "cpu_us_per_request", "<=", 1.05, "CPU/request (tree) vs wrk"),
-        ((1, 100, "25k"), "cpu_us_per_request", "<=", 1.0, "CPU/request (tree) vs wrk"),
-        ((20, 2000, "small"), "wall_s_minus_wrk", "<=", 0.3, "wall time - wrk's, s"),
-        ((20, 2000, "small"), "peak_pss_mb", "<=", 100.0, "peak PSS, MB"),
-    ]
     out = []
-    for key, metric, op, limit, what in wanted:
+    for key, metric, op, limit, what, where in wanted:
         row = by_key.get(key)
         if row is None:
             continue
-        if metric == "peak_pss_mb":
-            value = row["medians"].get("pyload", {}).get(metric)
-        else:
-            value = row["ratios"].get("pyload", {}).get(metric)
+        value = row.get(where, {}).get("pyload", {}).get(metric)
         met = None if value is None else (value >= limit if op == ">=" else value <= limit)
         out.append(
             {"shape": row["shape"], "metric": metric, "what": what, "op": op,
@@ -369,9 +409,10 @@ def run_selfbench(
                         "runs": runs,
                     }
                 )
+        shape_tools = scale_tools + [t for t in tools if t == FLOOR]
         shape_table = _measure_shapes(
             url,
-            scale_tools,
+            shape_tools,
             shapes,
             bodies,
             shape_duration,
@@ -415,6 +456,7 @@ def run_selfbench(
         "machine": machine_info(),
         "medians": medians,
         "ratios_to_wrk": ratios,
+        "ratios_to_floor": _ratios(medians, FLOOR),
         "target": {
             "cpu_ratio": pyload_ratio.get("cpu_us_per_request"),
             "load_cpu_ratio": pyload_ratio.get("load_cpu_us_per_request"),
@@ -424,6 +466,7 @@ def run_selfbench(
         "scaling": scaling,
         "shapes": shape_table,
         "shape_targets": _shape_targets(shape_table),
+        "floor_targets": _shape_targets(shape_table, FLOOR_TARGETS),
     }
 
 

@@ -31,6 +31,7 @@ def selfbench_markdown(result: dict[str, Any]) -> str:
         "Client CPU is user+sys of the client's whole process tree (start-up included); "
         "load-phase CPU is pyload's worker processes while loading (`--json` `cpu_s`).",
         "",
+        *(_FLOOR_NOTE if "floor" in result["medians"] else []),
         "| tool | requests/s | CPU µs/request (tree) | CPU µs/request (load phase) | p50 | p99 "
         "| runs |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -57,6 +58,20 @@ def selfbench_markdown(result: dict[str, Any]) -> str:
             f"| {fmt_or(r['cpu_us_per_request'], '{:.2f}x')} "
             f"| {fmt_or(r['load_cpu_us_per_request'], '{:.2f}x')} |"
         )
+    if result.get("ratios_to_floor"):
+        lines += [
+            "",
+            "Ratios to the floor (median / the floor's median):",
+            "",
+            "| tool | requests/s | CPU/request (tree) | CPU/request (load phase) |",
+            "|---|---:|---:|---:|",
+        ]
+        for tool, r in result["ratios_to_floor"].items():
+            lines.append(
+                f"| {tool} | {fmt_or(r['requests_per_s'], '{:.2f}x')} "
+                f"| {fmt_or(r['cpu_us_per_request'], '{:.2f}x')} "
+                f"| {fmt_or(r['load_cpu_us_per_request'], '{:.2f}x')} |"
+            )
     target = result["target"]
     if target["cpu_ratio"] is not None:
 
@@ -170,15 +185,58 @@ def _shapes_markdown(result: dict[str, Any]) -> list[str]:
                 f"| {fmt_or(r.get('peak_pss_mb'), '{:.1f}x')} "
                 f"| {fmt_or(r.get('wall_s_minus_wrk'), '{:+.2f} s')} |"
             )
-    targets = result.get("shape_targets") or []
-    if targets:
-        lines += ["", "Issue 8's targets on these shapes (pyload):", ""]
-        for t in targets:
-            verdict = "not measured" if t["met"] is None else ("met" if t["met"] else "NOT met")
+    if any(row.get("ratios_to_floor") for row in shapes):
+        lines += _floor_shapes_markdown(shapes)
+    lines += _targets_markdown("Issue 8's", result.get("shape_targets") or [])
+    lines += _targets_markdown("Issue 20's", result.get("floor_targets") or [])
+    return lines
+
+
+#: Said under the head-to-head's heading once the floor ran (schema 3).
+_FLOOR_NOTE = [
+    "The floor is benchmarks/floor.py, the least Python client (uvloop, an asyncio.Protocol, "
+    "httptools, prebuilt request bytes, latencies into a dict: issue 20), all its connections "
+    "on one loop in one process whatever the shape's threads; its load-phase CPU is its own "
+    "over the load.",
+    "",
+]
+
+
+def _floor_shapes_markdown(shapes: list[dict[str, Any]]) -> list[str]:
+    """The shapes' ratios to the floor: every tool's median / the floor's median."""
+    lines = [
+        "",
+        "Ratios to the floor per shape (the tool's median / the floor's median; wall: the "
+        "tool's median wall time less the floor's):",
+        "",
+        "| shape | tool | req/s | CPU/req (tree) | CPU/req (load phase) | start-up | peak PSS "
+        "| wall, tool - floor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in shapes:
+        for tool, r in row.get("ratios_to_floor", {}).items():
             lines.append(
-                f"- {t['shape']}, {t['what']}: {fmt_or(t['value'])} (target {t['op']} "
-                f"{t['limit']:g}): {verdict}"
+                f"| {row['shape']} | {tool} | {fmt_or(r['requests_per_s'], '{:.2f}x')} "
+                f"| {fmt_or(r['cpu_us_per_request'], '{:.2f}x')} "
+                f"| {fmt_or(r['load_cpu_us_per_request'], '{:.2f}x')} "
+                f"| {fmt_or(r.get('startup_s'), '{:.2f}x')} "
+                f"| {fmt_or(r.get('peak_pss_mb'), '{:.2f}x')} "
+                f"| {fmt_or(r.get('wall_s_minus_floor'), '{:+.2f} s')} |"
             )
+    return lines
+
+
+def _targets_markdown(whose: str, targets: list[dict[str, Any]]) -> list[str]:
+    """A list of targets with pyload's values and verdicts; nothing if there is none."""
+    if not targets:
+        return []
+    lines = ["", f"{whose} targets on these shapes (pyload):", ""]
+    for t in targets:
+        verdict = "not measured" if t["met"] is None else ("met" if t["met"] else "NOT met")
+        lines.append(
+            f"- {t['shape']}, {t['what']}: {fmt_or(t['value'])} (target {t['op']} "
+            f"{t['limit']:g}): {verdict}"
+        )
     return lines
 
 

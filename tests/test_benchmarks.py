@@ -14,6 +14,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import pytest
 import pyload
 from benchmarks import cli, matrix, selfbench, stacks, stopping
 from benchmarks.charts import chart_names, write_charts
-from benchmarks.clients import wrk_seconds
+from benchmarks.clients import FLOOR_SCRIPT, wrk_seconds
 from benchmarks.compare import RPS_ABS_TOL, RPS_REL_TOL, compare_cell, within
 from benchmarks.formatting import fmt_latency, fmt_rate, fmt_spread
 from benchmarks.interpret import interpret, published_shapes
@@ -53,12 +54,13 @@ from benchmarks.results import (
 )
 from benchmarks.wrkparse import WrkParseError, parse_time_us, parse_wrk
 from django_target import GATEWAY_SECONDS, ServerConfig, StartupError
+from tests import procs, target_server
 from tests.browser import network_references, open_page
 from tests.conftest import IN_CI
 from tests.django_target_helpers import pending_signals
 from tests.helpers import children_of, worker_processes
 from tests.procs import spawn
-from tests.target_server import running
+from tests.target_server import TargetServer, running
 from tests.test_benchmark_html import SECTIONS_JS
 
 REFERENCE_RUNS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
@@ -1218,9 +1220,10 @@ def test_a_stack_that_dies_is_restarted_for_the_next_cell(
 
 
 def test_selfbench_smoke(tmp_path: Path) -> None:
-    """nginx + wrk + pyload, one round of 1 s, the smallest scaling table, and the shapes table
-    shrunk to ``-t1 -c10`` and ``-t4 -c40`` (small and 25 KB responses) with every column
-    filled for both tools."""
+    """nginx + wrk + pyload + the floor, one round of 1 s, the smallest scaling table (wrk and
+    pyload), and the shapes table shrunk to ``-t1 -c10`` and ``-t4 -c40`` (small and 25 KB
+    responses) with every column filled for the three tools, every figure also divided by the
+    floor's."""
     for tool in ("nginx", "wrk"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             if IN_CI:
@@ -1234,7 +1237,7 @@ def test_selfbench_smoke(tmp_path: Path) -> None:
         "--warmup",
         "1",
         "--tools",
-        "wrk,pyload",
+        "wrk,pyload,floor",
         "--connections",
         "10",
         "--scaling-workers",
@@ -1257,8 +1260,8 @@ def test_selfbench_smoke(tmp_path: Path) -> None:
     (md_path,) = tmp_path.glob("selfbench-*.md")
     result = json.loads(json_path.read_text())
     assert result["schema"] == selfbench.SCHEMA
-    assert set(result["medians"]) == {"wrk", "pyload"}
-    for tool in ("wrk", "pyload"):
+    assert set(result["medians"]) == {"wrk", "pyload", "floor"}
+    for tool in ("wrk", "pyload", "floor"):
         m = result["medians"][tool]
         assert m["runs"] == 1 and m["requests_per_s"] > 0 and m["cpu_us_per_request"] > 0
         (run,) = result["runs"][tool]
@@ -1277,12 +1280,28 @@ def test_selfbench_smoke(tmp_path: Path) -> None:
         pyload_m["cpu_us_per_request"] / wrk_m["cpu_us_per_request"]
     )
     assert result["target"]["cpu_ratio"] == ratios["cpu_us_per_request"]
+    floor_m = result["medians"]["floor"]
+    to_floor = result["ratios_to_floor"]
+    assert set(to_floor) == {"wrk", "pyload"}
+    assert to_floor["pyload"]["load_cpu_us_per_request"] == pytest.approx(
+        pyload_m["load_cpu_us_per_request"] / floor_m["load_cpu_us_per_request"]
+    )
+    # wrk's load phase is its whole tree; the floor's is its own, less than its tree
+    assert to_floor["wrk"]["load_cpu_us_per_request"] == pytest.approx(
+        wrk_m["cpu_us_per_request"] / floor_m["load_cpu_us_per_request"]
+    )
+    assert 0 < floor_m["load_cpu_us_per_request"] < floor_m["cpu_us_per_request"]
+    assert result["ratios_to_wrk"]["floor"]["cpu_us_per_request"] == pytest.approx(
+        floor_m["cpu_us_per_request"] / wrk_m["cpu_us_per_request"]
+    )
     (row,) = result["scaling"]
     assert (row["workers"], row["connections"]) == (1, 10)
+    assert set(row["medians"]) == {"wrk", "pyload"}  # one loop: the floor has no workers
     assert math.isfinite(row["ratios"]["pyload"]["requests_per_s"])
     md = md_path.read_text()
     assert "| pyload |" in md and "| wrk |" in md and "Ratios to wrk" in md
     assert f"{ratios['cpu_us_per_request']:.2f}x" in md
+    assert "| floor |" in md and "Ratios to the floor (median" in md
     _check_shapes(result, md)
     # the report's own command line asks for the same run
     command = md.rsplit("Reproduce: `", 1)[1].split("`", 1)[0].split()[3:]
@@ -1291,8 +1310,46 @@ def test_selfbench_smoke(tmp_path: Path) -> None:
     assert (again.shape_duration, again.shape_rounds) == (1, 1)
 
 
+def _floor(*args: str) -> subprocess.CompletedProcess[str]:
+    """benchmarks/floor.py run to completion, as the selfbench runs it."""
+    return procs.run([sys.executable, "-P", str(FLOOR_SCRIPT), *args], timeout=60)
+
+
+def test_the_floor_counts_exactly_what_the_server_saw(server: TargetServer) -> None:
+    """4 connections for 1 s against the test server: every request the server received is a
+    response the floor counted or one in flight when it stopped, one per connection."""
+    done = _floor(server.url + "/", "4", "1")
+    assert done.returncode == 0 and done.stderr == ""
+    result = json.loads(done.stdout)
+    requests, in_flight = result["requests"], result["in_flight_at_end"]
+    assert requests > 100 and in_flight == 4 and server.connections == 4
+    assert result["errors"] == {"connect": 0, "read": 0}
+    assert server.wait_received("/", requests + in_flight, timeout=10)
+    assert server.received["/"] == requests + in_flight
+    response = len(target_server.OK)  # every response read whole, but those in flight
+    assert requests * response <= result["bytes_read"] < (requests + in_flight) * response
+    assert 0.99 < result["seconds"] < 3  # its bound, on a loaded machine
+    assert result["requests_per_s"] == pytest.approx(requests / result["seconds"])
+    assert result["cpu_s"] > 0 and 0 < result["p50_us"] <= result["p99_us"]
+
+
+def test_the_floor_refuses_in_one_line() -> None:
+    """Bad arguments, a host that is not loopback, or nothing listening: one line, exit 1."""
+    with socket.socket() as sock:  # bound, not listening: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        refused = _floor(f"http://127.0.0.1:{port}/", "2", "30")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == f"floor: unable to connect to 127.0.0.1:{port}\n"
+    for args in (["http://192.0.2.1:80/", "2", "1"], ["http://127.0.0.1:80/", "x", "1"], []):
+        done = _floor(*args)
+        assert done.returncode == 1 and done.stdout == "", args
+        assert done.stderr.startswith("floor: ") and done.stderr.count("\n") == 1, args
+
+
 def _check_shapes(result: dict[str, Any], md: str) -> None:
-    """The shapes table: (shape x body) x (wrk, pyload), every figure measured."""
+    """The shapes table: (shape x body) x (wrk, pyload, floor), every figure measured, and
+    divided by wrk's and by the floor's."""
     shapes = result["shapes"]
     assert [row["shape"] for row in shapes] == [
         "-t1 -c10 small",
@@ -1303,13 +1360,18 @@ def _check_shapes(result: dict[str, Any], md: str) -> None:
     client = result["settings"]["client_cpu"]
     for row in shapes:
         assert row["cpus"] == ([client] if client is not None else None)
-        assert set(row["medians"]) == {"wrk", "pyload"}
-        for tool in ("wrk", "pyload"):
+        assert set(row["medians"]) == {"wrk", "pyload", "floor"}
+        for tool in ("wrk", "pyload", "floor"):
             m = row["medians"][tool]
             (run,) = row["runs"][tool]
             assert m["runs"] == 1 and run["errors"] == {k: 0 for k in run["errors"]}
-            assert f"-t{row['threads']}" in run["argv"] and f"-c{row['connections']}" in run["argv"]
-            assert run["argv"][-1].endswith(row["path"])
+            if tool == "floor":  # URL CONNECTIONS SECONDS: one loop, no threads
+                assert run["argv"][-3:] == [run["argv"][-3], str(row["connections"]), "1"]
+                assert run["argv"][-3].endswith(row["path"])
+            else:
+                assert f"-t{row['threads']}" in run["argv"]
+                assert f"-c{row['connections']}" in run["argv"]
+                assert run["argv"][-1].endswith(row["path"])
             for key in ("requests_per_s", "cpu_us_per_request", "startup_s", "peak_pss_mb"):
                 assert m[key] is not None and m[key] > 0, (row["shape"], tool, key)
             assert 0 < m["startup_s"] < m["wall_s"]  # the first request came within the run
@@ -1318,20 +1380,38 @@ def _check_shapes(result: dict[str, Any], md: str) -> None:
         assert pyload_run["load_cpu_s"] == pyload_run["detail"]["json"]["cpu_s"] > 0
         assert pyload_run["detail"]["json"]["threads"] == row["threads"]
         # the response really is the body the row names (a 404 would be counted as an error)
-        per_response = pyload_run["detail"]["json"]["bytes_read"] / pyload_run["requests"]
-        assert row["response_body_bytes"] < per_response < row["response_body_bytes"] + 400
+        floor_run = row["runs"]["floor"][0]
+        for run in (pyload_run, floor_run):  # (a response in flight at the end: partly read)
+            per_response = run["detail"]["json"]["bytes_read"] / run["requests"]
+            assert row["response_body_bytes"] < per_response < row["response_body_bytes"] + 400
+        assert floor_run["load_cpu_s"] == floor_run["detail"]["json"]["cpu_s"] > 0
+        assert floor_run["detail"]["json"]["in_flight_at_end"] == row["connections"]
         r = row["ratios"]["pyload"]
         p, w = row["medians"]["pyload"], row["medians"]["wrk"]
         assert r["peak_pss_mb"] == pytest.approx(p["peak_pss_mb"] / w["peak_pss_mb"])
         assert r["startup_s"] == pytest.approx(p["startup_s"] / w["startup_s"])
         for tool, m in row["medians"].items():
-            (cells,) = _md_rows(md, f"| {row['shape']} | {tool} |")
-            assert len(cells) == 11 and "-" not in cells, cells  # every column filled
+            (cells,) = [c for c in _md_rows(md, f"| {row['shape']} | {tool} |") if len(c) == 11]
+            assert "-" not in cells, cells  # every column filled
             assert cells[6] == f"{m['peak_pss_mb']:.1f}"
         (ratio_cells,) = [c for c in _md_rows(md, f"| {row['shape']} | ") if len(c) == 7]
         assert "-" not in ratio_cells and ratio_cells[5] == f"{r['peak_pss_mb']:.1f}x"
+        f, to_floor = row["medians"]["floor"], row["ratios_to_floor"]
+        assert set(to_floor) == {"wrk", "pyload"}
+        assert to_floor["pyload"]["requests_per_s"] == pytest.approx(
+            p["requests_per_s"] / f["requests_per_s"]
+        )
+        assert to_floor["pyload"]["peak_pss_mb"] == pytest.approx(
+            p["peak_pss_mb"] / f["peak_pss_mb"]
+        )
+        assert to_floor["wrk"]["startup_s"] == pytest.approx(w["startup_s"] / f["startup_s"])
+        for tool in ("wrk", "pyload"):  # the ratios to the floor: every column filled
+            (cells,) = [c for c in _md_rows(md, f"| {row['shape']} | {tool} |") if len(c) == 8]
+            assert "-" not in cells and cells[2] == f"{to_floor[tool]['requests_per_s']:.2f}x"
     assert "## Shapes" in md and "Ratios to wrk per shape" in md
+    assert "Ratios to the floor per shape" in md
     assert result["shape_targets"] == []  # issue 8's targets name -t1 -c100 and -t20 -c2000
+    assert result["floor_targets"] == []  # and so do issue 20's
 
 
 def _md_rows(md: str, prefix: str) -> list[list[str]]:
