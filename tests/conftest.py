@@ -188,8 +188,8 @@ def wrk_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
-    """A server context with a throwaway self-signed certificate made by openssl."""
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate made by openssl, and its key: their paths."""
     openssl = require_tool("openssl")
     folder: Path = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
@@ -199,6 +199,13 @@ def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
         timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    return cert, key
+
+
+@pytest.fixture(scope="session")
+def tls_context(tls_files: tuple[Path, Path]) -> ssl.SSLContext:
+    """A server context with the throwaway self-signed certificate."""
+    cert, key = tls_files
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     return context
