@@ -206,6 +206,17 @@ def test_warmup_latency_outputs_and_merge_over_http2(hypercorn: Hypercorn, tmp_p
     assert merged.config.http2 and merged.config.streams == 2
 
 
+def test_a_dask_run_over_http2_at_a_constant_rate(hypercorn: Hypercorn):
+    """Two local Dask agents, each a share of the connections and of the stream slots' grid."""
+    before = hypercorn.http2_requests()
+    data, _ = run_json("--http2", "--dask", "local:2", "-t2", "-c4", "--streams", "2",
+                       "-R", "200", "-d2s", hypercorn.url)  # fmt: skip
+    assert (data["protocol"], len(data["agents"])) == ("HTTP/2", 2)
+    sent = data["requests"] + data["in_flight_at_end"]
+    assert 0.8 * 400 <= sent <= 1.05 * 400
+    assert hypercorn.http2_requests() - before >= data["requests"]
+
+
 def test_the_api_runs_http2(hypercorn: Hypercorn):
     result = pyload.run(hypercorn.url + "/", http2=True, streams=4, connections=2, threads=1,
                         duration=1)  # fmt: skip

@@ -15,6 +15,7 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.settings
+import hpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -474,3 +475,107 @@ def test_the_valid_stream_of_the_fuzz_test():
     assert got == repr(
         [("response", 3, 404, 4), ("response", 5, 503, 300), ("response", 1, 201, 7)]
     )
+
+
+# -- request bodies, kept responses, requests from HTTP/1.1 bytes -------------------------------
+
+
+def test_a_body_beyond_the_servers_window_waits_for_its_credit():
+    """A 100 KB body against the server's initial 65,535-byte windows: the client sends what
+    the windows allow in frames of at most 16 KB, then the rest as the server's WINDOW_UPDATEs
+    arrive; the server receives the whole body, and the stream ends with it."""
+    rec = Recorder()
+    client = ClientConnection(encode_request_block(TARGET, method="PUT"), rec)
+    server = Server()
+    server.receive(client.data_to_send())
+    client.feed(server.out())  # its SETTINGS
+    body = bytes(range(256)) * 400  # 102,400 bytes
+    stream_id = client.send_request(body=body)
+    received = b""
+    for _ in range(10):
+        events = server.conn.receive_data(client.data_to_send())
+        for event in events:
+            if isinstance(event, h2.events.DataReceived):
+                received += event.data
+                server.conn.acknowledge_received_data(event.flow_controlled_length, stream_id)
+        frames = [e for e in events if isinstance(e, h2.events.StreamEnded)]
+        if frames:
+            break
+        assert client.bodies_waiting == 1
+        client.feed(server.out())  # the credit
+    assert received == body
+    assert client.bodies_waiting == 0
+    server.respond(stream_id, 201, b"made")
+    client.feed(server.out())
+    assert rec.got == [("response", stream_id, 201, 4)]
+
+
+def test_a_body_that_fits_is_sent_with_its_headers_and_a_lowered_initial_window_holds_it():
+    """A server SETTINGS_INITIAL_WINDOW_SIZE of 0: no DATA until a WINDOW_UPDATE on the stream
+    (the window that never opens, until it does)."""
+    rec = Recorder()
+    client = ClientConnection(encode_request_block(TARGET, method="POST"), rec)
+    config = h2.config.H2Configuration(client_side=False, header_encoding=None)
+    conn = h2.connection.H2Connection(config)
+    conn.local_settings = h2.settings.Settings(client=False, initial_values={4: 0})
+    conn.initiate_connection()
+    conn.receive_data(client.data_to_send())
+    client.feed(conn.data_to_send())
+    stream_id = client.send_request(body=b"hello")
+    events = conn.receive_data(client.data_to_send())
+    assert not [e for e in events if isinstance(e, h2.events.DataReceived)]
+    assert client.bodies_waiting == 1
+    conn.increment_flow_control_window(5, stream_id)
+    client.feed(conn.data_to_send())
+    events = conn.receive_data(client.data_to_send())
+    assert [e.data for e in events if isinstance(e, h2.events.DataReceived)] == [b"hello"]
+    assert [e.stream_id for e in events if isinstance(e, h2.events.StreamEnded)] == [stream_id]
+
+
+def test_kept_responses_give_the_headers_and_the_body_in_any_split():
+    """keep_responses (a hook script's response()): every header but :status, and the body
+    without its padding, whatever the split."""
+    server = Server()
+    got = []
+
+    class Keeper(Recorder):
+        def response(self, stream_id: int, status: int, body_size: int) -> None:
+            got.append((stream_id, status, body_size, client.last_headers, client.last_body))
+
+    for cut in range(0, 120, 7):
+        client = ClientConnection(encode_request_block(TARGET), Keeper(), keep_responses=True)
+        server = Server()
+        server.receive(client.data_to_send())
+        stream = server.out()
+        client.send_request()
+        server.receive(client.data_to_send())
+        server.respond(1, 404, b"not here" * 10, pad=3)
+        stream += server.out()
+        client.feed(stream[:cut])
+        client.feed(stream[cut:])
+    assert len(got) == len(range(0, 120, 7))
+    assert set(map(repr, got)) == {repr((1, 404, 80, [(b"server", b"h2-test")], b"not here" * 10))}
+
+
+def test_requests_from_http11_bytes_are_the_same_requests():
+    """A script's HTTP/1.1 bytes, two pipelined requests: methods, paths, headers (Host as
+    :authority) and bodies, as h2 decodes them."""
+    data = (
+        b"POST /a?x=1 HTTP/1.1\r\nHost: example.org\r\nX-Test: 1\r\nContent-Length: 3\r\n\r\nabc"
+        b"GET /b HTTP/1.1\r\nHost: example.org\r\n\r\n"
+    )
+    pairs = _http2.requests_from_http11(data, TARGET)
+    assert [body for _, body in pairs] == [b"abc", b""]
+    decoded = [hpack_decode(block) for block, _ in pairs]
+    assert decoded == [
+        [(":method", "POST"), (":scheme", "http"), (":authority", "example.org"),
+         (":path", "/a?x=1"), ("x-test", "1")],
+        [(":method", "GET"), (":scheme", "http"), (":authority", "example.org"), (":path", "/b")],
+    ]  # fmt: skip
+    for bad in (b"GET / HTTP/1.1\r\nHost: x\r\n", b"not a request\r\n\r\n", b""):
+        with pytest.raises(UsageError, match=r"HTTP/1\.1 request"):
+            _http2.requests_from_http11(bad, TARGET)
+
+
+def hpack_decode(block: bytes) -> list[tuple[str, str]]:
+    return [(str(name), str(value)) for name, value in hpack.Decoder().decode(block)]
