@@ -355,8 +355,10 @@ def run_selfbench(
     shape_rounds: int = SHAPE_ROUNDS,
     warmup: float = WARMUP_S,
     loop: str = "auto",
+    notes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Run the whole selfbench and return its JSON-able result. Raises NginxError."""
+    """Run the whole selfbench and return its JSON-able result; ``notes`` are said under the
+    report's heading (what else loaded the machine, say). Raises NginxError."""
     started = time.monotonic()
     skipped: dict[str, str] = {}
     requested, tools = list(tools), list(tools)
@@ -429,6 +431,7 @@ def run_selfbench(
         "schema": SCHEMA,
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "wall_s": round(time.monotonic() - started, 1),
+        "notes": list(notes),
         "settings": {
             "duration_s": duration,
             "rounds": rounds,
@@ -554,6 +557,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--warmup", type=int, default=WARMUP_S, help=f"warm-up seconds per tool ({WARMUP_S})")
     add("--loop", choices=("auto", "uvloop", "asyncio"), default="auto", help="pyload's loop")
     add("--out", type=Path, default=RESULTS_DIR, help="output directory (benchmarks/results)")
+    add(
+        "--note",
+        action="append",
+        default=[],
+        help="a line for the report, under its heading (repeatable): what else ran, say",
+    )
     return parser
 
 
@@ -584,6 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shape_rounds=ns.shape_rounds,
             warmup=ns.warmup,
             loop=ns.loop,
+            notes=ns.note,
         )
     except NginxError as exc:
         print(f"selfbench: {exc}", file=sys.stderr)

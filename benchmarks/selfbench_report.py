@@ -28,6 +28,7 @@ def selfbench_markdown(result: dict[str, Any]) -> str:
         f"median of {s['rounds']} rounds (order rotating), after a {s['warmup_s']} s warm-up "
         f"per tool. Total wall time {result['wall_s']} s.",
         "",
+        *(f"Note: {note}\n" for note in result.get("notes", [])),
         "Client CPU is user+sys of the client's whole process tree (start-up included); "
         "load-phase CPU is pyload's worker processes while loading (`--json` `cpu_s`).",
         "",

@@ -1250,6 +1250,8 @@ def test_selfbench_smoke(tmp_path: Path) -> None:
         "1",
         "--shape-rounds",
         "1",
+        "--note",
+        "a smoke run",
         "--out",
         str(tmp_path),
     ]
@@ -1302,6 +1304,7 @@ def test_selfbench_smoke(tmp_path: Path) -> None:
     assert "| pyload |" in md and "| wrk |" in md and "Ratios to wrk" in md
     assert f"{ratios['cpu_us_per_request']:.2f}x" in md
     assert "| floor |" in md and "Ratios to the floor (median" in md
+    assert result["notes"] == ["a smoke run"] and "\n\nNote: a smoke run\n\n" in md
     _check_shapes(result, md)
     # the report's own command line asks for the same run
     command = md.rsplit("Reproduce: `", 1)[1].split("`", 1)[0].split()[3:]
