@@ -3,6 +3,7 @@
     python -m benchmarks                 the matrix (profile quick, about 5 minutes on 2 cores)
     python -m benchmarks --profile seed  the published experiment: 2000 connections, 22 s cells
     python -m benchmarks.selfbench       pyload vs wrk (and locust) against one local nginx
+    python -m benchmarks.selfbench --http2   pyload --http2 vs h2load, nginx over h2c
     python -m benchmarks.hookbench       what a -s request() hook costs, pyload vs wrk's Lua
     python -m benchmarks.daskbench       one process set vs --dask local:2, the same load
     python -m benchmarks.reliability     2000 and 10,000 connections, memory; a 10-minute soak
@@ -15,9 +16,10 @@ wrkparse (wrk's text to numbers), compare (pyload vs wrk tolerance), results (th
 document as dataclasses, written and read in one place), interpret (sentences from the data),
 formatting, report, report_html and charts (the output files: report.md, report.html, the
 PNGs), machine (what the run ran on), progress (stderr lines), cli (the matrix's command line),
-nginx, watch, selfbench and selfbench_report (pyload's own speed). Shared by every script:
-common (progress lines, medians, the client and server CPUs, the children's environment, dated
-output files) and stopping (a signal ends a script within a bound, leaving no process behind).
+nginx, watch, selfbench and selfbench_report (pyload's own speed), selfbench_h2 and h2loadparse
+(the same over HTTP/2, beside h2load). Shared by every script: common (progress lines, medians,
+the client and server CPUs, the children's environment, dated output files) and stopping (a
+signal ends a script within a bound, leaving no process behind).
 
 pyload is used through its public API only (``import pyload`` and its public modules), as
 tests/test_benchmarks.py checks; h2codec alone times a private module, the HTTP/2 codec, which

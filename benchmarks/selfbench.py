@@ -2,6 +2,8 @@
 
     python -m benchmarks.selfbench [--duration 3] [--rounds 5] [--shape-duration 3]
                                    [--shape-rounds 3] [--out DIR]
+    python -m benchmarks.selfbench --http2 [...]   # pyload --http2 beside h2load instead
+                                                   # (benchmarks.selfbench_h2, its own options)
 
 Each tool runs with one worker (one wrk thread, one pyload worker process, one locust process;
 the floor, benchmarks/floor.py, is one process and one loop whatever the shape), pinned to the
@@ -46,6 +48,7 @@ from benchmarks.clients import (
 from benchmarks.common import available_cpus, log, median, plan_cpus, write_dated
 from benchmarks.machine import machine_info
 from benchmarks.nginx import LARGE_PATH, LARGE_SIZE, STATUS_PATH, NginxError, running_nginx
+from benchmarks.selfbench_h2 import main as http2_main
 from benchmarks.selfbench_report import selfbench_markdown
 from benchmarks.watch import RequestCounter
 
@@ -568,6 +571,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 @sigterm_as_ctrl_c()
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--http2" in args:  # the HTTP/2 comparison: benchmarks.selfbench_h2 and its options
+        return http2_main([a for a in args if a != "--http2"])
     ns = build_parser().parse_args(argv)
     tools = [t for t in ns.tools.split(",") if t]
     unknown = set(tools) - set(TOOLS)
