@@ -1,9 +1,12 @@
 """One run of one cell: let the stack settle, then pyload on the endpoint; with ``--with-wrk``
 a warm-up first, then pyload and wrk, the order alternating from run to run so neither tool
-always meets the colder (or warmer) server; with ``--rate N``, last, after the stack settles
-again, pyload open-loop at N requests/s (``pyload.run(rate=N)``, docs/rate.md) with the same
-connections, threads, duration and timeout. Returns a ``CellRun``; never raises for a failure of
-the cell (a stack that did not start, a pyload error, Ctrl-C): the run records it."""
+always meets the colder (or warmer) server; with ``--http2`` (a stack that serves h2c) the same
+closed loop over HTTP/2 (``pyload.run(http2=True)``) right before or after pyload's HTTP/1.1
+run, alternating the same way, the stack settled in between; with ``--rate N``, last, after
+the stack settles again, pyload open-loop at N requests/s (``pyload.run(rate=N)``,
+docs/rate.md) with the same connections, threads, duration and timeout. Returns a ``CellRun``;
+never raises for a failure of the cell (a stack that did not start, a pyload error, Ctrl-C):
+the run records it."""
 
 from __future__ import annotations
 
@@ -46,9 +49,9 @@ def run_cell(
     rate: float | None = None,
 ) -> CellRun:
     """Run ``cell`` once (its run number ``run`` of ``repeat``); ``index`` counts the runs of the
-    whole matrix (wrk goes first on odd ones). ``previous`` is the cell that ran before on this
-    stack, whose slow views may still be draining. ``rate``: also run it open-loop at that many
-    requests/s, after the closed loop (and wrk)."""
+    whole matrix (wrk, and HTTP/2, go first on odd ones). ``previous`` is the cell that ran
+    before on this stack, whose slow views may still be draining. ``rate``: also run it
+    open-loop at that many requests/s, after the closed loop (and wrk)."""
     record = CellRun(index=run)
     label = f"{cell.server} {cell.label}" + (f" (run {run}/{repeat})" if repeat > 1 else "")
     stage = "wrk"  # what Ctrl-C cuts short once pyload's closed-loop result is whole
@@ -75,13 +78,23 @@ def run_cell(
         url = (runner.url or "") + cell.endpoint.path
         record.url = url
         wrk_first = with_wrk and index % 2 == 1
+        h2_first = cell.http2 and index % 2 == 1
+        if with_wrk or cell.http2:
+            record.order = _order(with_wrk, wrk_first, cell.http2, h2_first)
         if with_wrk:
-            record.order = ["wrk", "pyload"] if wrk_first else ["pyload", "wrk"]
             _cell_warm_up(url, profile)
             runner.settle(cell.drain_s(profile))
         if wrk_first:
             record.wrk = _run_wrk(url, profile)
             runner.settle(cell.drain_s(profile))
+        h2_line = ""
+        if h2_first:
+            stage = "the HTTP/2 run"
+            h2_line = _http2(record, url, profile)
+            if record.interrupted:
+                stop_run()  # KeyboardInterrupt: below, the run is marked not run
+            runner.settle(cell.drain_s(profile))
+            stage = "wrk"
         try:
             result = _load(url, profile)
         except pyload.PyloadError as exc:
@@ -96,12 +109,23 @@ def run_cell(
         summary = _summary_line(data)
         if result.interrupted:
             summary += f"  (interrupted after {data.runtime_s:.2f} s)"
-        if with_wrk and not result.interrupted:
+        if cell.http2 and not h2_first and not result.interrupted:
+            stage = "the HTTP/2 run"
+            answering, _, why = runner.settle(cell.drain_s(profile))
+            if answering:
+                h2_line = _http2(record, url, profile)
+            else:
+                record.h2_error = f"stack not answering before the HTTP/2 run ({why})"
+                h2_line = f"HTTP/2: FAILED: {record.h2_error}"
+            stage = "wrk"  # a stop signal in the HTTP/2 run: the matrix stops after this cell
+        if with_wrk and not record.interrupted:
             if not wrk_first:
                 runner.settle(cell.drain_s(profile))
                 record.wrk = _run_wrk(url, profile)
             summary += _compare(record.wrk, data, profile)
-        if rate is not None and not result.interrupted:
+        if h2_line:
+            summary += "\n    " + h2_line
+        if rate is not None and not record.interrupted:
             stage = "the open-loop run"
             summary += "\n    " + _open_loop(record, runner, cell, profile, url, rate)
         progress.finished(t0, summary)
@@ -109,13 +133,44 @@ def run_cell(
         record.interrupted = True
         if record.pyload is None:
             record.status, record.error = NOT_RUN, "interrupted"
-        else:  # pyload's result is whole; wrk (--with-wrk) or the open loop was cut short
+        else:  # pyload's result is whole; wrk, HTTP/2 or the open loop was cut short
             record.error = f"interrupted before {stage} completed"
             if stage == "the open-loop run" and record.rate_error is None:
                 record.rate_error = "interrupted"
+            if stage == "the HTTP/2 run" and record.pyload_h2 is None:
+                record.h2_error = record.h2_error or "interrupted"
         progress.finished(t0, "interrupted")
     record.wall_s = round(time.monotonic() - t0, 2)
     return record
+
+
+def _order(with_wrk: bool, wrk_first: bool, http2: bool, h2_first: bool) -> list[str]:
+    """The tools in the order they load the cell: pyload's HTTP/2 run is ``pyload --http2``."""
+    order = ["pyload"]
+    if http2:
+        order.insert(0 if h2_first else 1, "pyload --http2")
+    if with_wrk:
+        order.insert(0 if wrk_first else len(order), "wrk")
+    return order
+
+
+def _http2(record: CellRun, url: str, profile: Profile) -> str:
+    """pyload's closed loop over HTTP/2 into ``record``; return the progress line. A result
+    cut short by a stop signal marks the record interrupted (the caller stops the run)."""
+    try:
+        result = _load(url, profile, http2=True)
+    except pyload.PyloadError as exc:
+        record.h2_error = f"pyload --http2: {type(exc).__name__}: {exc}"
+        return f"HTTP/2: FAILED: {record.h2_error}"
+    data = record.pyload_h2 = PyloadResult.from_run(result)
+    if result.worker_failures:
+        record.h2_error = "; ".join(result.worker_failures)
+    line = "HTTP/2: " + _summary_line(data).lstrip()
+    if result.interrupted:
+        record.interrupted = True
+        record.error = "; ".join(filter(None, [record.error, "interrupted in the HTTP/2 run"]))
+        line += f"  (interrupted after {data.runtime_s:.2f} s)"
+    return line
 
 
 def _summary_line(result: PyloadResult) -> str:

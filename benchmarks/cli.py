@@ -17,12 +17,13 @@ from benchmarks.charts import chart_names, write_charts
 from benchmarks.clients import wrk_available, wrk_seconds
 from benchmarks.formatting import fmt_number
 from benchmarks.matrix import estimate_s, run_matrix
-from benchmarks.plan import plan
+from benchmarks.plan import default_servers, plan
 from benchmarks.profiles import PROFILES, QUICK, Profile, resolve_profile
 from benchmarks.progress import format_duration
 from benchmarks.report import render_report
 from benchmarks.report_html import REPORT_HTML, render_html
 from benchmarks.results import OK, MatrixResult, ResultsError
+from benchmarks.stacks import NOT_HTTP2, serves_h2c
 from django_target import SERVERS
 
 __all__ = [
@@ -86,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--servers",
         type=_list,
-        default=list(SERVERS),
-        help=f"comma-separated stacks (default all: {','.join(SERVERS)})",
+        help=f"comma-separated stacks (default all: {','.join(SERVERS)}; with --http2 those "
+        f"that serve it: {','.join(default_servers(http2=True))})",
     )
     add(
         "--endpoints",
@@ -133,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--out", type=Path, help="output folder (default benchmarks/results/<date>-<profile>)")
     add(
+        "--http2",
+        action="store_true",
+        help="also load each cell of a stack that serves HTTP/2 (h2c) over HTTP/2 (pyload "
+        "--http2, one stream per connection), right before or after its HTTP/1.1 run; the "
+        "report puts the two side by side and lists the stacks that do not serve HTTP/2",
+    )
+    add(
         "--with-wrk",
         action="store_true",
         help="also run wrk on every cell and compare (durations rounded up to whole seconds)",
@@ -157,7 +165,7 @@ def command_line(profile: Profile, ns: argparse.Namespace, out_dir: Path) -> str
         "--profile",
         profile.name,
         "--servers",
-        ",".join(ns.servers),
+        ",".join(ns.servers or default_servers(ns.http2)),
     ]
     if ns.endpoints:
         argv += ["--endpoints", ",".join(ns.endpoints)]
@@ -179,6 +187,8 @@ def command_line(profile: Profile, ns: argparse.Namespace, out_dir: Path) -> str
     ]
     if ns.repeat != 1:
         argv += ["--repeat", str(ns.repeat)]
+    if ns.http2:
+        argv.append("--http2")
     if ns.with_wrk:
         argv.append("--with-wrk")
     if ns.rate is not None:
@@ -226,6 +236,20 @@ def profile_from_args(ns: argparse.Namespace) -> Profile:
     )
 
 
+def _say_http2(servers: Sequence[str]) -> None:
+    """``--http2``: which stacks run over both protocols, and which not, on stderr."""
+    both = [s for s in servers if serves_h2c(s)]
+    one = [s for s in servers if not serves_h2c(s)]
+    left_out = [s for s in SERVERS if not serves_h2c(s) and s not in servers]
+    lines = [f"HTTP/1.1 and HTTP/2 on {', '.join(both) or 'no stack'}"]
+    if one:
+        lines.append(f"HTTP/1.1 only on {', '.join(one)}: {NOT_HTTP2}")
+    if left_out:
+        lines.append(f"left out, {NOT_HTTP2}: {', '.join(left_out)} (see the report)")
+    for line in lines:
+        print(f"benchmarks: {line}", file=sys.stderr)
+
+
 @sigterm_as_ctrl_c()
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
@@ -238,9 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(f"benchmarks: wrote {written}", file=sys.stderr)
         return 0
+    if ns.servers is None:
+        ns.servers = default_servers(ns.http2)
     try:
         profile = profile_from_args(ns)
-        cells = plan(ns.servers, ns.endpoints)
+        cells = plan(ns.servers, ns.endpoints, http2=ns.http2)
     except ValueError as exc:
         parser.error(str(exc))
     if not cells:
@@ -261,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{profile.scale:g}; about {format_duration(estimate)}; output {out_dir}",
         file=sys.stderr,
     )
+    if ns.http2:
+        _say_http2(ns.servers)
     if ns.with_wrk:
         duration = wrk_seconds(profile.duration_s)
         timeout = wrk_seconds(profile.timeout_s)
@@ -278,7 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     if ns.list:
         for cell in cells:
-            print(f"{cell.server} {cell.label} {cell.endpoint.path}")
+            over = " (HTTP/1.1 and HTTP/2)" if cell.http2 else ""
+            print(f"{cell.server} {cell.label} {cell.endpoint.path}{over}")
         return 0
     try:
         doc = run_matrix(
@@ -289,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_dir=out_dir / "logs",
             argv=list(argv if argv is not None else sys.argv[1:]),
             rate=ns.rate,
+            http2=ns.http2,
         )
         doc.command = command_line(profile, ns, out_dir)
         paths = write_run(doc, out_dir)

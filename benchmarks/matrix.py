@@ -10,8 +10,9 @@ Call chain, in execution order:
                        runner.warm_up       a short unrecorded pyload run + one GET per client view
         N rounds, each over the stack's cells:
                        run_cell             benchmarks.cells: settle (restart a dead stack once),
-                                            pyload (and wrk; and, with a rate, settle again and
-                                            pyload open-loop), -> CellRun
+                                            pyload (and wrk; with --http2, pyload over HTTP/2;
+                                            with a rate, settle again and pyload open-loop),
+                                            -> CellRun
                        (leaving the runner stops the stack)
       -> MatrixResult (benchmarks.results), written out by benchmarks.cli
 
@@ -37,8 +38,8 @@ from benchmarks.machine import machine_info
 from benchmarks.plan import Cell, cell_label, matches, plan
 from benchmarks.profiles import Profile
 from benchmarks.progress import Progress
-from benchmarks.results import SCHEMA, CellResult, CellRun, MatrixResult
-from benchmarks.stacks import SETTLE_DRAIN_CAP_S, StackRunner
+from benchmarks.results import SCHEMA, CellResult, CellRun, Http2Scope, MatrixResult
+from benchmarks.stacks import H2C_GAPS, SETTLE_DRAIN_CAP_S, StackRunner
 from benchmarks.stopping import stop_run
 
 __all__ = ["SCHEMA", "Cell", "cell_label", "estimate_s", "matches", "plan", "run_matrix"]
@@ -58,7 +59,8 @@ def estimate_s(
     rate: float | None = None,
 ) -> float:
     """The expected wall time: cells, their overhead and the drains (one before each run of a
-    tool on the cell), plus the stacks. A rate adds an open-loop pyload run per cell."""
+    tool on the cell), plus the stacks. A rate adds an open-loop pyload run per cell, a cell
+    over HTTP/2 too (``Cell.http2``) a pyload run and a warm-up of its stack."""
     pyload_s = profile.duration_s + CELL_OVERHEAD_S + CONNECTION_OVERHEAD_S * profile.connections
     per_cell, settles = pyload_s, 1
     if with_wrk:
@@ -67,11 +69,20 @@ def estimate_s(
     if rate is not None:
         per_cell += pyload_s
         settles += 1
-    drains = sum(min(c.drain_s(profile), SETTLE_DRAIN_CAP_S) for c in cells)
-    drains += CLIENT_BACKLOG_S * sum(1 for c in cells if not c.endpoint.is_gateway)
+
+    def drain(c: Cell) -> float:
+        return min(c.drain_s(profile), SETTLE_DRAIN_CAP_S) + (
+            0.0 if c.endpoint.is_gateway else CLIENT_BACKLOG_S
+        )
+
+    total = sum(per_cell + drain(c) * settles for c in cells)
+    total += sum(pyload_s + drain(c) for c in cells if c.http2)
     stacks = len({c.server for c in cells})
-    return repeat * (len(cells) * per_cell + drains * settles) + stacks * (
-        PLANNED_STACK_S + profile.warmup_s
+    h2_stacks = len({c.server for c in cells if c.http2})
+    return (
+        repeat * total
+        + stacks * (PLANNED_STACK_S + profile.warmup_s)
+        + h2_stacks * (profile.warmup_s)
     )
 
 
@@ -95,9 +106,12 @@ def run_matrix(
     progress: Progress | None = None,
     argv: Sequence[str] = (),
     rate: float | None = None,
+    http2: bool = False,
 ) -> MatrixResult:
     """Run every cell ``repeat`` times; return the results document (docs/benchmarks.md).
-    ``rate``: each run of a cell also loads it open-loop at that many requests/s.
+    ``rate``: each run of a cell also loads it open-loop at that many requests/s. ``http2``:
+    the run is ``--http2`` (its cells say which also run over HTTP/2; the document lists the
+    stacks that do not serve it).
 
     With wrk, the cell duration is rounded up to whole seconds for both tools (wrk's -d)."""
     if repeat < 1:
@@ -127,6 +141,14 @@ def run_matrix(
         with_wrk=with_wrk,
         wrk_timeout_s=wrk_seconds(profile.timeout_s) if with_wrk else None,
         rate_per_s=rate,
+        http2=(
+            Http2Scope(
+                tuple(dict.fromkeys(c.server for c in cells if c.http2)),
+                {server: why for server, why in H2C_GAPS.items() if why is not None},
+            )
+            if http2
+            else None
+        ),
         argv=list(argv),
         started_at=started_at,
     )

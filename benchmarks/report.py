@@ -1,10 +1,11 @@
 """The Markdown reports, as pure functions of their documents.
 
-``render_report(MatrixResult)`` is report.md: the summary tables (with ``--rate``, the open loop
-beside the closed loop, a table per stack), the interpretation, the charts, pyload vs wrk, then a
-section per server stack and a subsection per scenario with Sync / Async and pyload's wrk-style
-text in a code block, as the reference experiment laid it out. (The selfbench's report is
-benchmarks.selfbench_report.)
+``render_report(MatrixResult)`` is report.md: the summary tables (with ``--http2``, HTTP/2's
+columns and rows beside HTTP/1.1's, then a side-by-side table per stack, benchmarks.report_http2;
+with ``--rate``, the open loop beside the closed loop, a table per stack), the interpretation,
+the charts, pyload vs wrk, then a section per server stack and a subsection per scenario with
+Sync / Async and pyload's wrk-style text in a code block (and over HTTP/2, its own), as the
+reference experiment laid it out. (The selfbench's report is benchmarks.selfbench_report.)
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from benchmarks.compare import tolerance_text
 from benchmarks.formatting import DASH, fmt_latency, fmt_number, fmt_rate, fmt_spread
 from benchmarks.interpret import interpret
 from benchmarks.machine import machine_markdown
-from benchmarks.results import CellResult, CellRun, MatrixResult
+from benchmarks.report_http2 import (
+    HTTP2_HEADER,
+    h2_summary_row,
+    http2_findings,
+    http2_intro,
+    http2_rows,
+    not_served_lines,
+)
+from benchmarks.results import HTTP1, HTTP2, CellResult, CellRun, CellSummary, MatrixResult
 from benchmarks.wrkparse import WrkParseError, parse_time_us, parse_wrk
 from pyload.result import RATE_HELD
 
@@ -29,8 +38,10 @@ __all__ = [
     "open_loop_intro",
     "open_loop_rows",
     "parameter_lines",
+    "rate_matrix_header",
     "rate_matrix_rows",
     "render_report",
+    "summary_header",
     "summary_rows",
     "wrk_rows",
 ]
@@ -122,29 +133,45 @@ def _notes(cell: CellResult, doc: MatrixResult) -> str:
     return ", ".join(notes)
 
 
+def summary_header(doc: MatrixResult) -> tuple[str, ...]:
+    """SUMMARY_HEADER; with ``--http2``, a ``protocol`` column after the server."""
+    if doc.http2 is None:
+        return SUMMARY_HEADER
+    return (*SUMMARY_HEADER[:2], "protocol", *SUMMARY_HEADER[2:])
+
+
 def summary_rows(doc: MatrixResult) -> list[list[str]]:
-    """The detailed summary table's rows, in SUMMARY_HEADER order (endpoint by endpoint)."""
+    """The detailed summary table's rows, in ``summary_header(doc)`` order (endpoint by
+    endpoint; with ``--http2`` each cell's HTTP/2 row under its HTTP/1.1 one)."""
     rows = []
+    protocol = [HTTP1] if doc.http2 is not None else []
     for label in doc.labels():
         for cell in (c for c in doc.cells if c.label == label):
             s = cell.summary
             if s is None:
-                rows.append([label, cell.server, "-", "-", "-", "-", "-", "-", _notes(cell, doc)])
-                continue
-            rows.append(
-                [
-                    label,
-                    cell.server,
-                    str(s.requests),
-                    fmt_spread(s.rate, fmt_rate),
-                    fmt_spread(s.p50, fmt_latency),
-                    fmt_spread(s.p99, fmt_latency),
-                    str(s.timeouts),
-                    str(s.errors),
-                    _notes(cell, doc),
-                ]
-            )
+                rows.append([label, cell.server, *protocol, *["-"] * 6, _notes(cell, doc)])
+            else:
+                rows.append(_summary_row(cell, s, protocol, doc))
+            if doc.http2 is not None:
+                rows.append(h2_summary_row(cell, doc))
     return rows
+
+
+def _summary_row(
+    cell: CellResult, s: CellSummary, protocol: list[str], doc: MatrixResult
+) -> list[str]:
+    return [
+        cell.label,
+        cell.server,
+        *protocol,
+        str(s.requests),
+        fmt_spread(s.rate, fmt_rate),
+        fmt_spread(s.p50, fmt_latency),
+        fmt_spread(s.p99, fmt_latency),
+        str(s.timeouts),
+        str(s.errors),
+        _notes(cell, doc),
+    ]
 
 
 def _held(cell: CellResult) -> str:
@@ -264,22 +291,39 @@ def open_loop_intro(doc: MatrixResult) -> str:
 
 
 def _rate_matrix(doc: MatrixResult) -> list[str]:
-    stacks = doc.servers()
-    lines = [_row(["req/s", *stacks]), _row(["---", *["---:"] * len(stacks)])]
+    header = rate_matrix_header(doc)
+    lines = [_row(header), _row(["---", *["---:"] * (len(header) - 1)])]
     return lines + [_row(r) for r in rate_matrix_rows(doc)]
 
 
+def _rate_columns(doc: MatrixResult) -> list[tuple[str, bool]]:
+    """(stack, over HTTP/2) per column: a stack run over both protocols has two."""
+    both = doc.http2.servers if doc.http2 is not None else ()
+    return [(s, h2) for s in doc.servers() for h2 in ((False, True) if s in both else (False,))]
+
+
+def rate_matrix_header(doc: MatrixResult) -> list[str]:
+    """The requests/s table's header: ``req/s``, then the stacks (``doc.servers()``), a stack
+    run over both protocols as ``<stack> HTTP/1.1`` and ``<stack> HTTP/2``."""
+    both = doc.http2.servers if doc.http2 is not None else ()
+    return ["req/s"] + [
+        f"{s} {HTTP2 if h2 else HTTP1}" if s in both else s for s, h2 in _rate_columns(doc)
+    ]
+
+
 def rate_matrix_rows(doc: MatrixResult) -> list[list[str]]:
-    """The requests/s table's rows: an endpoint, then a cell per stack (``doc.servers()``)."""
-    stacks = doc.servers()
+    """The requests/s table's rows: an endpoint, then a cell per column
+    (``rate_matrix_header``)."""
     rows = []
     for label in doc.labels():
         row = [label]
-        for server in stacks:
+        for server, h2 in _rate_columns(doc):
             cell = doc.cell(server, label)
-            summary = cell.summary if cell is not None else None
+            summary = (cell.h2_summary if h2 else cell.summary) if cell is not None else None
             if cell is None:
                 row.append(NOT_SERVED)
+            elif summary is None and h2 and cell.h2_error:
+                row.append("failed")
             elif summary is None:
                 row.append(cell.status)
             else:
@@ -317,6 +361,13 @@ def _parameters(doc: MatrixResult) -> list[str]:
             "lowest and highest run (requests, timeouts and errors: the lower median, one run's "
             "own count); the charts draw that range as error bars"
         )
+    if doc.http2 is not None:
+        both = ", ".join(doc.http2.servers) or "no stack"
+        lines.append(
+            f"- `--http2`: the cells of {both} were loaded over HTTP/1.1 and over HTTP/2 (h2c, "
+            "one stream per connection), back to back"
+        )
+        lines += [f"- {line}" for line in not_served_lines(doc)]
     if doc.with_wrk:
         lines.append(
             f"- wrk ran on every cell too (`--timeout {doc.wrk_timeout_s}s`, `-d{p.duration_s:g}s`)"
@@ -412,6 +463,17 @@ def _run_block(run: CellRun, doc: MatrixResult) -> list[str]:
     lines += ["```", run.pyload.wrk_text.rstrip("\n"), "```", ""]
     if run.error:
         lines += [f"Note: {run.error}", ""]
+    if run.pyload_h2 is not None:
+        lines += [
+            "Over HTTP/2 (`--http2`):",
+            "",
+            "```",
+            run.pyload_h2.wrk_text.rstrip("\n"),
+            "```",
+            "",
+        ]
+    if run.h2_error:
+        lines += [f"HTTP/2: {run.h2_error}", ""]
     wrk = run.wrk
     if wrk and wrk.text:
         lines += ["wrk on the same cell:", "", "```", wrk.text.rstrip("\n"), "```", ""]
@@ -485,6 +547,23 @@ def _stack_sections(doc: MatrixResult) -> list[str]:
     return lines
 
 
+def _http2_section(doc: MatrixResult) -> list[str]:
+    """``--http2``: per stack run over both protocols, each cell over HTTP/1.1 beside HTTP/2."""
+    assert doc.http2 is not None
+    lines = [f"## {HTTP1} and {HTTP2}", "", http2_intro(doc), ""]
+    lines += [f"- {line}" for line in http2_findings(doc) + not_served_lines(doc)]
+    for server in doc.http2.servers:
+        lines += [
+            "",
+            f"### {server}",
+            "",
+            _row(list(HTTP2_HEADER)),
+            _row(["---"] + ["---:"] * 11 + ["---"]),
+        ]
+        lines += [_row(r) for r in http2_rows(doc, server)]
+    return lines
+
+
 def render_report(doc: MatrixResult, charts: Sequence[str] = ()) -> str:
     """The whole report.md text."""
     p = doc.profile
@@ -520,10 +599,16 @@ def render_report(doc: MatrixResult, charts: Sequence[str] = ()) -> str:
         "",
     ]
     lines += [
-        _row(list(SUMMARY_HEADER)),
-        _row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---"]),
+        _row(list(summary_header(doc))),
+        _row(
+            ["---", "---"]
+            + ["---"] * (doc.http2 is not None)
+            + ["---:", "---:", "---:", "---:", "---:", "---:", "---"]
+        ),
     ]
     lines += [_row(r) for r in summary_rows(doc)]
+    if doc.http2 is not None:
+        lines += ["", *_http2_section(doc)]
     if doc.rate_per_s is not None:
         lines += ["", *_open_loop_section(doc)]
     lines += ["", "## Interpretation", ""]

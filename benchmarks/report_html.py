@@ -2,7 +2,8 @@
 document and the chart images.
 
 ``render_html(doc, charts)`` returns the page: the parameters, the requests/s table and the
-per-cell summary (with ``--rate`` the open-loop tables, with ``--with-wrk`` pyload beside wrk),
+per-cell summary (with ``--http2`` HTTP/1.1 beside HTTP/2, with ``--rate`` the open-loop tables,
+with ``--with-wrk`` pyload beside wrk),
 the interpretation, the charts, then per stack and cell pyload's wrk-style text (and wrk's) in
 a collapsible ``<details>``, and the machine and the command. It says what report.md says, from
 the same row functions (benchmarks.report), so the two cannot drift.
@@ -30,15 +31,23 @@ from benchmarks.interpret import interpret
 from benchmarks.machine import machine_markdown
 from benchmarks.report import (
     OPEN_LOOP_HEADER,
-    SUMMARY_HEADER,
     WRK_HEADER,
     header_note,
     open_loop_intro,
     open_loop_rows,
     parameter_lines,
+    rate_matrix_header,
     rate_matrix_rows,
+    summary_header,
     summary_rows,
     wrk_rows,
+)
+from benchmarks.report_http2 import (
+    HTTP2_HEADER,
+    http2_findings,
+    http2_intro,
+    http2_rows,
+    not_served_lines,
 )
 from benchmarks.results import CellResult, CellRun, MatrixResult
 
@@ -151,17 +160,33 @@ def _summary(doc: MatrixResult) -> list[str]:
         if doc.repeat > 1
         else ""
     )
-    stacks = doc.servers()
+    header = rate_matrix_header(doc)
+    first = 3 if doc.http2 is not None else 2  # the first number of the every-cell table
     return [
         "<h2 id='summary'>Summary</h2>",
         "<p class='caption'>Requests/s per endpoint and stack (⏱: every response was a "
         "timeout; n/a: not served by this stack, WSGI has no async views).</p>",
-        _table(["req/s", *stacks], rate_matrix_rows(doc), set(range(1, len(stacks) + 1))),
+        _table(header, rate_matrix_rows(doc), set(range(1, len(header)))),
         "<p class='caption'>Every cell: p50 and p99 are pyload's wrk-style latency, corrected "
         "for coordinated omission as wrk does (- means no latency was recorded); errors = "
         f"connect + read + write + non-2xx.{html.escape(median)}</p>",
-        _table(SUMMARY_HEADER, summary_rows(doc), {2, 3, 4, 5, 6, 7}),
+        _table(summary_header(doc), summary_rows(doc), set(range(first, first + 6))),
     ]
+
+
+def _http2(doc: MatrixResult) -> list[str]:
+    assert doc.http2 is not None
+    parts = [
+        "<h2 id='http2'>HTTP/1.1 and HTTP/2</h2>",
+        f"<p>{_inline(http2_intro(doc))}</p>",
+        "<ul>",
+        *(f"<li>{_inline(line)}</li>" for line in http2_findings(doc) + not_served_lines(doc)),
+        "</ul>",
+    ]
+    for server in doc.http2.servers:
+        parts.append(f"<h3>{html.escape(server)}</h3>")
+        parts.append(_table(HTTP2_HEADER, http2_rows(doc, server), set(range(1, 12))))
+    return parts
 
 
 def _open_loop(doc: MatrixResult) -> list[str]:
@@ -243,6 +268,11 @@ def _run_details(cell: CellResult, run: CellRun, doc: MatrixResult) -> str:
         body.append(f"<pre>{html.escape(run.pyload.wrk_text.rstrip())}</pre>")
         if run.error:
             body.append(f"<p>Note: {html.escape(run.error)}</p>")
+    if run.pyload_h2 is not None:
+        body.append("<p>Over HTTP/2 (<code>--http2</code>):</p>")
+        body.append(f"<pre>{html.escape(run.pyload_h2.wrk_text.rstrip())}</pre>")
+    if run.h2_error:
+        body.append(f"<p>HTTP/2: {html.escape(run.h2_error)}</p>")
     if run.pyload_rate is not None:
         body.append(f"<p>Open loop at {fmt_number(doc.rate_per_s or 0)} requests/s:</p>")
         body.append(f"<pre>{html.escape(run.pyload_rate.wrk_text.rstrip())}</pre>")
@@ -303,6 +333,8 @@ def render_html(doc: MatrixResult, charts: Sequence[tuple[str, bytes]] = ()) -> 
         "</ul>",
         *_summary(doc),
     ]
+    if doc.http2 is not None:
+        parts += _http2(doc)
     if doc.rate_per_s is not None:
         parts += _open_loop(doc)
     parts += ["<h2 id='interpretation'>Interpretation</h2>", "<ul>"]

@@ -11,14 +11,18 @@ with wrk, the tests) works on these dataclasses.
             ConstantRate            its ``constant_rate`` block (open loop only)
           WrkRun -> Comparison      wrk's text, its numbers, pyload vs wrk
         CellSummary                 computed: the median and min-max over the cell's runs
+                                    (and over their HTTP/2 runs, --http2)
         OpenLoopSummary             computed: the same for the open-loop runs (--rate)
+      Http2Scope                    --http2: the stacks run over both protocols, and why the
+                                    others do not serve HTTP/2
 
 Schema ``pyload.benchmarks/2`` (docs/benchmarks.md): per cell a list of ``runs`` (``--repeat
 N``: N of them), and computed ``status``, ``error``, ``interrupted``, ``summary`` and
 ``open_loop_summary`` for readers; ``from_json`` ignores the computed keys and reads
 ``pyload.benchmarks/1`` too (one run per cell, its fields at the cell's level). ``--rate N`` added
 ``rate_per_s`` to the run and ``pyload_rate`` / ``rate_error`` to each run of schema 2; documents
-written before, without them, read as runs without an open loop.
+written before, without them, read as runs without an open loop. ``--http2`` added ``http2`` to
+the run and ``pyload_h2`` / ``h2_error`` to each run, the same way.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from pyload import ERROR_NAMES
 
 __all__ = [
     "FAILED",
+    "HTTP1",
+    "HTTP2",
     "NON_TIMEOUT_ERRORS",
     "NOT_RUN",
     "OK",
@@ -47,6 +53,7 @@ __all__ = [
     "CellSummary",
     "Comparison",
     "ConstantRate",
+    "Http2Scope",
     "Latency",
     "MatrixResult",
     "Metric",
@@ -65,6 +72,9 @@ READABLE_SCHEMAS = ("pyload.benchmarks/1", SCHEMA)
 
 #: A run's status: pyload produced a result; it failed (the reason is its error); not run.
 OK, FAILED, NOT_RUN = "ok", "failed", "not run"
+
+#: The protocols, as pyload's JSON names them (``"protocol"``, docs/json.md).
+HTTP1, HTTP2 = "HTTP/1.1", "HTTP/2"
 
 #: The error counters other than timeouts (the reports' "errors" column), in pyload's order.
 NON_TIMEOUT_ERRORS: tuple[str, ...] = tuple(name for name in ERROR_NAMES if name != "timeout")
@@ -320,7 +330,9 @@ class CellRun:
     part of the cell (later, pyload's result is whole and only wrk's or the open loop's is
     missing). With ``--rate``: ``pyload_rate`` is pyload's open-loop run of the cell after the
     closed-loop one, or None with the reason in ``rate_error`` (which, beside a result, holds
-    its worker failures, if any)."""
+    its worker failures, if any). With ``--http2`` (a stack that serves h2c): ``pyload_h2`` is
+    the same closed loop over HTTP/2, or None with the reason in ``h2_error`` (beside a result,
+    its worker failures)."""
 
     index: int = 1
     status: str = FAILED
@@ -336,6 +348,8 @@ class CellRun:
     wrk: WrkRun | None = None
     pyload_rate: PyloadResult | None = None
     rate_error: str | None = None
+    pyload_h2: PyloadResult | None = None
+    h2_error: str | None = None
 
     @classmethod
     def not_run(cls, index: int, reason: str) -> CellRun:
@@ -376,6 +390,8 @@ class CellRun:
             "wrk": self.wrk.to_dict() if self.wrk is not None else None,
             "pyload_rate": self.pyload_rate.to_dict() if self.pyload_rate is not None else None,
             "rate_error": self.rate_error,
+            "pyload_h2": self.pyload_h2.to_dict() if self.pyload_h2 is not None else None,
+            "h2_error": self.h2_error,
         }
 
     @classmethod
@@ -405,6 +421,8 @@ class CellRun:
                 PyloadResult.from_dict(data["pyload_rate"]) if data.get("pyload_rate") else None
             ),
             rate_error=data.get("rate_error"),
+            pyload_h2=PyloadResult.from_dict(data["pyload_h2"]) if data.get("pyload_h2") else None,
+            h2_error=data.get("h2_error"),
         )
 
 
@@ -626,6 +644,27 @@ class CellResult:
         return OpenLoopSummary.of(results, partial=all(r.interrupted for r in results))
 
     @property
+    def h2_counted(self) -> list[CellRun]:
+        """The runs the HTTP/2 summary is made of (``--http2``): those with a whole HTTP/2
+        result, or, when Ctrl-C left none, those cut short."""
+        whole = [r for r in self.runs if r.pyload_h2 is not None and not r.pyload_h2.interrupted]
+        return whole or [r for r in self.runs if r.pyload_h2 is not None]
+
+    @property
+    def h2_summary(self) -> CellSummary | None:
+        """The headline numbers over HTTP/2, None when no run has an HTTP/2 result."""
+        results = [r.pyload_h2 for r in self.h2_counted if r.pyload_h2 is not None]
+        if not results:
+            return None
+        return CellSummary.of(results, partial=all(r.interrupted for r in results))
+
+    @property
+    def h2_error(self) -> str | None:
+        """The distinct reasons why runs have no HTTP/2 result (or its worker failures)."""
+        reasons = list(dict.fromkeys(r.h2_error for r in self.runs if r.h2_error))
+        return "; ".join(reasons) if reasons else None
+
+    @property
     def rate_error(self) -> str | None:
         """The distinct reasons why runs have no open-loop result."""
         reasons = list(dict.fromkeys(r.rate_error for r in self.runs if r.rate_error))
@@ -636,7 +675,7 @@ class CellResult:
         return Spread.of(r.pyload.latency.at(p) for r in self.counted if r.pyload is not None)
 
     def to_dict(self) -> dict[str, Any]:
-        summary, open_loop = self.summary, self.open_loop_summary
+        summary, open_loop, h2 = self.summary, self.open_loop_summary, self.h2_summary
         return {
             "server": self.server,
             "path": self.path,
@@ -649,6 +688,7 @@ class CellResult:
             "interrupted": self.interrupted,
             "summary": summary.to_dict() if summary is not None else None,
             "open_loop_summary": open_loop.to_dict() if open_loop is not None else None,
+            "http2_summary": h2.to_dict() if h2 is not None else None,
             "runs": [r.to_dict() for r in self.runs],
         }
 
@@ -715,10 +755,28 @@ class StackRecord:
 # -- the document ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Http2Scope:
+    """``--http2``: the stacks whose cells ran over HTTP/1.1 and HTTP/2 (``servers``), and every
+    stack of the catalogue that does not serve HTTP/2, with why (``not_served``, from
+    benchmarks.stacks at the time of the run), run over HTTP/1.1 or left out."""
+
+    servers: tuple[str, ...]
+    not_served: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"servers": list(self.servers), "not_served": dict(self.not_served)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Http2Scope:
+        return cls(tuple(data["servers"]), dict(data["not_served"]))
+
+
 @dataclass
 class MatrixResult:
     """The whole run: what results.json holds and every output is made from. ``rate_per_s``:
-    ``--rate``, the open loop's requests/s (None: closed loop only)."""
+    ``--rate``, the open loop's requests/s (None: closed loop only); ``http2``: ``--http2``
+    (None: HTTP/1.1 only)."""
 
     profile: Profile
     cells: list[CellResult]
@@ -727,6 +785,7 @@ class MatrixResult:
     with_wrk: bool = False
     wrk_timeout_s: int | None = None
     rate_per_s: float | None = None
+    http2: Http2Scope | None = None
     argv: list[str] = field(default_factory=list)
     command: str | None = None
     started_at: str = ""
@@ -757,6 +816,7 @@ class MatrixResult:
             "with_wrk": self.with_wrk,
             "wrk_timeout_s": self.wrk_timeout_s,
             "rate_per_s": self.rate_per_s,
+            "http2": self.http2.to_dict() if self.http2 is not None else None,
             "argv": list(self.argv),
             "command": self.command,
             "started_at": self.started_at,
@@ -787,6 +847,7 @@ class MatrixResult:
             with_wrk=bool(data.get("with_wrk", False)),
             wrk_timeout_s=data.get("wrk_timeout_s"),
             rate_per_s=float(rate) if (rate := data.get("rate_per_s")) is not None else None,
+            http2=Http2Scope.from_dict(h2) if (h2 := data.get("http2")) else None,
             argv=list(data.get("argv", [])),
             command=data.get("command"),
             started_at=data.get("started_at", ""),

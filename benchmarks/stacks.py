@@ -10,6 +10,9 @@ that exited or stopped answering is restarted once), warmed up, stopped.
                                       (leaving the block stops it; on Ctrl-C or another
                                       stop signal it kills it)
     runner.record                     its starts and warm-up, for the results document
+
+Which stacks serve HTTP/2 is declared here once (``H2C_GAPS``, ``serves_h2c``): the plan, the
+matrix and the report of ``python -m benchmarks --http2`` read it.
 """
 
 from __future__ import annotations
@@ -20,21 +23,27 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import pyload
-from benchmarks.plan import Cell
 from benchmarks.profiles import Profile
 from benchmarks.results import StackRecord, StackStart, WarmUp
 from benchmarks.stopping import stop_run
 from django_target import ServerConfig, Stack, TargetError, start
 from django_target.launcher import _http_get as probe  # the launcher's readiness GET
 
+if TYPE_CHECKING:  # benchmarks.plan reads this module's H2C_GAPS
+    from benchmarks.plan import Cell
+
 __all__ = [
+    "H2C_GAPS",
+    "NOT_HTTP2",
     "PROBE_TIMEOUT_S",
     "SETTLE_DRAIN_CAP_S",
     "SETTLE_TIMEOUT_S",
     "STARTUP_TIMEOUT_S",
     "StackRunner",
+    "serves_h2c",
 ]
 
 STARTUP_TIMEOUT_S = 60.0
@@ -43,6 +52,29 @@ SETTLE_DRAIN_CAP_S = 3.0  # wait at most this long for the previous cell's slow 
 PROBE_TIMEOUT_S = 5.0
 POLL_S = 0.1
 WARMUP_CONNECTIONS = 10
+
+#: What the reports say of a stack that cannot be loaded over HTTP/2.
+NOT_HTTP2 = "does not serve HTTP/2"
+#: Why each stack, as django_target's launcher starts it, does not serve HTTP/2 over cleartext
+#: with prior knowledge (h2c: what ``pyload --http2`` speaks on http://); None: it does.
+#: hypercorn takes a connection that opens with HTTP/2's preface as HTTP/2 on its plain port,
+#: with no option and no TLS (its SETTINGS allow 100 concurrent streams). Checked against each
+#: stack with pyload's setup probe (tests/test_benchmarks_http2.py).
+H2C_GAPS: dict[str, str | None] = {
+    "gunicorn-gevent": (
+        "as launched, gunicorn answers HTTP/1.1 only; gunicorn 26.2 and later can serve h2c "
+        "when asked (--http-protocols h2 --http2-cleartext prior-knowledge), which the "
+        "launcher does not do, to run gunicorn as the reference experiment did"
+    ),
+    "gunicorn-uvicorn": "uvicorn's worker speaks HTTP/1.1 only",
+    "hypercorn-asyncio": None,
+    "hypercorn-uvloop": None,
+}
+
+
+def serves_h2c(server: str) -> bool:
+    """Whether ``server`` (a django_target stack) serves h2c as the launcher starts it."""
+    return server in H2C_GAPS and H2C_GAPS[server] is None
 
 
 def _error(exc: BaseException) -> str:
@@ -156,26 +188,29 @@ class StackRunner:
         return False, time.monotonic() - began, why
 
     def warm_up(self, cells: Sequence[Cell]) -> None:
-        """A short unrecorded pyload run on the first cell, then one GET per client view."""
+        """A short unrecorded pyload run on the first cell (and one over HTTP/2 when the cells
+        run over it too), then one GET per client view."""
         url = self.url
         if url is None:
             return
         began = time.monotonic()
         notes: list[str] = []
         if self.profile.warmup_s > 0 and cells:
-            try:
-                result = pyload.run(
-                    url + cells[0].endpoint.path,
-                    connections=min(WARMUP_CONNECTIONS, self.profile.connections),
-                    duration=self.profile.warmup_s,
-                    threads=1,
-                    timeout=self.profile.timeout_s,
-                )
-            except pyload.PyloadError as exc:
-                notes.append(f"warm-up run: {exc}")
-            else:
-                if result.interrupted:  # pyload took a stop signal: the run stops here
-                    stop_run()
+            for http2 in (False, True) if any(c.http2 for c in cells) else (False,):
+                try:
+                    result = pyload.run(
+                        url + cells[0].endpoint.path,
+                        connections=min(WARMUP_CONNECTIONS, self.profile.connections),
+                        duration=self.profile.warmup_s,
+                        threads=1,
+                        timeout=self.profile.timeout_s,
+                        http2=http2,
+                    )
+                except pyload.PyloadError as exc:
+                    notes.append(f"warm-up run{' over HTTP/2' if http2 else ''}: {exc}")
+                else:
+                    if result.interrupted:  # pyload took a stop signal: the run stops here
+                        stop_run()
             for cell in cells:
                 if not cell.endpoint.is_gateway:
                     try:
