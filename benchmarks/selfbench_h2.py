@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
 import sys
 import time
@@ -247,6 +248,7 @@ def run_h2_comparison(
 ) -> dict[str, Any]:
     """Run the comparison and return its JSON-able document. Raises NginxError."""
     started = time.monotonic()
+    load_before = _load_average()
     skipped: dict[str, str] = {}
     ran = [t for t in tools if t != REFERENCE or h2load_available()]
     if len(ran) < len(tools):
@@ -308,12 +310,21 @@ def run_h2_comparison(
             "target_streams": TARGET_STREAMS,
             "h2load_version": tool_version(["h2load", "--version"]),
             "server": "nginx, 1 worker, return 200, h2c (listen ... http2)",
+            # the machine's 1-minute load average before and after: other work makes noise
+            "load_average": [load_before, _load_average()],
         },
         "skipped": skipped,
         "machine": machine_info(),
         "shapes": table,
         "target": _target(table),
     }
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _target(table: list[dict[str, Any]]) -> dict[str, Any]:
@@ -326,6 +337,13 @@ def _target(table: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_ratio": got.get("cpu_us_per_request"),
         "load_cpu_ratio": got.get("load_cpu_us_per_request"),
     }
+
+
+def _load_text(load: list[float | None] | None) -> str:
+    """The run's load averages as a sentence (one space first), or nothing if not known."""
+    if not load or None in load:
+        return ""
+    return f" Load average (1 min): {load[0]:.2f} before, {load[1]:.2f} after."
 
 
 def _verdict(value: float | None, limit: float) -> str:
@@ -345,7 +363,7 @@ def h2_markdown(result: dict[str, Any]) -> str:
         f"{s['rounds']} rounds (the tools' order alternating), "
         + (f"after a {s['warmup_s']} s warm-up per tool" if s["warmup_s"] else "no warm-up")
         + f". Total wall time {result['wall_s']} s. h2load: "
-        f"{s['h2load_version'] or 'not installed'}.",
+        f"{s['h2load_version'] or 'not installed'}." + _load_text(s.get("load_average")),
         "",
         "Client CPU is user+sys of the client's whole process tree (start-up included); "
         "load-phase CPU is pyload's worker processes while loading (`--json` `cpu_s`), and "

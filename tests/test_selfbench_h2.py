@@ -109,6 +109,7 @@ def test_http2_comparison_smoke(tmp_path: Path) -> None:
         assert ["--http2", "--streams", str(row["streams"])] == pyload_run["argv"][-4:-1]
     target = result["target"]
     assert target["shape"] is None  # no -m10 shape in this run
+    assert len(result["settings"]["load_average"]) == 2  # the noise other work made
     md = md_path.read_text()
     assert md == selfbench_h2.h2_markdown(result)
     assert "| -c2 -m2 | pyload |" in md and "| -c2 -m2 | h2load |" in md
