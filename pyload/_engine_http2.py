@@ -190,11 +190,13 @@ class Http2Connection(asyncio.Protocol):
             statuses[status] = statuses.get(status, 0) + 1
             if status > 399:
                 result.status_errors += 1
-        if self.at_once and not self.idle and self.codec.slots:
-            slot.sent_ns = now  # the next request on a new stream, written after this read
-            self.in_flight[self.codec.send_request()] = slot
-        else:
-            self.after_response(slot, status, now)
+        if self.at_once and not self.idle:
+            stream_id = self.codec.open_stream()  # the next request, written after this read
+            if stream_id:
+                slot.sent_ns = now
+                self.in_flight[stream_id] = slot
+                return
+        self.after_response(slot, status, now)
 
     def reset(self, stream_id: int, error_code: int) -> None:
         """The server reset a stream in flight: a read error; the slot sends its next one."""

@@ -14,6 +14,7 @@ from pyload.errors import UsageError
 
 __all__ = [
     "MAX_BLOCK_SIZE",
+    "STATIC_STATUS",
     "ProtocolError",
     "decode_fields",
     "decode_status",
@@ -24,7 +25,7 @@ __all__ = [
 MAX_BLOCK_SIZE = 16_384  # a request's block in one HEADERS frame of the smallest size allowed
 
 # HPACK's static table entries for :status (RFC 7541, appendix A): indexes 8 to 14.
-_STATIC_STATUS = {0x88: 200, 0x89: 204, 0x8A: 206, 0x8B: 304, 0x8C: 400, 0x8D: 404, 0x8E: 500}
+STATIC_STATUS = {0x88: 200, 0x89: 204, 0x8A: 206, 0x8B: 304, 0x8C: 400, 0x8D: 404, 0x8E: 500}
 _CONNECTION_HEADERS = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"}
 )
@@ -135,7 +136,7 @@ def decode_status(block: bytes) -> int:
         if block[start] != 0x20:
             break  # a size above 0 needs the full decoder (which refuses it)
         start += 1
-    status = _STATIC_STATUS.get(block[start]) if start < len(block) else None
+    status = STATIC_STATUS.get(block[start]) if start < len(block) else None
     if status is not None:
         return status
     decoder = hpack.Decoder()

@@ -6,6 +6,7 @@ import struct
 from typing import Protocol
 
 from pyload._hpack import (
+    STATIC_STATUS,
     ProtocolError,
     decode_fields,
     decode_status,
@@ -225,6 +226,27 @@ class ClientConnection:
             return 0
         return max(0, self.max_concurrent_streams - len(self._streams))
 
+    def open_stream(self) -> int:
+        """The hot path's ``send_request()``: the prebuilt request on a new stream, and its id;
+        0 (nothing sent) if no stream may be opened now."""
+        streams = self._streams
+        stream_id = self.last_stream_id + 2
+        if (
+            len(streams) >= self.max_concurrent_streams
+            or self.goaway_received
+            or stream_id > MAX_STREAM_ID
+            or self.keep_responses
+        ):
+            return 0 if self.slots <= 0 else self.send_request()
+        self.last_stream_id = stream_id
+        streams[stream_id] = [0, 0, 0, self._initial_send_window]
+        head, block = self._request
+        outbound = self._outbound
+        outbound += head
+        outbound += _U32.pack(stream_id)
+        outbound += block
+        return stream_id
+
     def send_request(self, header_block: bytes | None = None, body: bytes = b"") -> int:
         """Open a stream with the request and return its id; raise ProtocolError if no slot
         is free (the caller checks ``slots`` first). ``header_block`` sends another request
@@ -311,12 +333,32 @@ class ClientConnection:
         pos = 0
         unpack = _FRAME_HEAD.unpack_from
         streams = self._streams
+        quick = not self.keep_responses and self._seen_settings  # the common frames, inline
         while end - pos >= 9:
             high, low, kind, flags, stream_id = unpack(data, pos)
             length = high << 16 | low
             stream_id &= MAX_STREAM_ID
             if length > MAX_FRAME_SIZE:
                 self._bad_frame(data, pos, length)
+            if (
+                kind == HEADERS
+                and quick
+                and flags & (END_HEADERS | PADDED | PRIORITY_FLAG) == END_HEADERS
+                and length
+                and end - pos - 9 >= length
+                and not self._block
+            ):
+                # A whole response head of one frame on a stream in flight whose status is one
+                # byte of the static table: what _headers_frame and _headers would do.
+                stream = streams.get(stream_id)
+                status = STATIC_STATUS.get(data[pos + 9])
+                if stream is not None and status is not None and stream[0] < 200:
+                    pos += 9 + length
+                    stream[0] = status
+                    if flags & END_STREAM:
+                        del streams[stream_id]
+                        self._events.response(stream_id, status, stream[1])
+                    continue
             if kind == DATA and not self._block and not self.keep_responses:
                 # Counted as it arrives: a payload cut short is finished by the next feed.
                 if flags & PADDED and end - pos < 10:
