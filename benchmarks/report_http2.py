@@ -5,7 +5,8 @@ benchmarks.report_html lay them out).
     http2_intro(doc)                  what was run over which protocol, and how
     not_served_lines(doc)             each stack that does not serve HTTP/2, and why
     http2_rows(doc, server)           one stack's cells: HTTP/1.1 beside HTTP/2 (HTTP2_HEADER)
-    http2_findings(doc)               per stack, HTTP/2's requests/s as a ratio to HTTP/1.1's
+    http2_findings(doc)               per stack, HTTP/2's requests/s as a ratio to HTTP/1.1's,
+                                      pyload's own CPU, the cells that fared worse
     h2_summary_row(cell, doc)         a cell's HTTP/2 row of the every-cell summary table
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import statistics
 
 from benchmarks.formatting import DASH, fmt_latency, fmt_rate, fmt_spread
-from benchmarks.results import HTTP1, HTTP2, CellResult, CellSummary, MatrixResult
+from benchmarks.results import HTTP1, HTTP2, CellResult, CellSummary, MatrixResult, PyloadResult
 from benchmarks.stacks import NOT_HTTP2
 
 __all__ = [
@@ -40,9 +41,12 @@ HTTP2_HEADER = (
     f"timeouts {HTTP2}",
     f"errors {HTTP1}",
     f"errors {HTTP2}",
-    f"notes ({HTTP2})",
+    "notes",
 )
 INTERRUPTED = "**interrupted**"
+#: A cell is named as worse over HTTP/2 when its timeouts and errors per response are this much
+#: above HTTP/1.1's (counts alone would name every all-timeout cell that got more responses).
+WORSE_SHARE = 0.05
 
 
 def ratio(cell: CellResult) -> float | None:
@@ -86,10 +90,23 @@ def not_served_lines(doc: MatrixResult) -> list[str]:
     ]
 
 
-def _notes(cell: CellResult, doc: MatrixResult) -> str:
-    """The HTTP/2 runs' notes: error counters, failures, runs cut short."""
+def _saturated(cell: CellResult, h2: bool) -> str:
+    """``client saturated over HTTP/2`` (in how many runs, with several) or ``""``: pyload's
+    own CPU was the limit, so the requests/s is the client's, not the stack's."""
+    runs = cell.h2_counted if h2 else cell.counted
+    results = [r.pyload_h2 if h2 else r.pyload for r in runs]
+    hit = sum(1 for r in results if r is not None and r.client_saturated)
+    if not hit:
+        return ""
+    of = f" in {hit} of {len(results)} runs" if len(results) > 1 else ""
+    return f"client saturated over {HTTP2 if h2 else HTTP1}{of}"
+
+
+def _notes(cell: CellResult, doc: MatrixResult, both: bool = False) -> str:
+    """The HTTP/2 runs' notes: error counters, failures, runs cut short, a saturated client
+    (``both``: over HTTP/1.1 too)."""
     summary = cell.h2_summary
-    notes = []
+    notes = [n for n in (_saturated(cell, False) if both else "", _saturated(cell, True)) if n]
     if summary is not None:
         notes += [
             f"{k} {v}" if k != "status" else f"non-2xx {v}"
@@ -141,8 +158,37 @@ def http2_rows(doc: MatrixResult, server: str) -> list[list[str]]:
         row = [label, h1[0], h2[0], _ratio_text(ratio(cell))]
         for a, b in zip(h1[1:], h2[1:], strict=True):
             row += [a, b]
-        rows.append([*row, _notes(cell, doc)])
+        rows.append([*row, _notes(cell, doc, both=True)])
     return rows
+
+
+def _results(cells: list[CellResult], h2: bool) -> list[PyloadResult]:
+    """The cells' counted results over one protocol."""
+    runs = [r for c in cells for r in (c.h2_counted if h2 else c.counted)]
+    return [x for r in runs if (x := r.pyload_h2 if h2 else r.pyload) is not None]
+
+
+def _client(cells: list[CellResult]) -> str:
+    """pyload's CPU per response over each protocol (medians) and how busy its busiest process
+    was at the most: whether the client, rather than the stack, could have set the rate."""
+    cpu = []
+    for h2 in (False, True):
+        values = [x.cpu_us_per_request for x in _results(cells, h2)]
+        present = [v for v in values if v is not None]
+        cpu.append(statistics.median(present) if present else None)
+    if cpu[0] is None or cpu[1] is None:
+        return ""
+    measured = [x.client_busy for h2 in (False, True) for x in _results(cells, h2)]
+    busy = [v for v in measured if v is not None]
+    return (
+        f"pyload's CPU per response {cpu[0]:.0f} µs over HTTP/1.1 and {cpu[1]:.0f} µs over "
+        "HTTP/2 (medians)" + (f", its busiest process at most {max(busy):.0%} busy" if busy else "")
+    )
+
+
+def _failed_share(summary: CellSummary) -> float:
+    """Timeouts and errors per response."""
+    return (summary.timeouts + summary.errors) / max(1, summary.requests)
 
 
 def http2_findings(doc: MatrixResult) -> list[str]:
@@ -165,16 +211,21 @@ def http2_findings(doc: MatrixResult) -> list[str]:
                     f"{statistics.median(ratios):.2f}x HTTP/1.1's requests/s on the {name} "
                     f"endpoints ({spread}{len(ratios)} cell{'s' if len(ratios) > 1 else ''})"
                 )
+        if client := _client(cells):
+            parts.append(client)
         worse = [
             c.label
             for c in cells
             if c.summary is not None
             and c.h2_summary is not None
-            and c.h2_summary.timeouts + c.h2_summary.errors > c.summary.timeouts + c.summary.errors
+            and _failed_share(c.h2_summary) >= _failed_share(c.summary) + WORSE_SHARE
         ]
         text = f"`{server}` over HTTP/2: " + ("; ".join(parts) or "no cell with both results")
         if worse:
-            text += f"; more timeouts or errors than over HTTP/1.1 on {', '.join(worse)}"
+            text += (
+                f"; a larger share of timeouts or errors than over HTTP/1.1 (by {WORSE_SHARE:.0%}"
+                f" of the responses or more) on {', '.join(worse)}"
+            )
         lines.append(text + ".")
     return lines
 

@@ -228,6 +228,25 @@ class PyloadResult:
     def all_timeouts(self) -> bool:
         return bool(self.requests) and self.timeouts == self.requests
 
+    @property
+    def client_saturated(self) -> bool:
+        """pyload's own CPU was the limit (its JSON's ``client.saturated``; False without it)."""
+        return bool((self.document.get("client") or {}).get("saturated"))
+
+    @property
+    def client_busy(self) -> float | None:
+        """How busy pyload's busiest process was, 0 to 1 (``client.busiest_process_utilisation``;
+        None without it)."""
+        value = (self.document.get("client") or {}).get("busiest_process_utilisation")
+        return float(value) if value is not None else None
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        """pyload's worker CPU per response, µs; None without the CPU or a response."""
+        if self.workers_cpu_s is None or not self.requests:
+            return None
+        return self.workers_cpu_s * 1e6 / self.requests
+
 
 # -- wrk, and pyload against it --------------------------------------------------------------
 
