@@ -1073,6 +1073,8 @@ def test_reference_runs_render_as_committed(run: str) -> None:
     ("run", "render"),
     [
         ("selfbench/selfbench-2026-11-25-0010", "benchmarks.selfbench_report:selfbench_markdown"),
+        ("selfbench/selfbench-2026-12-05-2229", "benchmarks.selfbench_report:selfbench_markdown"),
+        ("selfbench/selfbench-2026-12-05-2243", "benchmarks.selfbench_report:selfbench_markdown"),
         ("hookbench/hookbench-2026-11-25-0105", "benchmarks.hookbench:markdown"),
         ("reliability/reliability-2026-11-25-0220", "benchmarks.reliability:reliability_markdown"),
         ("daskbench/results", "benchmarks.daskbench:markdown"),
@@ -1378,6 +1380,8 @@ def _check_shapes(result: dict[str, Any], md: str) -> None:
             for key in ("requests_per_s", "cpu_us_per_request", "startup_s", "peak_pss_mb"):
                 assert m[key] is not None and m[key] > 0, (row["shape"], tool, key)
             assert 0 < m["startup_s"] < m["wall_s"]  # the first request came within the run
+            # the tree's CPU by its first request: measured, and part of the run's
+            assert 0 < run["startup_cpu_s"] <= run["cpu_s"], (row["shape"], tool)
             assert m["processes"] >= 1 and m["wall_beyond_run_s"] is not None
         pyload_run = row["runs"]["pyload"][0]
         assert pyload_run["load_cpu_s"] == pyload_run["detail"]["json"]["cpu_s"] > 0
