@@ -41,7 +41,7 @@ import h2.connection
 import h2.events
 import hpack
 
-from pyload import _http2
+from pyload import _hpack, _http2
 from pyload.config import Target
 
 RESPONSES = 1000  # responses per timed run, on one connection, one stream at a time
@@ -164,7 +164,7 @@ def _record_h2(body: bytes, responses: int) -> Recording:
 def _record_pyload(body: bytes, responses: int) -> Recording:
     """The bytes pyload's client gets, for the SETTINGS it sends (no dynamic table)."""
     events = _Ignore()
-    block = _http2.encode_request_block(Target.parse(URL))
+    block = _hpack.encode_request_block(Target.parse(URL))
     client = _http2.ClientConnection(block, events)
     server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
     server.initiate_connection()
@@ -203,7 +203,7 @@ class _DecodingClient(_http2.ClientConnection):
 
 
 def _pyload_replay(decode: Callable[[bytes], Any] | None) -> Callable[[Recording], int]:
-    block = _http2.encode_request_block(Target.parse(URL))
+    block = _hpack.encode_request_block(Target.parse(URL))
 
     def replay(recording: Recording) -> int:
         events = _Ignore()

@@ -99,6 +99,7 @@ class Http2Connection(asyncio.Protocol):
         "timeout_us",
         "transport",
         "worker",
+        "written_through",
     )
 
     def __init__(self, worker: LoadThread, schedules: list[Schedule | None]) -> None:
@@ -124,6 +125,7 @@ class Http2Connection(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.error_counted = False
         self.pending = 0  # -n: requests sent on this connection and not answered yet
+        self.written_through = 0  # the last stream id written to the socket
 
     def itself(self) -> Http2Connection:
         return self
@@ -144,6 +146,13 @@ class Http2Connection(asyncio.Protocol):
         data = self.codec.data_to_send()
         if data:
             self.transport.write(data)
+            self.written_through = self.codec.last_stream_id
+
+    def written_in_flight(self) -> int:
+        """Streams in flight that were written: a stream opened during a read that then ended
+        the connection (a GOAWAY, garbage) never left, and is no read error."""
+        written = self.written_through
+        return sum(1 for stream_id in self.in_flight if stream_id <= written)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -215,9 +224,12 @@ class Http2Connection(asyncio.Protocol):
         worker = self.worker
         if slot is None or worker.stopping:
             return
-        self.result.read_errors += 1
-        if worker.quota is not None:
-            worker.count_lost(self, 1)
+        if stream_id <= self.written_through:
+            self.result.read_errors += 1
+            if worker.quota is not None:
+                worker.count_lost(self, 1)
+        elif worker.quota is not None:
+            worker.count_sent(self, -1)  # opened during this read, never written: not sent
         slot.streams -= 1
         if not slot.streams:
             self.send_next(slot, perf_counter_ns())
@@ -303,12 +315,13 @@ class Http2Connection(asyncio.Protocol):
 
     def requests_in_flight(self) -> list[int]:
         """When each request in flight was sent (LoadThread.stop)."""
-        return [slot.sent_ns for slot in self.in_flight.values()]
+        written = self.written_through
+        return [slot.sent_ns for sid, slot in self.in_flight.items() if sid <= written]
 
     # -- the connection's end ------------------------------------------------------------------
 
     def eof_received(self) -> bool:
-        if self.in_flight and not self.worker.stopping:
+        if self.written_in_flight() and not self.worker.stopping:
             self.fail_read()  # the streams in flight will never be answered
         return False
 
@@ -323,7 +336,7 @@ class Http2Connection(asyncio.Protocol):
             if isinstance(exc, BrokenPipeError):
                 self.result.write_errors += 1
             else:
-                self.result.read_errors += max(1, len(self.in_flight))
+                self.result.read_errors += max(1, self.written_in_flight())
             self.error_counted = True
         if self.pending and not worker.stopping:
             worker.count_lost(self)  # -n: its unanswered requests are done with
@@ -335,5 +348,5 @@ class Http2Connection(asyncio.Protocol):
         read error per stream in flight, at least one."""
         if not self.error_counted and not self.worker.stopping:
             self.error_counted = True
-            self.result.read_errors += max(1, len(self.in_flight))
+            self.result.read_errors += max(1, self.written_in_flight())
         self.transport.abort()

@@ -5,24 +5,10 @@ from __future__ import annotations
 import struct
 from typing import Protocol
 
-from pyload._hpack import (
-    STATIC_STATUS,
-    ProtocolError,
-    decode_fields,
-    decode_status,
-    encode_request_block,
-    requests_from_http11,
-)
+from pyload._hpack import STATIC_STATUS, ProtocolError, decode_fields, decode_status
 from pyload.errors import UsageError
 
-__all__ = [
-    "PREFACE",
-    "ClientConnection",
-    "ProtocolError",
-    "StreamEvents",
-    "encode_request_block",
-    "requests_from_http11",
-]
+__all__ = ["PREFACE", "ClientConnection", "ProtocolError", "StreamEvents"]
 
 # The rules, in the order bytes go through them (RFC 9113; RFC 7541 for HPACK):
 #
@@ -30,13 +16,10 @@ __all__ = [
 #   SETTINGS_HEADER_TABLE_SIZE of 0, so that a response's status is read from its header block
 #   alone and no block needs decoding for the sake of the next), and a WINDOW_UPDATE raising the
 #   connection's window to ``connection_window``.
-# - The request's header block is encoded once (``encode_request_block``: static table entries
-#   and literals never indexed, Huffman coded); each request is that block in a HEADERS frame with
-#   END_STREAM and the next odd stream id. A request with a body ends its HEADERS without
-#   END_STREAM and sends the body in DATA frames of at most the server's SETTINGS_MAX_FRAME_SIZE,
-#   within the server's windows (the connection's and the stream's, from its SETTINGS and
-#   WINDOW_UPDATEs); what does not fit waits for credit. ``requests_from_http11`` turns the bytes
-#   of HTTP/1.1 requests (a hook script's, ``wrk.format``'s) into such requests.
+# - The request's header block is encoded once (``_hpack.encode_request_block``); each request is
+#   that block in a HEADERS frame with END_STREAM and the next odd stream id. With a body, the
+#   body ends the stream, in DATA frames of the server's SETTINGS_MAX_FRAME_SIZE at most, within
+#   its windows (from its SETTINGS and WINDOW_UPDATEs); what does not fit waits for credit.
 # - ``feed`` takes bytes in any split. The first frame must be the server's SETTINGS. A stream
 #   ends at END_STREAM (``events.response(stream_id, status, body_size)``: the status of its last
 #   non-1xx HEADERS, the payload bytes of its DATA frames less padding), at a RST_STREAM
@@ -47,9 +30,7 @@ __all__ = [
 #   WINDOW_UPDATE opens the server's windows for request bodies; PRIORITY and unknown frame types
 #   are read and ignored. Frames on a stream this side no longer tracks (cancelled, reset) are
 #   skipped.
-# - With ``keep_responses`` (a hook script's ``response`` hook), a response's header block is
-#   decoded in full and its body kept: ``last_headers`` and ``last_body`` hold them when
-#   ``events.response`` is called.
+# - ``keep_responses`` (a hook script's ``response``): ``last_headers`` and ``last_body``.
 # - Anything a client must treat as a connection error raises ProtocolError: the connection is
 #   unusable, and what ``data_to_send`` holds need not be sent.
 

@@ -40,7 +40,7 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, cast
 
 from pyload._counters import LostPart, RunProgress, ThreadResult
-from pyload._http2 import requests_from_http11
+from pyload._hpack import requests_from_http11
 from pyload._http11 import build_request
 from pyload._messages import Failed, HookFailed, Progress, Ready, Result
 from pyload._net import probe_connect, probe_http2, resolve_target

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from benchmarks.nginx import BODY, LARGE_PATH, LARGE_SIZE
 from pyload import _http2
-from pyload._http2 import ClientConnection, ProtocolError, encode_request_block, frame
+from pyload._hpack import encode_request_block, requests_from_http11
+from pyload._http2 import ClientConnection, ProtocolError, frame
 from pyload.config import Target
 from pyload.errors import UsageError
 from tests.conftest import require_tool
@@ -564,7 +565,7 @@ def test_requests_from_http11_bytes_are_the_same_requests():
         b"POST /a?x=1 HTTP/1.1\r\nHost: example.org\r\nX-Test: 1\r\nContent-Length: 3\r\n\r\nabc"
         b"GET /b HTTP/1.1\r\nHost: example.org\r\n\r\n"
     )
-    pairs = _http2.requests_from_http11(data, TARGET)
+    pairs = requests_from_http11(data, TARGET)
     assert [body for _, body in pairs] == [b"abc", b""]
     decoded = [hpack_decode(block) for block, _ in pairs]
     assert decoded == [
@@ -574,7 +575,7 @@ def test_requests_from_http11_bytes_are_the_same_requests():
     ]  # fmt: skip
     for bad in (b"GET / HTTP/1.1\r\nHost: x\r\n", b"not a request\r\n\r\n", b""):
         with pytest.raises(UsageError, match=r"HTTP/1\.1 request"):
-            _http2.requests_from_http11(bad, TARGET)
+            requests_from_http11(bad, TARGET)
 
 
 def hpack_decode(block: bytes) -> list[tuple[str, str]]:
