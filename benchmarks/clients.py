@@ -9,7 +9,8 @@ Nothing else may be reaped meanwhile: long-lived children (nginx, the stacks) ar
 
 Given a ``Watch``, the runner also observes the client from outside while it runs (the
 selfbench does): the total PSS of its process tree, sampled every ``pss_interval_s``, and its
-start-up, from launch to its first request counted by the server (``benchmarks.watch``).
+start-up, from launch to its first request counted by the server (``benchmarks.watch``): the
+wall time, and the CPU the whole tree (the parent and its workers) had used by then.
 Meanwhile the runner itself is pinned to ``Watch.cpu`` (the server's CPU, idle while the client
 starts) so that observing takes nothing from the client's CPU.
 """
@@ -36,7 +37,7 @@ from benchmarks import PROJECT_ROOT
 from benchmarks.common import child_env
 from benchmarks.results import PyloadResult
 from benchmarks.stopping import stop_process
-from benchmarks.watch import RequestCounter, tree_pss_bytes
+from benchmarks.watch import RequestCounter, process_tree, tree_cpu_s, tree_pss_bytes
 from benchmarks.wrkparse import WrkParseError, parse_wrk
 
 __all__ = [
@@ -75,6 +76,10 @@ class Hello(FastHttpUser):
 """
 
 
+#: While waiting for a client's first request, how often its process tree is looked up again.
+TREE_LOOK_S = 0.01
+
+
 class ClientError(RuntimeError):
     """A client failed: missing, exited with an error, printed nothing usable, or timed out."""
 
@@ -97,6 +102,7 @@ class Observed:
 
     wall_s: float
     startup_s: float | None = None
+    startup_cpu_s: float | None = None  # the tree's CPU at that moment
     peak_pss_bytes: int | None = None
     processes: int | None = None
     pss_samples: int = 0
@@ -119,6 +125,7 @@ class ClientRun:
     load_cpu_s: float | None = None  # pyload (its workers, --json) and the floor: loading CPU
     cpus: list[int] | None = None
     startup_s: float | None = None  # launch to the first request the server counted (Watch)
+    startup_cpu_s: float | None = None  # the process tree's CPU by then (Watch)
     peak_pss_bytes: int | None = None  # peak total PSS of the process tree (Watch)
     processes: int | None = None  # the most processes seen in the tree (Watch)
     text: str = ""
@@ -148,6 +155,7 @@ class ClientRun:
 
     def observed(self, seen: Observed) -> ClientRun:
         self.startup_s = seen.startup_s
+        self.startup_cpu_s = seen.startup_cpu_s
         self.peak_pss_bytes = seen.peak_pss_bytes
         self.processes = seen.processes
         return self
@@ -197,6 +205,8 @@ def _observe(
     seen = Observed(wall_s=0.0)
     counter = watch.requests if watch is not None else None
     waiting_first = counter is not None
+    tree: list[int] = [process.pid]  # the client's processes, as last seen while waiting
+    next_tree = start  # a look at /proc takes ~1 ms: every TREE_LOOK_S, not at every poll
     next_sample = start
     while True:
         now = time.perf_counter()
@@ -213,7 +223,10 @@ def _observe(
                 waiting_first = False  # the status page is gone: no start-up figure
             elif served > 0:
                 seen.startup_s = now - start
+                seen.startup_cpu_s = _startup_cpu_s(process.pid, tree)
                 waiting_first = False
+            elif now >= next_tree:
+                tree, next_tree = process_tree(process.pid), now + TREE_LOOK_S
         if now >= deadline:
             raise subprocess.TimeoutExpired(process.args, deadline - start)
         if watch is None:
@@ -225,6 +238,13 @@ def _observe(
         if _exited(process, timeout):
             seen.wall_s = time.perf_counter() - start
             return seen
+
+
+def _startup_cpu_s(pid: int, known: list[int]) -> float:
+    """The tree's CPU now: the processes seen while waiting are read first (the load runs on
+    while this reads), then any that appeared since the last look."""
+    cpu = tree_cpu_s(known)
+    return cpu + tree_cpu_s([p for p in process_tree(pid) if p not in known])
 
 
 def _exited(process: subprocess.Popen[bytes], timeout: float) -> bool:

@@ -5,7 +5,9 @@ tree and the moment its first request reaches the server.
 its descendants (found from ``/proc/*/stat``), so pages shared between pyload's parent and its
 forked workers count once in all. ``RequestCounter`` reads nginx's ``stub_status`` request
 counter over one keep-alive connection and subtracts its own polls: the first time it is above
-zero, a client's first request has reached the server.
+zero, a client's first request has reached the server. ``tree_cpu_s(pids)`` is the CPU the
+processes have used so far (``/proc/<pid>/task/*/schedstat``, nanoseconds, plus the children
+each has reaped), read at that moment: the client's start-up CPU.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["ProcStat", "RequestCounter", "proc_stats", "process_tree", "tree_pss_bytes"]
+__all__ = [
+    "ProcStat", "RequestCounter", "proc_stats", "process_tree", "tree_cpu_s", "tree_pss_bytes",
+]  # fmt: skip
 
 _PROC = Path("/proc")
 _REQUESTS = re.compile(rb"server accepts handled requests\s+\d+\s+\d+\s+(\d+)")
@@ -83,6 +87,31 @@ def tree_pss_bytes(pid: int) -> tuple[int, int]:
             total += pss
             counted += 1
     return total, counted
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds ``pid`` has used: its live threads' time on a CPU (schedstat's first field,
+    ns) plus its reaped children's (``cutime + cstime``, clock ticks); 0.0 if it is gone."""
+    total_ns = 0
+    try:
+        for task in os.scandir(f"/proc/{pid}/task"):
+            try:
+                with open(f"{task.path}/schedstat", "rb") as f:
+                    total_ns += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):  # a thread that ended meanwhile
+                continue
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, ValueError):
+        return total_ns / 1e9
+    reaped_ticks = int(fields[13]) + int(fields[14])  # cutime, cstime (fields 16 and 17)
+    return total_ns / 1e9 + reaped_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pids: list[int]) -> float:
+    """The CPU seconds used so far by ``pids`` (a ``process_tree``), each with its reaped
+    children. Threads that already ended are not counted (pyload's and the floor's run none)."""
+    return sum(_cpu_s(pid) for pid in pids)
 
 
 class RequestCounter:
