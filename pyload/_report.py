@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from pyload._counters import Counters
+from pyload._header import wrk_header  # without numpy: printed before the load
 from pyload._spectrum import SPECTRUM_HEADER, WRK2_PERCENTILES, hdr_percentile_block, hdr_spectrum
 from pyload._stats import ExactHistogram, stats_row
 from pyload.config import DEFAULT_PERCENTILES
@@ -27,7 +28,6 @@ from pyload.units import (
     format_fixed,
     format_metric,
     format_percent,
-    format_time_s,
     format_time_us,
     print_units,
     to_longdouble,
@@ -78,14 +78,6 @@ def _stats_line(name: str, histogram: ExactHistogram, formatter: Callable[[Real]
         + print_units(row.stdev, formatter, 10)
         + print_units(row.max, formatter, 9)
         + format_percent(row.within_stdev)
-    )
-
-
-def wrk_header(config: Config) -> str:
-    """The two lines wrk prints before the run starts (they need only the settings)."""
-    return (
-        f"Running {format_time_s(config.duration)} test @ {config.url}\n"
-        f"  {config.threads} threads and {config.connections} connections\n"
     )
 
 
