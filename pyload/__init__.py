@@ -37,9 +37,9 @@ from pyload.errors import (
     UsageError,
     WorkerError,
 )
-from pyload.hooks import format  # -s scripts build requests with it (wrk.format)
 
 if TYPE_CHECKING:
+    from pyload.hooks import format  # -s scripts build requests with it (wrk.format)
     from pyload.result import RunResult
 
 __all__ = [  # noqa: RUF022 (plain sorted order, as tests/test_api.py checks)
@@ -71,11 +71,17 @@ PUBLIC_MODULES = (
 
 
 def __getattr__(name: str) -> Any:
-    # RunResult (and with it numpy) loads on first use: worker processes never need it.
+    # Loaded on first use, not with the package: a run's start imports only what the load needs
+    # (docs/architecture.md, "What a run imports"). RunResult brings numpy and the report; format,
+    # the hooks machinery (pyload.hooks), which only a -s script uses.
     if name == "RunResult":
         from pyload.result import RunResult
 
         return RunResult
+    if name == "format":
+        from pyload.hooks import format
+
+        return format
     raise AttributeError(f"module 'pyload' has no attribute {name!r}")
 
 

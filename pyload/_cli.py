@@ -33,10 +33,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib.util
 import io
 import os
-import platform
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO
@@ -120,6 +118,8 @@ def config_from_args(ns: argparse.Namespace) -> Config:
 
 
 def version_line() -> str:
+    import platform  # here, not at the top: a run's start imports only what the load needs
+
     try:
         from importlib.metadata import version
 
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text_out = sys.stderr if ns.json == "-" else sys.stdout
     outputs: dict[str, _OutputFile] = {}
     try:
-        if ns.plot is not None and importlib.util.find_spec("matplotlib") is None:
+        if ns.plot is not None and not _has_matplotlib():
             return _fail("--plot needs matplotlib: pip install 'pyload-wrk[plot]'")
         named = (("json", ns.json), ("hdr_log", ns.hdr_log), ("plot", ns.plot), ("html", ns.html))
         for name, path in named:
@@ -168,6 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             output.close()
 
 
+def _has_matplotlib() -> bool:
+    import importlib.util  # only with --plot
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def _run(
     config: Config,
     json_to_stdout: bool,
@@ -181,7 +187,7 @@ def _run(
     output after the report, as wrk's); the exit status."""
 
     def print_header() -> None:
-        from pyload._report import wrk_header  # numpy: after the fork, before the load
+        from pyload._header import wrk_header  # not _report's: no numpy before the load
 
         text_out.write(wrk_header(config))
         text_out.flush()

@@ -40,20 +40,18 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, cast
 
 from pyload._counters import LostPart, RunProgress, ThreadResult
-from pyload._hpack import requests_from_http11
 from pyload._http11 import build_request
 from pyload._messages import Failed, HookFailed, Progress, Ready, Result
 from pyload._net import probe_connect, probe_http2, resolve_target
 from pyload._plan import Plan, ThreadSpec, make_plan, with_streams
-from pyload._process import START, STOP, STOP_SIGNALS, process_main
+from pyload._process import START, STOP, STOP_SIGNALS, preload_loop, process_main
 from pyload._progress import ProgressTally
-from pyload._script import MainScript
 from pyload._sources import RequestSource, StaticRequest
 from pyload.config import Config
 from pyload.errors import ConnectError, HookError, ResourceError, WorkerError
-from pyload.hooks import Address
 
 if TYPE_CHECKING:
+    from pyload._script import MainScript
     from pyload.result import RunResult
 
 __all__ = ["STOP_SIGNALS", "ensure_fd_limit", "kill_started_processes", "prepare", "run_local"]
@@ -89,9 +87,9 @@ def run_local(
     config = specs[0].config  # the plan's, or with --streams capped at the server's limit
     interrupts: list[float] = []  # when a stop signal came during the load, if one did
     with _processes(specs) as (pipes, hosted):
-        # numpy (the seconds' percentiles), loaded once the processes exist, not in the load.
-        import pyload._stats  # noqa: F401
-
+        # Nothing more is imported before the START (numpy, for the seconds' percentiles, comes
+        # with the first second the threads report; the report after the load): from launch to
+        # the first request, a run imports only what the load needs (docs/architecture.md).
         started: list[bool] = []  # START sent to every process
 
         def interrupt() -> None:
@@ -168,6 +166,8 @@ def prepare(
         build_request(config.target, config.headers, config.method, plan.body, close=close)
     )
     if config.http2:  # what the threads will send (UsageError now, not in every worker)
+        from pyload._hpack import requests_from_http11  # HTTP/2: only for --http2
+
         requests_from_http11(requests.static or b"", config.target)
     specs = []
     for process, threads in enumerate(plan.processes):
@@ -175,6 +175,8 @@ def prepare(
             source: RequestSource = requests
             thread_family, thread_address = family, address
             if script is not None:
+                from pyload.hooks import Address  # the hooks machinery: only for -s
+
                 hooks = script.setup(t, Address(family, address), plan.body)  # wrk: in order
                 source, (thread_family, thread_address) = hooks, hooks.thread.addr.pair
             specs.append(
@@ -222,7 +224,7 @@ def _context() -> ForkContext | ForkServerContext | SpawnContext:
         return multiprocessing.get_context("fork")
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["pyload._process"])
+        ctx.set_forkserver_preload(["pyload._process", "uvloop"])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -240,6 +242,7 @@ def _processes(
     for spec in specs:
         hosted.setdefault(spec.process, []).append(spec)
     ctx = _context()
+    preload_loop(specs[0].config.loop)  # once here, not once in every forked worker
     pipes: dict[int, Pipe] = {}
     processes: list[BaseProcess] = []
     try:

@@ -28,7 +28,10 @@ from pyload._messages import Failed, HookFailed, ProcessMessage, Ready, Result
 from pyload._plan import ThreadSpec
 from pyload.errors import HookError
 
-__all__ = ["START", "STOP", "new_event_loop", "process_main", "run_queue_wait_s", "run_threads"]
+__all__ = [
+    "START", "STOP", "new_event_loop", "preload_loop", "process_main", "run_queue_wait_s",
+    "run_threads",
+]  # fmt: skip
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # as _local's
 START = b"start"  # the parent's word for the common start (sent to every process at once)
@@ -48,6 +51,15 @@ def new_event_loop(name: str) -> asyncio.AbstractEventLoop:
         else:
             return uvloop.new_event_loop()
     return asyncio.new_event_loop()
+
+
+def preload_loop(name: str) -> None:
+    """Import the loop's module (uvloop for ``auto`` and ``uvloop``, where installed) in the
+    parent before it forks the workers: each then has it already, instead of importing it again
+    (once per process: 20 times at ``-t20`` on 20 cores)."""
+    if name in ("auto", "uvloop"):
+        with contextlib.suppress(ImportError):  # new_event_loop says what is missing
+            import uvloop  # noqa: F401
 
 
 def process_main(process: int, threads: list[ThreadSpec], pipe: Pipe) -> None:

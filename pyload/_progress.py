@@ -29,10 +29,9 @@ from typing import TYPE_CHECKING
 
 from pyload._counters import ERROR_NAMES, Counters, RunProgress
 from pyload._messages import Progress
-from pyload._seconds import Second, added, latency_arrays
 
 if TYPE_CHECKING:
-    from pyload._seconds import Arrays
+    from pyload._seconds import Arrays, Second
 
 __all__ = ["ProgressTally", "RoundBarrier"]
 
@@ -166,6 +165,11 @@ class ProgressTally:
             self._complete(self.adding.pop(number))
 
     def _complete(self, second: _Round) -> None:
+        # _seconds (hdrh, and numpy on use) is imported here, at the first second: the parent
+        # creates the tally before the load starts, and a run's start imports only what the
+        # load needs (docs/architecture.md, "What a run imports").
+        from pyload._seconds import Second, added, latency_arrays
+
         start_s = self.seconds[-1].end_s if self.seconds else 0.0
         end_s = max(start_s, second.end_ns / 1e9)
         latencies = latency_arrays(second.counts)

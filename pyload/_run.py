@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 from pyload._counters import RunProgress
 from pyload._local import run_local
 from pyload._plan import make_plan
-from pyload._script import MainScript
 from pyload.config import Config
 
 if TYPE_CHECKING:
+    from pyload._script import MainScript
     from pyload.result import RunResult
 
 __all__ = ["Run"]
@@ -37,7 +37,13 @@ class Run:
         self.config = config
         self.command = None if command is None else tuple(command)  # the CLI's argv: meta
         # -s: read, compiled and run once here (ScriptError, HookError) before anything else.
-        self.script = MainScript(config) if config.script is not None else None
+        self.script: MainScript | None = None
+        if config.script is not None:
+            # The hooks machinery only for a run with a script: a run's start imports only
+            # what the load needs (docs/architecture.md, "What a run imports").
+            from pyload._script import MainScript
+
+            self.script = MainScript(config)
 
     def execute(
         self,

@@ -21,7 +21,6 @@ from pyload._options import from_json as options_from_json
 from pyload._options import to_json as options_to_json
 from pyload._split import even_split
 from pyload.errors import UsageError
-from pyload.thresholds import parse as parse_threshold
 
 __all__ = [
     "DEFAULT_CONNECTIONS",
@@ -268,6 +267,8 @@ def _check_headers(value: object) -> tuple[tuple[str, str], ...]:
 
 def _threshold_arg(text: str) -> str:
     """One ``--threshold``: checked now (a bad one is a usage error before the load)."""
+    from pyload.thresholds import parse as parse_threshold  # only a run that has thresholds
+
     return parse_threshold(text).expression
 
 
@@ -275,7 +276,14 @@ def _check_thresholds(value: object) -> tuple[str, ...]:
     """The thresholds, each parsed (``pyload.thresholds``) and kept in its normal spelling."""
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise ValueError(f"thresholds must be a list of expressions, not {value!r}")
-    return tuple(parse_threshold(text).expression for text in value)
+    texts = tuple(value)
+    if not texts:
+        return ()
+    # Their grammar is imported only for a run that has thresholds: a run's start imports only
+    # what the load needs (docs/architecture.md, "What a run imports").
+    from pyload.thresholds import parse as parse_threshold
+
+    return tuple(parse_threshold(text).expression for text in texts)
 
 
 @dataclass(frozen=True)
