@@ -21,7 +21,7 @@ from benchmarks.profiles import QUICK, resolve_profile
 from benchmarks.progress import Progress
 from benchmarks.report import render_report, summary_header
 from benchmarks.report_html import render_html
-from benchmarks.report_http2 import HTTP2_HEADER
+from benchmarks.report_http2 import HTTP2_HEADER, http2_rows
 from benchmarks.results import (
     HTTP1,
     HTTP2,
@@ -34,6 +34,8 @@ from benchmarks.results import (
 )
 from benchmarks.stacks import H2C_GAPS, NOT_HTTP2, serves_h2c
 from django_target import SERVERS, endpoints_for, serve
+from tests.browser import network_references, open_page
+from tests.test_benchmark_html import SECTIONS_JS
 
 REFERENCE_QUICK = Path(__file__).resolve().parent.parent / "benchmarks/results/reference-quick"
 HYPERCORN = ("hypercorn-asyncio", "hypercorn-uvloop")
@@ -424,3 +426,27 @@ def test_the_committed_http2_run_renders_as_committed() -> None:
     assert {r.pyload_h2.document["protocol"] for c in doc.cells for r in c.runs if r.pyload_h2} == {
         HTTP2
     }
+
+
+def test_the_committed_http2_page_opens_in_a_browser_with_both_protocols() -> None:
+    """The committed run's report.html in headless Chromium, offline: no console message,
+    every chart drawn, each cell run's section holding its HTTP/1.1 and HTTP/2 texts, and the
+    side-by-side table's figures on the page as the reader sees them."""
+    folder = REFERENCE_QUICK.parent / "reference-http2-quick"
+    doc = MatrixResult.from_json((folder / "results.json").read_text())
+    page_html = (folder / "report.html").read_text()
+    assert network_references(page_html) == []
+    page = open_page(folder / "report.html", evaluate={"sections": SECTIONS_JS})
+    assert page.console == (), [str(m) for m in page.console]
+    assert page.charts and all(c.drawn for c in page.charts), page.charts
+    runs = [r for c in doc.cells for r in c.runs]
+    sections = page.evaluated["sections"]
+    assert len(sections) == len(runs)
+    for (_, _, text), run in zip(sections, runs, strict=True):
+        assert run.pyload is not None and run.pyload_h2 is not None
+        assert run.pyload.wrk_text.strip() in text
+        assert "Over HTTP/2 (--http2):" in text and run.pyload_h2.wrk_text.strip() in text
+    assert "HTTP/1.1 and HTTP/2" in page.text
+    for server in HYPERCORN:
+        for row in http2_rows(doc, server):
+            assert " ".join(row[:4]) in " ".join(page.text.split())
