@@ -271,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     if not cells:
         parser.error("no cell matches --servers and --endpoints")
+    if ns.http2 and not any(cell.http2 for cell in cells):
+        parser.error(f"--http2: {NOT_HTTP2} on {', '.join(ns.servers)}: nothing to compare")
     if ns.with_wrk and not wrk_available():
         print("benchmarks: --with-wrk needs wrk on the PATH", file=sys.stderr)
         return 1

@@ -96,7 +96,8 @@ def test_http2_plans_the_h2c_stacks_over_both_protocols() -> None:
 
 def test_http2_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--list shows which cells run over both protocols, stderr which stacks do not serve
-    HTTP/2 (run over HTTP/1.1 or left out), and the run's command repeats --http2."""
+    HTTP/2 (run over HTTP/1.1 or left out); --http2 on stacks none of which serves it is one
+    line and exit 2; the run's command repeats --http2."""
     out = str(tmp_path / "x")
     assert cli.main(["--http2", "--endpoints", "sync/gateway_1s", "--list", "--out", out]) == 0
     stdout, err = capsys.readouterr()
@@ -113,6 +114,14 @@ def test_http2_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert f"benchmarks: HTTP/1.1 only on gunicorn-gevent: {NOT_HTTP2}\n" in err
     assert "left out, does not serve HTTP/2: gunicorn-uvicorn (see the report)" in err
     assert not (tmp_path / "x").exists()
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--http2", "--servers", ",".join(GUNICORN), "--list"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        f"python -m benchmarks: error: --http2: {NOT_HTTP2} on {', '.join(GUNICORN)}: "
+        "nothing to compare"
+    )
     parser = cli.build_parser()
     for given in (["--http2"], []):
         ns = parser.parse_args(given)
