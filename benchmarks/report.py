@@ -18,14 +18,7 @@ from benchmarks.compare import tolerance_text
 from benchmarks.formatting import DASH, fmt_latency, fmt_number, fmt_rate, fmt_spread
 from benchmarks.interpret import interpret
 from benchmarks.machine import machine_markdown
-from benchmarks.report_http2 import (
-    HTTP2_HEADER,
-    h2_summary_row,
-    http2_findings,
-    http2_intro,
-    http2_rows,
-    not_served_lines,
-)
+from benchmarks.report_http2 import h2_summary_row, http2_markdown, not_served_lines
 from benchmarks.results import HTTP1, HTTP2, CellResult, CellRun, CellSummary, MatrixResult
 from benchmarks.wrkparse import WrkParseError, parse_time_us, parse_wrk
 from pyload.result import RATE_HELD
@@ -547,23 +540,6 @@ def _stack_sections(doc: MatrixResult) -> list[str]:
     return lines
 
 
-def _http2_section(doc: MatrixResult) -> list[str]:
-    """``--http2``: per stack run over both protocols, each cell over HTTP/1.1 beside HTTP/2."""
-    assert doc.http2 is not None
-    lines = [f"## {HTTP1} and {HTTP2}", "", http2_intro(doc), ""]
-    lines += [f"- {line}" for line in http2_findings(doc) + not_served_lines(doc)]
-    for server in doc.http2.servers:
-        lines += [
-            "",
-            f"### {server}",
-            "",
-            _row(list(HTTP2_HEADER)),
-            _row(["---"] + ["---:"] * 11 + ["---"]),
-        ]
-        lines += [_row(r) for r in http2_rows(doc, server)]
-    return lines
-
-
 def render_report(doc: MatrixResult, charts: Sequence[str] = ()) -> str:
     """The whole report.md text."""
     p = doc.profile
@@ -608,7 +584,7 @@ def render_report(doc: MatrixResult, charts: Sequence[str] = ()) -> str:
     ]
     lines += [_row(r) for r in summary_rows(doc)]
     if doc.http2 is not None:
-        lines += ["", *_http2_section(doc)]
+        lines += ["", *http2_markdown(doc)]
     if doc.rate_per_s is not None:
         lines += ["", *_open_loop_section(doc)]
     lines += ["", "## Interpretation", ""]

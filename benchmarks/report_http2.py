@@ -8,6 +8,7 @@ benchmarks.report_html lay them out).
     http2_findings(doc)               per stack, HTTP/2's requests/s as a ratio to HTTP/1.1's,
                                       pyload's own CPU, the cells that fared worse
     h2_summary_row(cell, doc)         a cell's HTTP/2 row of the every-cell summary table
+    http2_markdown(doc)               report.md's section: all of the above but the last
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "h2_summary_row",
     "http2_findings",
     "http2_intro",
+    "http2_markdown",
     "http2_rows",
     "not_served_lines",
     "ratio",
@@ -250,3 +252,25 @@ def h2_summary_row(cell: CellResult, doc: MatrixResult) -> list[str]:
         str(s.errors),
         _notes(cell, doc),
     ]
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def http2_markdown(doc: MatrixResult) -> list[str]:
+    """report.md's section: what was run, per stack a sentence, the stacks that do not serve
+    HTTP/2, then per stack run over both protocols each cell over HTTP/1.1 beside HTTP/2."""
+    assert doc.http2 is not None
+    lines = [f"## {HTTP1} and {HTTP2}", "", http2_intro(doc), ""]
+    lines += [f"- {line}" for line in http2_findings(doc) + not_served_lines(doc)]
+    for server in doc.http2.servers:
+        lines += [
+            "",
+            f"### {server}",
+            "",
+            _row(list(HTTP2_HEADER)),
+            _row(["---"] + ["---:"] * 11 + ["---"]),
+        ]
+        lines += [_row(r) for r in http2_rows(doc, server)]
+    return lines
