@@ -1652,6 +1652,7 @@ def test_benchmarks_use_only_pyloads_public_api() -> None:
     # modules that the public API reaches only as --http2 (docs/http2.md); renamed, it breaks
     # here, by name.
     assert [use.split(": ", 1)[1] for use in found.pop("h2codec.py", [])] == [
-        "from pyload import _hpack, _http2"
+        "from pyload import _hpack",
+        "from pyload import _http2",
     ]
     assert found == {}
