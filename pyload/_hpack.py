@@ -1,13 +1,15 @@
 """HPACK for HTTP/2, without a dynamic table: request header blocks built once, and a response's
-block read for its status (or decoded in full for a hook script)."""
+block read for its status (or decoded in full for a hook script).
+
+The hpack package is imported by the functions that use it, not with this module: the engine
+imports this module for every run, and an HTTP/1.1 run's start imports only what its load needs
+(docs/architecture.md, "What a run imports")."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-import hpack
 import httptools
-from hpack import NeverIndexedHeaderTuple
 
 from pyload.config import Target
 from pyload.errors import UsageError
@@ -67,9 +69,11 @@ def encode_request_block(
         (":authority", authority),
         (":path", target.path if path is None else path),
     ]
+    import hpack  # an HTTP/2 run's setup (the module docstring says why here)
+
     try:
         encoded = [
-            NeverIndexedHeaderTuple(
+            hpack.NeverIndexedHeaderTuple(
                 name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape")
             )
             for name, value in [*pseudo, *fields.values()]
@@ -139,6 +143,8 @@ def decode_status(block: bytes) -> int:
     status = STATIC_STATUS.get(block[start]) if start < len(block) else None
     if status is not None:
         return status
+    import hpack  # a status beyond the static table's (the module docstring says why here)
+
     decoder = hpack.Decoder()
     decoder.max_allowed_table_size = 0
     decoder.header_table_size = 0
@@ -157,6 +163,8 @@ def decode_status(block: bytes) -> int:
 def decode_fields(block: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
     """A response header block decoded in full (no dynamic table): its :status (0 if none) and
     its other fields, as a hook script's ``response`` hook gets them."""
+    import hpack  # (the module docstring says why here)
+
     decoder = hpack.Decoder()
     decoder.max_allowed_table_size = 0
     decoder.header_table_size = 0

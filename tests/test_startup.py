@@ -19,9 +19,9 @@ from tests.target_server import TargetServer
 #: What the load does not need, so what no process of a run has imported at its START: numpy
 #: and everything on it (the statistics, the report, wrk's units, the seconds), the result, the
 #: hooks machinery (-s only), the thresholds (--threshold only), the HTML, compare and plot
-#: code, HdrHistogram, Dask, matplotlib.
+#: code, HdrHistogram, HPACK (--http2 only), Dask, matplotlib.
 NOT_BEFORE_THE_LOAD = (
-    "numpy", "matplotlib", "distributed", "dask", "hdrh",
+    "numpy", "matplotlib", "distributed", "dask", "hdrh", "hpack",
     "pyload._stats", "pyload._report", "pyload.units", "pyload._seconds", "pyload._hdr",
     "pyload.result", "pyload.hooks", "pyload._script", "pyload.thresholds",
     "pyload.htmlreport", "pyload.compare", "pyload._plot", "pyload._dask",
