@@ -140,6 +140,7 @@ def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "p99_us": of("p99_us"),
         "requests": of("requests"),
         "startup_s": of("startup_s"),
+        "startup_cpu_s": of("startup_cpu_s"),  # the tree's CPU by then (benchmarks.startup)
         "peak_pss_mb": pss / 1e6 if pss is not None else None,
         "wall_s": of("wall_s"),
         "wall_beyond_run_s": of("wall_beyond_run_s"),
@@ -207,6 +208,8 @@ def _one_round(
         extra = ""
         if run.startup_s is not None:
             extra += f"  start {run.startup_s * 1000:6.0f} ms"
+        if run.startup_cpu_s is not None:
+            extra += f" ({run.startup_cpu_s * 1000:.0f} ms CPU)"
         if run.peak_pss_bytes is not None:
             extra += f"  PSS {run.peak_pss_bytes / 1e6:6.1f} MB"
         errors = sum(run.errors.values())
