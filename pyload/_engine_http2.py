@@ -90,6 +90,7 @@ class Http2Connection(asyncio.Protocol):
         "idle",
         "in_flight",
         "latency_counts",
+        "lost_unwritten",
         "pending",
         "request",
         "requests",
@@ -126,6 +127,7 @@ class Http2Connection(asyncio.Protocol):
         self.error_counted = False
         self.pending = 0  # -n: requests sent on this connection and not answered yet
         self.written_through = 0  # the last stream id written to the socket
+        self.lost_unwritten = 0  # streams dropped before they were written (lose)
 
     def itself(self) -> Http2Connection:
         return self
@@ -147,6 +149,11 @@ class Http2Connection(asyncio.Protocol):
         if data:
             self.transport.write(data)
             self.written_through = self.codec.last_stream_id
+            if self.lost_unwritten:  # dropped before this write, sent all the same: lost now
+                self.result.read_errors += self.lost_unwritten
+                if self.worker.quota is not None:
+                    self.worker.count_lost(self, self.lost_unwritten)
+                self.lost_unwritten = 0
 
     def written_in_flight(self) -> int:
         """Streams in flight that were written: a stream opened during a read that then ended
@@ -228,8 +235,8 @@ class Http2Connection(asyncio.Protocol):
             self.result.read_errors += 1
             if worker.quota is not None:
                 worker.count_lost(self, 1)
-        elif worker.quota is not None:
-            worker.count_sent(self, -1)  # opened during this read, never written: not sent
+        else:  # opened during this read, not written yet: an error once it is (flush)
+            self.lost_unwritten += 1
         slot.streams -= 1
         if not slot.streams:
             self.send_next(slot, perf_counter_ns())
@@ -338,6 +345,8 @@ class Http2Connection(asyncio.Protocol):
             else:
                 self.result.read_errors += max(1, self.written_in_flight())
             self.error_counted = True
+        if self.lost_unwritten and worker.quota is not None:
+            worker.count_sent(self, -self.lost_unwritten)  # never written: never sent
         if self.pending and not worker.stopping:
             worker.count_lost(self)  # -n: its unanswered requests are done with
         if not self.closed.done():
