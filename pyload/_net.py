@@ -112,11 +112,16 @@ def probe_tls(sock: socket.socket, host: str) -> str | None:
     except TimeoutError:
         return "timed out"
     except ssl.SSLError as exc:
-        text = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], str) else str(exc)
-        return re.sub(r"\s*\(_ssl\.c:\d+\)$", "", text)
+        return _ssl_text(exc)
     except OSError as exc:
         return exc.strerror or str(exc)
     return None
+
+
+def _ssl_text(exc: ssl.SSLError) -> str:
+    """OpenSSL's ``[LIB: CODE] text`` without its ``(_ssl.c:NNN)``."""
+    text = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], str) else str(exc)
+    return re.sub(r"\s*\(_ssl\.c:\d+\)$", "", text)
 
 
 class _NoStreams:
@@ -164,7 +169,11 @@ def probe_http2(target: Target, family: int, sockaddr: tuple[Any, ...]) -> int:
                 f"{where} no HTTP/2 SETTINGS within {CONNECT_TIMEOUT_S:g} s"
             ) from None
         except ssl.SSLError as exc:
-            raise ConnectError(f"{where} TLS handshake failed: {exc.reason or exc}") from None
+            if "no application protocol" in str(exc).lower():  # h2 is all pyload offers
+                raise ConnectError(
+                    f"{where} the server does not offer HTTP/2 by ALPN (it refused h2)"
+                ) from None
+            raise ConnectError(f"{where} TLS handshake failed: {_ssl_text(exc)}") from None
         except OSError as exc:
             raise ConnectError(f"{where} {exc.strerror or exc}") from None
     return codec.max_concurrent_streams

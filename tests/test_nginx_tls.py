@@ -180,6 +180,7 @@ def test_pyload_http2_sends_exactly_n_requests_as_http2_over_h2c_and_tls(tmp_pat
     assert refused.returncode == 1 and refused.stdout == ""
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert "Traceback" not in refused.stderr
+    assert "the server does not offer HTTP/2 by ALPN (it refused h2)" in refused.stderr
     assert protocols(log) == {
         ("http", _address(server.url)[1], "HTTP/2.0"): 1000,
         ("https", _address(server.https_url)[1], "HTTP/2.0"): 1000,
