@@ -526,21 +526,13 @@ class ClientConnection:
         stream = self._streams.get(stream_id)
         if stream is None:
             return  # cancelled or reset: with no dynamic table, its block need not be read
-        if self.keep_responses and stream[0] < 200:
-            status, headers = decode_fields(block)
-            if status >= 200:
-                self._kept[stream_id][0][:] = headers
-            if not 100 <= status <= 999:
-                raise ProtocolError(f"response on stream {stream_id} without a :status")
-            stream[0] = status
-            if status < 200 and end_stream:
-                raise ProtocolError(f"stream {stream_id} ended with an interim response")
-            if end_stream:
-                del self._streams[stream_id]
-                self._respond(stream_id, stream)
-            return
         if stream[0] < 200:
-            status = decode_status(block)
+            if self.keep_responses:  # every field, for the response hook
+                status, headers = decode_fields(block)
+                if status >= 200:
+                    self._kept[stream_id][0][:] = headers
+            else:
+                status = decode_status(block)
             if not 100 <= status <= 999:
                 raise ProtocolError(f"response on stream {stream_id} without a :status")
             stream[0] = status
