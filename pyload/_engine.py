@@ -10,7 +10,8 @@ around it is ``_process``):
         waits until just before its first send time: _pacing.ConstantRate):
           loop.create_connection(Connection)          failure -> connect error, retry
           Connection.connection_made                  send the first request
-          Connection.data_received -> parser.feed     httptools (_http11.py)
+          Connection.data_received -> feed            httptools (_http11.py: a Connection is
+                                                      its own ResponseParser)
             Connection.on_response                    time, count (a status but 200 by its
                                                       code), record; then the next
                                                       request: at once, the static bytes (the
@@ -48,7 +49,14 @@ from time import perf_counter_ns
 
 from pyload._counters import ThreadResult, ThreadStats
 from pyload._engine_http2 import Http2Connection, Http2Requests
-from pyload._http11 import FullResponseParser, ResponseError, ResponseParser, parser_class
+from pyload._http11 import (
+    FullResponseParser,
+    HeadFullResponseParser,
+    HeadResponseParser,
+    ResponseError,
+    ResponseParser,
+    parser_class,
+)
 from pyload._messages import HookFailed, ProcessMessage, Progress
 from pyload._net import client_tls_context
 from pyload._pacing import Schedule
@@ -107,9 +115,9 @@ class LoadThread:
             index=spec.index, connections=spec.connections, process=spec.process
         )
         self.result = ThreadResult(self.stats)
-        self.parser_class: type[ResponseParser] = parser_class(
-            spec.config.method, spec.requests.wants_responses
-        )
+        self.connection_class = CONNECTION_CLASSES[
+            parser_class(spec.config.method, spec.requests.wants_responses)
+        ]
         self.open: set[Connection | Http2Connection] = set()
         self.schedules: list[Schedule] = []  # the slots' schedules (constant rate only)
         # The latencies recorded since the last Progress: from the intended send times at a
@@ -245,7 +253,9 @@ class LoadThread:
                 await asyncio.sleep(wait_s)
         while not self.stopping:
             conn: Connection | Http2Connection = (
-                Http2Connection(self, schedules) if self.streams else Connection(self, schedule)
+                Http2Connection(self, schedules)
+                if self.streams
+                else self.connection_class(self, schedule)
             )
             try:
                 await loop.create_connection(
@@ -377,17 +387,20 @@ class LoadThread:
             self.finished.set_result(None)
 
 
-class Connection(asyncio.Protocol):
-    """One keep-alive connection: writes requests, times and counts each response."""
+class Connection(ResponseParser, asyncio.Protocol):
+    """One keep-alive connection: writes requests, times and counts each response.
+
+    It is its own response parser (a ResponseParser whose ``on_response`` is this class's):
+    one object per connection instead of two, and no call between them. A response hook or
+    HEAD requests take the subclasses below, on the parser of the same name.
+    """
 
     __slots__ = (
         "at_once",
         "closed",
         "error_counted",
-        "feed",
         "intended_ns",
         "latency_counts",
-        "parser",
         "pending",
         "request",
         "result",
@@ -418,10 +431,7 @@ class Connection(asyncio.Protocol):
             and worker.keepalive
         )
         self.timeout_us = worker.spec.config.timeout_us
-        self.parser = worker.parser_class(
-            self.on_response if schedule is None else self.on_paced_response
-        )
-        self.feed = self.parser.feed
+        super().__init__(None if schedule is None else self.on_paced_response)
         self.closed: asyncio.Future[None] = worker.loop.create_future()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.timer: asyncio.TimerHandle | None = None  # set while the pacer makes it wait
@@ -513,9 +523,8 @@ class Connection(asyncio.Protocol):
     def after_response(self, status: int, keep_alive: bool, now: int) -> None:
         """Everything but the fast path: the response hook, the pacer, or closing."""
         if self.source.wants_responses:
-            parser = self.parser
-            assert isinstance(parser, FullResponseParser)
-            self.source.response(status, parser.last_headers, parser.last_body)
+            assert isinstance(self, FullResponseParser)
+            self.source.response(status, self.last_headers, self.last_body)
         worker = self.worker
         if worker.stopping or (worker.quota is not None and worker.count_answered(self, now)):
             return  # the script (thread.stop(), a hook that raised) or -n ended the load
@@ -556,7 +565,7 @@ class Connection(asyncio.Protocol):
     def eof_received(self) -> bool:
         if self.timer is not None or (self.worker.quota is not None and not self.pending):
             return False  # closed while waiting (pacer, delay(), -n's share sent): none in flight
-        if not self.parser.feed_eof():
+        if not self.feed_eof():
             # The request in flight will never be answered (wrk: EOF before "message done").
             self.fail_read()
         return False
@@ -590,3 +599,24 @@ class Connection(asyncio.Protocol):
             return []
         return [self.sent_ns]
 
+
+class FullConnection(Connection, FullResponseParser):
+    """A connection whose responses' headers and body go to the script's response()."""
+
+
+class HeadConnection(Connection, HeadResponseParser):
+    """A connection sending HEAD requests (each response ends with its head)."""
+
+    __slots__ = ()
+
+
+class HeadFullConnection(Connection, HeadFullResponseParser):
+    """HEAD requests, and the script's response() hook."""
+
+
+CONNECTION_CLASSES: dict[type[ResponseParser], type[Connection]] = {
+    ResponseParser: Connection,
+    FullResponseParser: FullConnection,
+    HeadResponseParser: HeadConnection,
+    HeadFullResponseParser: HeadFullConnection,
+}

@@ -117,8 +117,8 @@ class ResponseParser:
 
     __slots__ = ("_chunk", "_head", "_head_done", "_on_response", "_parser", "_switched", "_tail")
 
-    def __init__(self, on_response: Callable[[int, bool], None]) -> None:
-        self._on_response = on_response
+    def __init__(self, on_response: Callable[[int, bool], None] | None = None) -> None:
+        self._on_response = self.on_response if on_response is None else on_response
         self._parser = httptools.HttpResponseParser(self)
         self._head: list[bytes] = []  # chunks of the current response, until its head is done
         self._head_done = False
@@ -154,6 +154,12 @@ class ResponseParser:
         self.on_message_complete()
         return True
 
+    def on_response(self, status: int, keep_alive: bool) -> None:
+        """A final response is complete: what a subclass that is its own caller overrides (the
+        engine's connection is its parser: one object per connection, one call less per
+        response), when no ``on_response`` is given."""
+        raise NotImplementedError
+
     def on_headers_complete(self) -> None:
         """httptools' callback: the head is complete; stop keeping chunks."""
         self._head_done = True
@@ -182,9 +188,10 @@ class FullResponseParser(ResponseParser):
     that does not ask for them pays nothing for them.
     """
 
-    __slots__ = ("_body", "_headers", "last_body", "last_headers")
+    # No __slots__: with them, a class could not derive from both this and another subclass
+    # of ResponseParser with slots of its own (the engine's connection). Not on the hot path.
 
-    def __init__(self, on_response: Callable[[int, bool], None]) -> None:
+    def __init__(self, on_response: Callable[[int, bool], None] | None = None) -> None:
         super().__init__(on_response)
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
@@ -253,8 +260,6 @@ class HeadResponseParser(ResponseParser):
 
 class HeadFullResponseParser(HeadResponseParser, FullResponseParser):
     """HEAD requests for a caller that reads the headers (the body is always empty)."""
-
-    __slots__ = ()
 
     def _complete_head(self) -> None:
         self.last_headers, self._headers = self._headers, []
