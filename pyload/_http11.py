@@ -20,12 +20,15 @@ Rules, in the order a response goes through them:
 - A body delimited by the end of the connection (no Content-Length, not chunked) is complete at
   ``feed_eof``; any other response that the end of the stream cuts short is not.
 
-State: the chunks of the current response up to the end of its head (empty between responses),
-and the chunk in which the previous response ended: httptools cannot be told about the end of the
-stream, so ``feed_eof`` reads that head to decide whether the response was one whose body ends
-with the connection, and a response that begins in the same chunk as the end of the one before it
-is found there. A caller that wants headers and bodies uses ``FullResponseParser``; HEAD requests
-use ``HeadResponseParser``.
+State: the chunks of the current response from the one it began in (``on_message_begin``) to
+the one its head ended in (empty between responses): httptools cannot be told about the end of
+the stream, so ``feed_eof`` reads that head to decide whether the response was one whose body
+ends with the connection; a response that begins in the same chunk as the end of the one before
+it is found in that chunk. No chunk is kept once its response's head is done: with 2000
+connections fetching 25 KB bodies, a chunk kept per connection (as this parser once kept the
+chunk in which each response ended) made every ``read()`` copy into memory out of the cache
+(docs/benchmarks.md). A caller that wants headers and bodies uses ``FullResponseParser``; HEAD
+requests use ``HeadResponseParser``.
 """
 
 from __future__ import annotations
@@ -110,20 +113,21 @@ class ResponseParser:
     """Frames responses on one connection; calls ``on_response(status, keep_alive)`` for each
     final response (1xx interim responses are skipped; 101 ends the HTTP stream).
 
-    Keeps no body: only the chunks up to the end of the current response's head and the chunk
-    in which the previous response ended, which ``feed_eof`` needs (8 connections fetching
-    100 MB bodies hold a few chunks each, not the bodies).
+    Keeps no body: only the chunks from the beginning of the current response to the end of its
+    head, which ``feed_eof`` needs (8 connections fetching 100 MB bodies hold a few chunks
+    each, not the bodies), and nothing once its head is done.
     """
 
-    __slots__ = ("_chunk", "_head", "_head_done", "_on_response", "_parser", "_switched", "_tail")
+    __slots__ = ("_chunk", "_head", "_head_done", "_on_response", "_parser", "_switched")
 
     def __init__(self, on_response: Callable[[int, bool], None] | None = None) -> None:
         self._on_response = self.on_response if on_response is None else on_response
         self._parser = httptools.HttpResponseParser(self)
-        self._head: list[bytes] = []  # chunks of the current response, until its head is done
+        # The chunks of the current response, from the one it began in (which may hold the end
+        # of the previous response too) until its head is done.
+        self._head: list[bytes] = []
         self._head_done = False
-        self._chunk = b""  # the chunk being parsed
-        self._tail = b""  # the chunk in which the previous response ended
+        self._chunk = b""  # the chunk being parsed, during feed only
         self._switched = False  # a 101 was received: the rest is not HTTP
 
     def feed(self, data: bytes) -> None:
@@ -131,12 +135,16 @@ class ResponseParser:
         if self._switched:
             return
         self._chunk = data
-        if not self._head_done:
-            self._head.append(data)
+        head = self._head
+        if head and not self._head_done:  # a response's head goes on in this chunk
+            head.append(data)
         try:
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            self._chunk = b""
             _parse_error(exc, self._switched)
+            return
+        self._chunk = b""  # not kept past the parse (see the module's docstring)
 
     def feed_eof(self) -> bool:
         """The peer closed the stream. Return True if that completed a response.
@@ -148,7 +156,7 @@ class ResponseParser:
         if self._switched or not self._head_done:
             return False
         status = self._parser.get_status_code()
-        head = _current_head(self._tail, b"".join(self._head), status)
+        head = _current_head(b"".join(self._head), status)
         if head is None or not _delimited_by_eof(status, head.headers):
             return False
         self.on_message_complete()
@@ -160,6 +168,10 @@ class ResponseParser:
         response), when no ``on_response`` is given."""
         raise NotImplementedError
 
+    def on_message_begin(self) -> None:
+        """httptools' callback: a response begins in the chunk being parsed; keep it."""
+        self._head.append(self._chunk)
+
     def on_headers_complete(self) -> None:
         """httptools' callback: the head is complete; stop keeping chunks."""
         self._head_done = True
@@ -168,7 +180,6 @@ class ResponseParser:
         """httptools' callback: a response is complete. Only final responses are reported."""
         self._head.clear()
         self._head_done = False
-        self._tail = self._chunk
         parser = self._parser
         status = parser.get_status_code()
         if status < 200:
@@ -219,6 +230,8 @@ class HeadResponseParser(ResponseParser):
     """
 
     __slots__ = ()
+
+    on_message_begin = None  # type: ignore[assignment]  # its feed keeps every chunk itself
 
     def feed(self, data: bytes) -> None:
         if self._switched:
@@ -306,21 +319,21 @@ def _unfinished_response(data: bytes, status: int) -> _HeadCheck | None:
     return None
 
 
-def _current_head(tail: bytes, head: bytes, status: int) -> _HeadCheck | None:
-    """The current response's head, given the chunks kept since the previous response ended
-    (``head``) and the chunk it ended in (``tail``); None if it is not there.
+def _current_head(data: bytes, status: int) -> _HeadCheck | None:
+    """The current response's head, given the chunks kept from the one it began in; None if it
+    is not there.
 
-    The common case: the response began with a chunk of its own (``head`` starts with it). Else
-    it began in ``tail``, after the previous response (an interim response, or a server that
-    sent more than it was asked): llhttp does not say where, so the first status line there
-    that starts a complete head with the status llhttp read, and no whole response, is taken.
-    A body that itself held such a status line could mislead this; it is only asked at EOF.
+    The common case: the response began with a chunk of its own (``data`` starts with it). Else
+    it began in a chunk that held the end of the previous response too (an interim response, or
+    a server that sent more than it was asked): llhttp does not say where, so the first status
+    line there that starts a complete head with the status llhttp read, and no whole response,
+    is taken. A body that itself held such a status line could mislead this; it is only asked
+    at EOF.
     """
-    found = _unfinished_response(head, status)
+    found = _unfinished_response(data, status)
     if found is not None:
         return found
-    data = tail + head
-    start = data.find(b"HTTP/")
+    start = data.find(b"HTTP/", 1)
     while start != -1 and found is None:
         found = _unfinished_response(data[start:], status)
         start = data.find(b"HTTP/", start + 1)

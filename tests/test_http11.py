@@ -308,3 +308,25 @@ def test_text_beyond_latin_1_is_sent_as_utf_8_as_wrk_sends_its_arguments():
     assert "X-Price: 10 \u20ac\r\n".encode() in request and b"X-Raw: \xff\r\n" in request
     with pytest.raises(UsageError, match=r"cannot send '\\ud800' in a request"):
         build_request(target, (("X-Bad", "\ud800"),))
+
+
+def test_no_chunk_is_kept_once_its_response_is_done():
+    """A chunk is kept only while a response that began in it is not done (``feed_eof`` may
+    need its head): with 2000 connections fetching 25 KB bodies, one chunk kept per connection
+    made every read slower (docs/benchmarks.md)."""
+    import sys
+
+    whole = b"HTTP/1.1 200 OK\r\nContent-Length: 25000\r\n\r\n" + bytes(25_000)
+    parser = ResponseParser(lambda status, keep: None)
+    refs = sys.getrefcount(whole)
+    parser.feed(whole)
+    assert sys.getrefcount(whole) == refs  # a whole response in one chunk: nothing kept
+    begins = whole[:-10] + b""  # a fresh object: the body's end comes in the next chunk
+    refs = sys.getrefcount(begins)
+    parser.feed(begins)
+    assert sys.getrefcount(begins) == refs + 1  # its response goes on: kept for feed_eof
+    next_begins = whole[-10:] + b"HTTP/1.1 200 OK\r\nContent-"  # the next head, cut short
+    next_refs = sys.getrefcount(next_begins)
+    parser.feed(next_begins)
+    assert sys.getrefcount(begins) == refs  # its response is done
+    assert sys.getrefcount(next_begins) == next_refs + 1  # where the next one began
