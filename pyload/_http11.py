@@ -20,13 +20,13 @@ Rules, in the order a response goes through them:
 - A body delimited by the end of the connection (no Content-Length, not chunked) is complete at
   ``feed_eof``; any other response that the end of the stream cuts short is not.
 
-State: the chunks of the current response from the one it began in (``on_message_begin``) to
-the one its head ended in (empty between responses): httptools cannot be told about the end of
-the stream, so ``feed_eof`` reads that head to decide whether the response was one whose body
-ends with the connection; a response that begins in the same chunk as the end of the one before
-it is found in that chunk. No chunk is kept once its response's head is done: with 2000
-connections fetching 25 KB bodies, a chunk kept per connection (as this parser once kept the
-chunk in which each response ended) made every ``read()`` copy into memory out of the cache
+State: the first chunks of the current response, from the one it began in
+(``on_message_begin``; empty between responses): httptools cannot be told about the end of the
+stream, so ``feed_eof`` reads the response's head from them to decide whether its body ends
+with the connection; a response that begins in the same chunk as the end of the one before it
+is found in that chunk. No chunk is kept once its response is done: with 2000 connections
+fetching 25 KB bodies, a chunk kept per connection (as this parser once kept the chunk in
+which each response ended) made every ``read()`` copy into memory out of the cache
 (docs/benchmarks.md). A caller that wants headers and bodies uses ``FullResponseParser``; HEAD
 requests use ``HeadResponseParser``.
 """
@@ -109,24 +109,30 @@ def _parse_error(exc: Exception, switched: bool) -> None:
         raise ResponseError(str(exc) or type(exc).__name__) from None
 
 
+KEPT_CHUNKS = 4  # a response's first chunks kept for feed_eof; its head is read from them
+
+
 class ResponseParser:
     """Frames responses on one connection; calls ``on_response(status, keep_alive)`` for each
     final response (1xx interim responses are skipped; 101 ends the HTTP stream).
 
-    Keeps no body: only the chunks from the beginning of the current response to the end of its
-    head, which ``feed_eof`` needs (8 connections fetching 100 MB bodies hold a few chunks
-    each, not the bodies), and nothing once its head is done.
+    Keeps no body: only the first chunks of the current response (``KEPT_CHUNKS``), from the
+    one it began in, which hold its head for ``feed_eof``; a response that takes more has its
+    head read once from them, and then only whether its body ends with the connection is kept
+    (8 connections fetching 100 MB bodies hold a few chunks each, not the bodies). Nothing is
+    kept once a response is done. httptools calls into Python twice per response, at its
+    beginning and at its end.
     """
 
-    __slots__ = ("_chunk", "_head", "_head_done", "_on_response", "_parser", "_switched")
+    __slots__ = ("_chunk", "_ends_at_eof", "_head", "_on_response", "_parser", "_switched")
 
     def __init__(self, on_response: Callable[[int, bool], None] | None = None) -> None:
         self._on_response = self.on_response if on_response is None else on_response
         self._parser = httptools.HttpResponseParser(self)
-        # The chunks of the current response, from the one it began in (which may hold the end
-        # of the previous response too) until its head is done.
+        # The first chunks of the current response, from the one it began in (which may hold
+        # the end of the previous response too); empty between responses.
         self._head: list[bytes] = []
-        self._head_done = False
+        self._ends_at_eof: bool | None = None  # a long response's head, read: see _keep_long
         self._chunk = b""  # the chunk being parsed, during feed only
         self._switched = False  # a 101 was received: the rest is not HTTP
 
@@ -136,8 +142,11 @@ class ResponseParser:
             return
         self._chunk = data
         head = self._head
-        if head and not self._head_done:  # a response's head goes on in this chunk
-            head.append(data)
+        if head:  # a response goes on in this chunk
+            if len(head) < KEPT_CHUNKS:
+                head.append(data)
+            else:
+                self._keep_long(head)
         try:
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
@@ -146,6 +155,21 @@ class ResponseParser:
             return
         self._chunk = b""  # not kept past the parse (see the module's docstring)
 
+    def _keep_long(self, head: list[bytes]) -> None:
+        """A response that goes on past KEPT_CHUNKS chunks: once its head is complete in them,
+        read it, keep whether its body ends with the connection, and drop the chunks (empty
+        ones stay in their place, so that the next chunks come here too); until then keep the
+        chunk being parsed."""
+        if self._ends_at_eof is not None:
+            return
+        status = self._parser.get_status_code()
+        found = _current_head(b"".join(head), status)
+        if found is None:  # a head longer than the chunks kept (or chunks of a few bytes)
+            head.append(self._chunk)
+            return
+        self._ends_at_eof = _delimited_by_eof(status, found.headers)
+        head[:] = [b""] * KEPT_CHUNKS
+
     def feed_eof(self) -> bool:
         """The peer closed the stream. Return True if that completed a response.
 
@@ -153,11 +177,14 @@ class ResponseParser:
         complete at EOF. wrk counts such a response as a request *and* a read error (its parser
         is not in the "message done" state); pyload counts it as a request only.
         """
-        if self._switched or not self._head_done:
+        if self._switched or not self._head:
             return False
-        status = self._parser.get_status_code()
-        head = _current_head(b"".join(self._head), status)
-        if head is None or not _delimited_by_eof(status, head.headers):
+        ends_at_eof = self._ends_at_eof
+        if ends_at_eof is None:
+            status = self._parser.get_status_code()
+            found = _current_head(b"".join(self._head), status)
+            ends_at_eof = found is not None and _delimited_by_eof(status, found.headers)
+        if not ends_at_eof:
             return False
         self.on_message_complete()
         return True
@@ -172,14 +199,10 @@ class ResponseParser:
         """httptools' callback: a response begins in the chunk being parsed; keep it."""
         self._head.append(self._chunk)
 
-    def on_headers_complete(self) -> None:
-        """httptools' callback: the head is complete; stop keeping chunks."""
-        self._head_done = True
-
     def on_message_complete(self) -> None:
         """httptools' callback: a response is complete. Only final responses are reported."""
         self._head.clear()
-        self._head_done = False
+        self._ends_at_eof = None
         parser = self._parser
         status = parser.get_status_code()
         if status < 200:
@@ -232,6 +255,10 @@ class HeadResponseParser(ResponseParser):
     __slots__ = ()
 
     on_message_begin = None  # type: ignore[assignment]  # its feed keeps every chunk itself
+
+    def feed_eof(self) -> bool:
+        """A HEAD response ends with its head: the end of the stream completes none."""
+        return False
 
     def feed(self, data: bytes) -> None:
         if self._switched:

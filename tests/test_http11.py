@@ -330,3 +330,33 @@ def test_no_chunk_is_kept_once_its_response_is_done():
     parser.feed(next_begins)
     assert sys.getrefcount(begins) == refs  # its response is done
     assert sys.getrefcount(next_begins) == next_refs + 1  # where the next one began
+
+
+@pytest.mark.parametrize(
+    ("head", "by_eof"),
+    [
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", True),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", False),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", True),
+    ],
+)
+def test_a_long_response_is_judged_at_eof_from_its_head_alone(head: bytes, by_eof: bool):
+    """Past its first chunks, a response's head is read once and its chunks are dropped; EOF is
+    judged from that head, whichever chunk the head ended in."""
+    import sys
+
+    for cut in (len(head) // 3, len(head), len(head) + 5):
+        rec = Recorder()
+        stream = CL + head + b"x" * 50
+        split = len(CL) + cut
+        rec.parser.feed(stream[:split])  # a whole response, then the next one begins
+        rec.parser.feed(stream[split:])
+        chunks = [b"y" * 1000 + bytes([i]) for i in range(20)]
+        for chunk in chunks:
+            rec.parser.feed(chunk)
+        del chunk
+        never_fed = [b"y" * 1000 + b"\xff"]
+        refs = sys.getrefcount(never_fed[0])
+        assert [sys.getrefcount(chunk) for chunk in chunks] == [refs] * len(chunks)  # none kept
+        assert rec.parser.feed_eof() is by_eof, cut
+        assert rec.responses == [(200, True)] + ([(200, False)] if by_eof else [])
