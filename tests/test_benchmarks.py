@@ -1648,11 +1648,17 @@ def test_benchmarks_use_only_pyloads_public_api() -> None:
         for path in sources
         if (uses := _private_pyload_uses(path.read_text(encoding="utf-8")))
     }
-    # The one exception: h2codec measures the HTTP/2 codec itself (its framing and HPACK), private
+    # One exception: h2codec measures the HTTP/2 codec itself (its framing and HPACK), private
     # modules that the public API reaches only as --http2 (docs/http2.md); renamed, it breaks
     # here, by name.
     assert [use.split(": ", 1)[1] for use in found.pop("h2codec.py", [])] == [
         "from pyload import _hpack",
         "from pyload import _http2",
+    ]
+    # And hotpath measures the HTTP/1.1 engine's connection itself, without I/O (a thread
+    # planned by _local, its Connection fed bytes): the Python part of one response.
+    assert [use.split(": ", 1)[1] for use in found.pop("hotpath.py", [])] == [
+        "from pyload._engine import ...",
+        "from pyload._local import ...",
     ]
     assert found == {}
