@@ -46,17 +46,11 @@ import ssl
 import time
 from collections.abc import Callable
 from time import perf_counter_ns
+from typing import cast
 
 from pyload._counters import ThreadResult, ThreadStats
 from pyload._engine_http2 import Http2Connection, Http2Requests
-from pyload._http11 import (
-    FullResponseParser,
-    HeadFullResponseParser,
-    HeadResponseParser,
-    ResponseError,
-    ResponseParser,
-    parser_class,
-)
+from pyload._http11 import FullResponseParser, ResponseError, ResponseParser, parser_class
 from pyload._messages import HookFailed, ProcessMessage, Progress
 from pyload._net import client_tls_context
 from pyload._pacing import Schedule
@@ -115,9 +109,9 @@ class LoadThread:
             index=spec.index, connections=spec.connections, process=spec.process
         )
         self.result = ThreadResult(self.stats)
-        self.connection_class = CONNECTION_CLASSES[
+        self.connection_class = connection_class(
             parser_class(spec.config.method, spec.requests.wants_responses)
-        ]
+        )
         self.open: set[Connection | Http2Connection] = set()
         self.schedules: list[Schedule] = []  # the slots' schedules (constant rate only)
         # The latencies recorded since the last Progress: from the intended send times at a
@@ -388,12 +382,9 @@ class LoadThread:
 
 
 class Connection(ResponseParser, asyncio.Protocol):
-    """One keep-alive connection: writes requests, times and counts each response.
-
-    It is its own response parser (a ResponseParser whose ``on_response`` is this class's):
-    one object per connection instead of two, and no call between them. A response hook or
-    HEAD requests take the subclasses below, on the parser of the same name.
-    """
+    """One keep-alive connection: writes requests, times and counts each response. It is its
+    own response parser (one object per connection, no call between the two); a response hook
+    or HEAD requests take a subclass on their parser (``connection_class``)."""
 
     __slots__ = (
         "at_once",
@@ -600,23 +591,10 @@ class Connection(ResponseParser, asyncio.Protocol):
         return [self.sent_ns]
 
 
-class FullConnection(Connection, FullResponseParser):
-    """A connection whose responses' headers and body go to the script's response()."""
-
-
-class HeadConnection(Connection, HeadResponseParser):
-    """A connection sending HEAD requests (each response ends with its head)."""
-
-    __slots__ = ()
-
-
-class HeadFullConnection(Connection, HeadFullResponseParser):
-    """HEAD requests, and the script's response() hook."""
-
-
-CONNECTION_CLASSES: dict[type[ResponseParser], type[Connection]] = {
-    ResponseParser: Connection,
-    FullResponseParser: FullConnection,
-    HeadResponseParser: HeadConnection,
-    HeadFullResponseParser: HeadFullConnection,
-}
+def connection_class(parser: type[ResponseParser]) -> type[Connection]:
+    """The Connection that parses as ``parser`` (_http11.parser_class: a response hook's, or
+    HEAD's; a class made once per thread); Connection itself for the plain ResponseParser."""
+    if parser is ResponseParser:
+        return Connection
+    name = parser.__name__.replace("ResponseParser", "Connection")
+    return cast(type[Connection], type(name, (Connection, parser), {"__slots__": ()}))
