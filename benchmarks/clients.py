@@ -27,14 +27,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from benchmarks import PROJECT_ROOT
-from benchmarks.common import child_env
+from benchmarks.common import child_env, log
 from benchmarks.results import PyloadResult
 from benchmarks.stopping import stop_process
 from benchmarks.watch import RequestCounter, process_tree, tree_cpu_s, tree_pss_bytes
@@ -47,6 +47,7 @@ __all__ = [
     "ClientRun",
     "Watch",
     "locust_available",
+    "one_round",
     "run_floor",
     "run_locust",
     "run_pyload",
@@ -550,3 +551,38 @@ def run_locust(
         errors={"failures": failures},
         cpus=cpus,
     ).observed(seen)
+
+
+def one_round(
+    label: str,
+    tools: Sequence[str],
+    make: Callable[[str], Callable[[], ClientRun]],
+    shift: int,
+    runs: dict[str, list[dict[str, Any]]],
+    skipped: dict[str, str],
+) -> None:
+    """One alternating round of the selfbenches: each tool once, starting ``shift`` tools in
+    (so that no tool always runs first), its run added to ``runs``, a failure logged and kept
+    in ``skipped``; one progress line per run."""
+    shift %= len(tools)
+    for tool in list(tools[shift:]) + list(tools[:shift]):
+        try:
+            run = make(tool)()
+        except ClientError as exc:
+            log(f"  {label}: {tool} failed: {exc}")
+            skipped.setdefault(tool, str(exc))
+            continue
+        runs[tool].append(run.to_dict())
+        cpu = run.cpu_us_per_request
+        line = f"  {label} {tool:7s} {run.requests_per_s:10.0f} req/s  "
+        line += f"{cpu:7.2f} us CPU/req" if cpu is not None else "no requests"
+        if run.startup_s is not None:
+            line += f"  start {run.startup_s * 1000:6.0f} ms"
+        if run.startup_cpu_s is not None:
+            line += f" ({run.startup_cpu_s * 1000:.0f} ms CPU)"
+        if run.peak_pss_bytes is not None:
+            line += f"  PSS {run.peak_pss_bytes / 1e6:6.1f} MB"
+        if run.detail.get("protocol"):
+            line += f"  {run.detail['protocol']}"
+        errors = sum(run.errors.values())
+        log(line + (f"  {errors} errors" if errors else ""))

@@ -39,6 +39,7 @@ from benchmarks.clients import (
     ClientRun,
     Watch,
     locust_available,
+    one_round,
     run_floor,
     run_locust,
     run_pyload,
@@ -183,44 +184,6 @@ def _ratios(
     return out
 
 
-def _one_round(
-    label: str,
-    tools: Sequence[str],
-    make: Callable[[str], Callable[[], ClientRun]],
-    round_index: int,
-    rounds: int,
-    shift: int,
-    runs: dict[str, list[dict[str, Any]]],
-    skipped: dict[str, str],
-) -> None:
-    """Each tool once, starting ``shift`` tools in; failures are recorded."""
-    shift %= len(tools)
-    for tool in list(tools[shift:]) + list(tools[:shift]):
-        try:
-            run = make(tool)()
-        except ClientError as exc:
-            log(f"  {label} round {round_index + 1}: {tool} failed: {exc}")
-            skipped.setdefault(tool, str(exc))
-            continue
-        runs[tool].append(run.to_dict())
-        cpu = run.cpu_us_per_request
-        cpu_text = f"{cpu:7.2f} us CPU/req" if cpu is not None else "no requests"
-        extra = ""
-        if run.startup_s is not None:
-            extra += f"  start {run.startup_s * 1000:6.0f} ms"
-        if run.startup_cpu_s is not None:
-            extra += f" ({run.startup_cpu_s * 1000:.0f} ms CPU)"
-        if run.peak_pss_bytes is not None:
-            extra += f"  PSS {run.peak_pss_bytes / 1e6:6.1f} MB"
-        errors = sum(run.errors.values())
-        if errors:
-            extra += f"  {errors} errors"
-        log(
-            f"  {label} round {round_index + 1}/{rounds} {tool:7s}"
-            f" {run.requests_per_s:10.0f} req/s  {cpu_text}{extra}"
-        )
-
-
 def _measure(
     label: str,
     tools: Sequence[str],
@@ -231,7 +194,8 @@ def _measure(
     """``rounds`` rounds, each tool once per round, the order rotating; failures are recorded."""
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in tools}
     for round_index in range(rounds):
-        _one_round(label, tools, make, round_index, rounds, round_index, runs, skipped)
+        one_round(f"{label} round {round_index + 1}/{rounds}", tools, make, round_index,
+                  runs, skipped)  # fmt: skip
     return runs
 
 
@@ -283,9 +247,9 @@ def _measure_shapes(
                     watch,
                 )
 
-            _one_round(
-                row["shape"], tools, make, round_index, rounds, round_index + index,
-                row["runs"], skipped,
+            one_round(
+                f"{row['shape']} round {round_index + 1}/{rounds}", tools, make,
+                round_index + index, row["runs"], skipped,
             )  # fmt: skip
     for row in table:
         row["medians"] = {t: summarise(r) for t, r in row["runs"].items() if r}

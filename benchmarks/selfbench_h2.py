@@ -33,7 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import RESULTS_DIR, sigterm_as_ctrl_c
-from benchmarks.clients import GRACE_S, ClientError, ClientRun, Watch, run_pyload, wrk_seconds
+from benchmarks.clients import (
+    GRACE_S,
+    ClientError,
+    ClientRun,
+    Watch,
+    one_round,
+    run_pyload,
+    wrk_seconds,
+)
 from benchmarks.clients import _run as run_measured  # one measured child: tree CPU, wall, PSS
 from benchmarks.common import available_cpus, log, median, plan_cpus, write_dated
 from benchmarks.formatting import fmt_or
@@ -209,34 +217,6 @@ def ratios(medians: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | No
     }
 
 
-def _one_round(
-    label: str,
-    tools: Sequence[str],
-    make: Callable[[str], Callable[[], ClientRun]],
-    shift: int,
-    runs: dict[str, list[dict[str, Any]]],
-    skipped: dict[str, str],
-) -> None:
-    """Each tool once, starting ``shift`` tools in; a failure is logged and recorded."""
-    shift %= len(tools)
-    for tool in list(tools[shift:]) + list(tools[:shift]):
-        try:
-            run = make(tool)()
-        except ClientError as exc:
-            log(f"  {label}: {tool} failed: {exc}")
-            skipped.setdefault(tool, str(exc))
-            continue
-        runs[tool].append(run.to_dict())
-        cpu = run.cpu_us_per_request
-        errors = sum(run.errors.values())
-        log(
-            f"  {label} {tool:7s} {run.requests_per_s:10.0f} req/s  "
-            + (f"{cpu:7.2f} us CPU/req" if cpu is not None else "no requests")
-            + f"  {run.detail.get('protocol')}"
-            + (f"  {errors} errors" if errors else "")
-        )
-
-
 def run_h2_comparison(
     *,
     duration: float = DURATION_S,
@@ -285,7 +265,7 @@ def run_h2_comparison(
                     )
 
                 label = f"{row['shape']} round {round_index + 1}/{rounds}"
-                _one_round(label, ran, make, round_index + index, row["runs"], skipped)
+                one_round(label, ran, make, round_index + index, row["runs"], skipped)
     for row in table:
         row["medians"] = {t: summarise(r) for t, r in row["runs"].items() if r}
         row["ratios"] = ratios(row["medians"])
