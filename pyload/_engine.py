@@ -33,8 +33,9 @@ around it is ``_process``):
 A thread is one of wrk's threads: a group of connections with its own counters and its own
 100 ms Req/Sec sampler. A worker process (``_process``) hosts one or more on one event loop.
 
-State: each LoadThread owns its connections and counters; the process owns its loop; nothing is
-shared with other processes but the start and stop events and the messages sent (_messages.py).
+State: each LoadThread owns its connections and counters; the process owns its loop and the one
+latency count its threads share (``ProcessLatencies``); nothing is shared with other processes
+but the start and stop events and the messages sent (_messages.py).
 Failures during the run are counters, not exceptions (as wrk counts them: src/wrk.c,
 ``thread->errors``).
 """
@@ -48,7 +49,7 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import cast
 
-from pyload._counters import ThreadResult, ThreadStats
+from pyload._counters import ProcessLatencies, ThreadResult, ThreadStats
 from pyload._engine_http2 import Http2Connection, Http2Requests
 from pyload._http11 import FullResponseParser, ResponseError, ResponseParser, parser_class
 from pyload._messages import HookFailed, ProcessMessage, Progress
@@ -79,14 +80,19 @@ def rate_sample(done: int, elapsed_ms: int) -> int | None:
 
 
 async def run_thread(
-    spec: ThreadSpec, send: Callable[[ProcessMessage], None], should_stop: Callable[[], bool]
+    spec: ThreadSpec,
+    send: Callable[[ProcessMessage], None],
+    should_stop: Callable[[], bool],
+    latencies: ProcessLatencies | None = None,
 ) -> ThreadResult:
     """Run one worker's load on the running loop until its deadline or ``should_stop()``.
 
-    ``send`` receives a Progress message every second. This is the whole worker but the
-    process around it: tests await it on their own loop (the in-process mode).
+    ``send`` receives a Progress message every second; ``latencies``: the count and the start
+    shared with the process's other threads (else its own, from now). This is the whole
+    worker but the process around it: tests await it on their own loop (the in-process mode).
     """
-    result = await LoadThread(spec, asyncio.get_running_loop(), send, should_stop).run()
+    loop = asyncio.get_running_loop()
+    result = await LoadThread(spec, loop, send, should_stop, latencies).run()
     result.script_values = spec.requests.finish()  # -s: the thread's globals, for done()
     return result
 
@@ -100,6 +106,7 @@ class LoadThread:
         loop: asyncio.AbstractEventLoop,
         send: Callable[[ProcessMessage], None],
         should_stop: Callable[[], bool],
+        latencies: ProcessLatencies | None = None,
     ) -> None:
         self.spec = spec
         self.loop = loop
@@ -114,10 +121,11 @@ class LoadThread:
         )
         self.open: set[Connection | Http2Connection] = set()
         self.schedules: list[Schedule] = []  # the slots' schedules (constant rate only)
-        # The latencies recorded since the last Progress: from the intended send times at a
-        # constant rate, else as measured. Each second they go to the parent and are added to
-        # ``recorded``, the run's totals of the same.
-        self.interval_counts: dict[int, int] = {}
+        # The latencies recorded since the last Progress, in one dict for the process's threads:
+        # from the intended send times at a constant rate, else as measured. Each second they
+        # go to the parent and are added to ``recorded``, the run's totals of the same.
+        self.latencies = latencies or ProcessLatencies(perf_counter_ns())
+        self.interval_counts = self.latencies.counts
         # The responses since the last Progress by status code, every code but 200 (a rare
         # branch of the hot path; 200's count is the rest): each second to the parent too,
         # and added to the run's ``result.status_counts``.
@@ -148,7 +156,7 @@ class LoadThread:
     async def run(self) -> ThreadResult:
         loop, stats, spec = self.loop, self.stats, self.spec
         cpu_start = time.process_time()
-        start_ns = self.start_ns = perf_counter_ns()
+        start_ns = self.start_ns = self.latencies.start_ns  # the process's threads': together
         self.end_ns = 0
         self.finished: asyncio.Future[None] = loop.create_future()
         self.sample_start_ns, self.sampled_requests, self.ticks = start_ns, 0, 0
@@ -218,7 +226,7 @@ class LoadThread:
         self.warming = False
         self.measure_start_ns = now
         self.stats.clear_counts()
-        self.interval_counts = {}
+        self.latencies.end_warm_up()
         self.interval_statuses = {}
         self.result.status_counts.clear()
         self.result.latency_counts.clear()
@@ -298,7 +306,7 @@ class LoadThread:
         """Send the counters so far, the latencies and the status codes other than 200 counted
         since the last Progress (added to the run's totals here, once a second, not per
         response) and the connections open (the last one: when the load stopped)."""
-        interval, self.interval_counts = self.interval_counts, {}
+        interval = self.latencies.take()  # the process's, since its last Progress
         recorded = self.recorded
         for value, n in interval.items():
             recorded[value] = recorded.get(value, 0) + n
@@ -387,22 +395,10 @@ class Connection(ResponseParser, asyncio.Protocol):
     or HEAD requests take a subclass on their parser (``connection_class``)."""
 
     __slots__ = (
-        "at_once",
-        "closed",
-        "error_counted",
-        "intended_ns",
-        "latency_counts",
-        "pending",
-        "request",
-        "result",
-        "schedule",
-        "sent_ns",
-        "source",
-        "timeout_us",
-        "timer",
-        "transport",
+        "at_once", "closed", "error_counted", "intended_ns", "latency_counts", "pending",
+        "request", "result", "schedule", "sent_ns", "source", "timeout_us", "timer", "transport",
         "worker",
-    )
+    )  # fmt: skip
 
     def __init__(self, worker: LoadThread, schedule: Schedule | None) -> None:
         self.worker = worker

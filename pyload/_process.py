@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection as Pipe
 
-from pyload._counters import ThreadResult
+from pyload._counters import ProcessLatencies, ThreadResult
 from pyload._engine import run_thread
 from pyload._messages import Failed, HookFailed, ProcessMessage, Ready, Result
 from pyload._plan import ThreadSpec
@@ -163,7 +163,10 @@ async def run_threads(
     busy with other work, _saturation).
     """
     cpu_start, wait_start = time.process_time(), run_queue_wait_s()
-    results = await asyncio.gather(*(run_thread(spec, send, should_stop) for spec in threads))
+    latencies = ProcessLatencies(time.perf_counter_ns())  # one count and start for them all
+    results = await asyncio.gather(
+        *(run_thread(spec, send, should_stop, latencies) for spec in threads)
+    )
     for result in results:
         result.stats.cpu_s = result.stats.cpu_wait_s = 0.0
     results[0].stats.cpu_s = time.process_time() - cpu_start

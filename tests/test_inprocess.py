@@ -18,7 +18,7 @@ from pyload._local import prepare
 from pyload._messages import ProcessMessage, Progress
 from pyload._pacing import CLOSED_LOOP, Schedule
 from pyload._plan import ThreadSpec
-from pyload._process import new_event_loop
+from pyload._process import new_event_loop, run_threads
 from pyload._sources import SourceDefaults
 from pyload.config import Config
 from pyload.result import RunResult
@@ -57,6 +57,32 @@ def test_counts_latencies_and_samples(server: TargetServer, loop: str):
     (last,) = messages
     assert isinstance(last, Progress) and last.final
     assert last.latency_counts == result.latency_counts  # every latency went through it
+
+
+@pytest.mark.parametrize("warmup", [0.0, 0.3])
+def test_a_process_threads_share_one_latency_count_and_send_each_latency_once(
+    server: TargetServer, warmup: float
+):
+    # Three threads on one loop, as a worker process hosts them (_process.run_threads): they
+    # record into one count, and each Progress takes what the process recorded since the one
+    # before. Every latency is sent once (the messages add up to the results) and belongs to
+    # a counted response: the warm-up's are forgotten once, by the first thread to end it.
+    specs = prepare(
+        Config(server.url, connections=6, threads=3, duration=1.2, warmup=warmup)
+    )
+    loop = new_event_loop("uvloop")
+    messages: list[ProcessMessage] = []
+    try:
+        results = loop.run_until_complete(run_threads(specs, messages.append, lambda: False))
+    finally:
+        loop.close()
+    requests = sum(r.stats.requests for r in results)
+    assert requests > 100 and sum(r.stats.timeouts for r in results) == 0
+    recorded = sum(sum(r.latency_counts.values()) for r in results)
+    sent = sum(sum(m.latency_counts.values()) for m in messages if isinstance(m, Progress))
+    assert recorded == sent == requests
+    finals = [m for m in messages if isinstance(m, Progress) and m.final]
+    assert sorted(m.index for m in finals) == [0, 1, 2]
 
 
 def test_rate_sample_is_wrks_rule():
