@@ -16,7 +16,10 @@ then:
 
 That costs the parent a few milliseconds a second (_seconds: the threads' latencies added,
 the percentiles and the histogram, with numpy); the p99 of every latency so far is kept only
-for ``on_progress``.
+for ``on_progress``. Without ``on_progress`` nothing needs a second at once, so up to
+``UNBUILT_SECONDS`` complete seconds wait as the messages' counts and are built together, at the
+end of a short run: the parent then imports numpy (about 0.1 s of CPU) after the load, not on a
+core its worker processes are loading from (docs/benchmarks.md, "Python's floor").
 
 A thread whose process is lost stops counting toward the seconds after its last message; what
 it had done by then is what ``last_words`` reports.
@@ -33,7 +36,11 @@ from pyload._messages import Progress
 if TYPE_CHECKING:
     from pyload._seconds import Arrays, Second
 
-__all__ = ["ProgressTally", "RoundBarrier"]
+__all__ = ["UNBUILT_SECONDS", "ProgressTally", "RoundBarrier"]
+
+# Complete seconds kept as the messages' latency counts before they are built (only without
+# on_progress): a few megabytes at -t20 -c2000, where a second has over 10,000 distinct values.
+UNBUILT_SECONDS = 10
 
 
 def _p99(arrays: Arrays) -> int | None:
@@ -113,6 +120,7 @@ class ProgressTally:
         self.rounds = RoundBarrier(range(threads))  # the n-th second: every thread's n-th
         self.adding: dict[int, _Round] = {}  # the seconds not yet complete, by number
         self.seconds: list[Second] = []
+        self.unbuilt: list[_Round] = []  # complete seconds not built yet (no on_progress)
         self.cumulative: Arrays | None = None  # every latency so far (for the p99)
 
     def add(self, message: Progress) -> None:
@@ -150,6 +158,7 @@ class ProgressTally:
         """Every thread has ended: complete the seconds left; the run's seconds."""
         self.rounds.end_all()
         self._advance()
+        self._build()
         return self.seconds
 
     def last_words(self, threads: list[int]) -> tuple[Counters | None, float | None]:
@@ -162,12 +171,24 @@ class ProgressTally:
 
     def _advance(self) -> None:
         for number in self.rounds.advance():
-            self._complete(self.adding.pop(number))
+            second = self.adding.pop(number)
+            if self.on_progress is not None:
+                self._complete(second)
+                continue
+            self.unbuilt.append(second)
+            if len(self.unbuilt) >= UNBUILT_SECONDS:
+                self._build()
+
+    def _build(self) -> None:
+        """Build the complete seconds that wait (in order)."""
+        unbuilt, self.unbuilt = self.unbuilt, []
+        for second in unbuilt:
+            self._complete(second)
 
     def _complete(self, second: _Round) -> None:
-        # _seconds (hdrh, and numpy on use) is imported here, at the first second: the parent
-        # creates the tally before the load starts, and a run's start imports only what the
-        # load needs (docs/architecture.md, "What a run imports").
+        # _seconds (hdrh, and numpy on use) is imported here, at the first second built: the
+        # parent creates the tally before the load starts, and a run's start imports only what
+        # the load needs (docs/architecture.md, "What a run imports").
         from pyload._seconds import Second, added, latency_arrays
 
         start_s = self.seconds[-1].end_s if self.seconds else 0.0

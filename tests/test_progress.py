@@ -8,7 +8,7 @@ from hdrh.histogram import HdrHistogram
 
 from pyload._counters import Counters, LostPart, RunProgress
 from pyload._messages import Progress
-from pyload._progress import ProgressTally
+from pyload._progress import UNBUILT_SECONDS, ProgressTally
 from pyload._seconds import SecondLatency
 
 SECOND = 1_000_000_000
@@ -51,6 +51,34 @@ def test_each_second_is_reported_once_every_thread_has_sent_it():
     for second in seconds:
         total.add(HdrHistogram.decode(second.latency_encoded))
     assert total.get_total_count() == 39 and total.get_max_value() == 5003  # 5000's cell
+
+
+def test_without_a_live_consumer_the_seconds_are_built_after_the_load_or_ten_at_a_time():
+    # No on_progress: nothing needs a second at once, so a short run's seconds are built at
+    # flush (the parent imports numpy after the load); a long run's, UNBUILT_SECONDS at a time.
+    # Either way they are the very seconds an on_progress run builds one by one.
+    def feed(tally: ProgressTally, seconds: int) -> None:
+        for n in range(1, seconds + 1):
+            for thread in (0, 1):
+                counts = {100 * n + thread: n, 7: 1}
+                tally.add(Progress(thread, n * SECOND, Counters(requests=(n + 1) * n // 2 + n),
+                                   counts))  # fmt: skip
+
+    live = ProgressTally(2, lambda progress: None)
+    quiet = ProgressTally(2, None)
+    feed(live, UNBUILT_SECONDS - 1)
+    feed(quiet, UNBUILT_SECONDS - 1)
+    assert len(live.seconds) == UNBUILT_SECONDS - 1 and quiet.seconds == []
+    feed_more = Progress(0, UNBUILT_SECONDS * SECOND, Counters(requests=1000), {5: 1})
+    for tally in (live, quiet):
+        tally.add(feed_more)
+        tally.add(dataclasses.replace(feed_more, index=1))
+    assert len(quiet.seconds) == UNBUILT_SECONDS  # the tenth complete second built them all
+    for tally in (live, quiet):
+        tally.finished(0, None)
+        tally.finished(1, None)
+    assert quiet.flush() == live.flush()
+    assert [s.requests for s in quiet.seconds][:3] == [4, 6, 8]
 
 
 def test_what_lost_threads_had_done():
