@@ -12,12 +12,13 @@ run can be checked to have fetched the body it names.
 Loopback only, and bounded: the clock starts before the first connect, and after ``seconds``
 the counts are taken and every connection is aborted in the same step, so a response can't be
 counted after them. Then one JSON line on stdout: ``requests`` (responses completed),
-``seconds``, ``requests_per_s``, ``cpu_s`` (this process's CPU over the same span: the load
-phase), ``in_flight_at_end`` (open connections, each with one request written and unanswered),
-``bytes_read``, ``errors`` (``connect``: connections refused; ``read``: connections closed by
-the server), ``p50_us`` and ``p99_us``. A server that saw every request written counts
-``requests + in_flight_at_end`` of them. Bad arguments, or no connection at all: one line on
-stderr, exit 1.
+``seconds``, ``requests_per_s``, ``cpu_s`` (this process's CPU from before the first connect
+to its connections closed: the load phase, the span pyload's ``cpu_s`` covers, whose workers
+close every connection before they report), ``in_flight_at_end`` (open connections, each
+with one request written and unanswered), ``bytes_read``, ``errors`` (``connect``:
+connections refused; ``read``: connections closed by the server), ``p50_us`` and ``p99_us``.
+A server that saw every request written counts ``requests + in_flight_at_end`` of them. Bad
+arguments, or no connection at all: one line on stderr, exit 1.
 
 It imports nothing of the repository, so that its start-up is Python's, uvloop's and
 httptools': the selfbench runs it by path with ``python -P`` (the script's folder not put on
@@ -98,11 +99,13 @@ async def load(host: str, port: int, path: str, connections: int, seconds: float
     protocols = [m[1] for m in made if isinstance(m, tuple)]
     if protocols:  # else: nothing to wait for
         await asyncio.sleep(max(0.0, start / 1e9 + seconds - now_ns() / 1e9))
-    end, cpu_s = now_ns(), time.process_time() - cpu_start
+    end = now_ns()
     requests, in_flight = sum(latencies.values()), sum(p.open for p in protocols)
     for protocol in protocols:
         if protocol.transport is not None:
             protocol.transport.abort()
+    await asyncio.sleep(0)  # a loop turn: the closes run (their connection_lost callbacks)
+    cpu_s = time.process_time() - cpu_start  # connecting, loading and closing: pyload's span
     elapsed = (end - start) / 1e9
     return {
         "tool": "floor",
