@@ -17,6 +17,7 @@ starts) so that observing takes nothing from the client's CPU.
 
 from __future__ import annotations
 
+import compileall
 import json
 import math
 import os
@@ -46,6 +47,7 @@ __all__ = [
     "ClientError",
     "ClientRun",
     "Watch",
+    "compile_pyload",
     "locust_available",
     "one_round",
     "run_floor",
@@ -374,6 +376,15 @@ def run_wrk(
 _BULKY_JSON_KEYS = ("latency_hdr", "wrk_text", "latency_counts_us", "req_per_s_samples")
 
 
+def compile_pyload() -> None:
+    """pyload's modules compiled to bytecode (``__pycache__``) before a run is measured, as an
+    installed pyload has them after its first run. Without it, a module edited since its
+    bytecode was written (or every module, in an environment with PYTHONDONTWRITEBYTECODE set,
+    which never writes it) is compiled from source at every launch: 15 to 20 ms more of
+    start-up CPU, measured once in this project's shell. Cheap when nothing changed."""
+    compileall.compile_dir(PROJECT_ROOT / "pyload", quiet=2)
+
+
 def run_pyload(
     url: str,
     *,
@@ -392,6 +403,7 @@ def run_pyload(
     pyload's default); ``options``: e.g. ``("-s", path)``.
     The load-phase CPU is the JSON's ``cpu_s`` (its worker processes while loading)."""
     duration, timeout = wrk_seconds(duration_s), wrk_seconds(timeout_s)
+    compile_pyload()  # a start-up measured, not a compile
     with tempfile.TemporaryDirectory(prefix="pyload-bench-") as tmp:
         json_path = Path(tmp) / "result.json"
         argv = [
