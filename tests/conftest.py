@@ -102,12 +102,29 @@ def _leftovers(me: psutil.Process, before: set[psutil.Process]) -> list[psutil.P
     )
 
 
+#: The test file of the last test checked: see _leaves_nothing_behind on gc.freeze().
+_checked_file: list[str] = [""]
+
+
 @pytest.fixture(autouse=True)
-def _leaves_nothing_behind() -> Iterator[None]:
+def _leaves_nothing_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail the test (at its teardown) that leaves a process running or an object that warns
     when collected. Autouse, so set up before the test's other function fixtures and torn down
     after them: what they start must be gone too; what wider fixtures started before is not
-    this test's."""
+    this test's.
+
+    The collection walks only what is new: the objects alive after a check are no test's leak
+    yet, and are set aside (``gc.freeze()``), so the next check does not walk them again (a
+    full collection of pytest's ~150,000 objects takes 0.1-0.3 s on 2 cores: a quarter of the
+    suite's time, over 1,100 tests). At the first test of each file they are handed back
+    (``gc.unfreeze()``) and that test's check walks everything: garbage that a wider fixture
+    leaves at its teardown (a module's server) is found there, by the first test after it, as
+    when every check walked everything; so is an object that outlived its test and became
+    garbage later in the file. (An in-process run's ``gc.unfreeze()`` hands them back too.)"""
+    file = request.node.nodeid.split("::", 1)[0]
+    if file != _checked_file[0]:
+        gc.unfreeze()
+        _checked_file[0] = file
     me = psutil.Process()
     before = _live_children(me)
     yield
@@ -125,6 +142,7 @@ def _leaves_nothing_behind() -> Iterator[None]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
         gc.collect()
+    gc.freeze()
     unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     if unclosed:
         problems.append("left unclosed: " + "; ".join(unclosed))
