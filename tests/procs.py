@@ -23,8 +23,8 @@ On leaving the block, whether the test passed, failed, timed out or was interrup
    made process groups or sessions of their own included: the ones found then, if the process
    still runs, and every one ``proc.descendants()`` found before (call it while the tree is up,
    to have a process killed even if its parent dies first and it is reparented away);
-2. reaps the process, and waits until the others are gone (``KILL_WAIT_S`` at most, then fails
-   naming them);
+2. reaps the process, and waits until the others have exited (``KILL_WAIT_S`` at most, then
+   fails naming them): dead, not yet reaped by whoever is their parent now, is exited;
 3. closes the pipes.
 
 A test may of course end the process itself first (``proc.communicate``, ``proc.wait``, a
@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import time
@@ -258,6 +259,30 @@ def _leftover_output(proc: Spawned) -> tuple[Any, Any]:
         return None, None
 
 
+def _still_running(processes: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Those of ``processes`` that have not exited within ``timeout``. A process has exited when
+    it is a zombie or gone: its pidfd is readable then. Not waited for: its reaping, which for a
+    process reparented away (to init, once its parent was killed) is init's business and may
+    come seconds later (as in a Firecracker VM, whose init reaps orphans every ~2 s)."""
+    deadline = time.monotonic() + timeout
+    alive = []
+    for process in processes:
+        try:
+            pidfd = os.pidfd_open(process.pid)
+        except ProcessLookupError:
+            continue  # reaped
+        try:
+            if not _running(process):  # exited, or the pid is another process's by now
+                continue
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            if not poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+                alive.append(process)
+        finally:
+            os.close(pidfd)
+    return alive
+
+
 def _end(proc: Spawned) -> None:
     targets = _kill(proc)
     try:
@@ -267,8 +292,7 @@ def _end(proc: Spawned) -> None:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
-    _, alive = psutil.wait_procs(targets, timeout=KILL_WAIT_S)
-    alive = [p for p in alive if _running(p)]
+    alive = _still_running(targets, timeout=KILL_WAIT_S)
     if alive:
         raise RuntimeError(
             f"still running {KILL_WAIT_S:.0f} s after SIGKILL: "
