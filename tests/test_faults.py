@@ -102,8 +102,12 @@ def assert_answered(report: Report, answered: int) -> None:
 
 
 def assert_one_each(errors: int, faults: int, report: Report) -> None:
-    """One error per fault the server committed, but for those still unread at the stop."""
-    assert faults - report.in_flight <= errors <= faults, (report, faults)
+    """One error per fault the server committed, but for those still unread at the stop: the
+    requests in flight, and a connect per connection (a server that resets on accept may have
+    reset a connection whose connect the client had not seen complete when the run ended; on a
+    busy machine, 2 runs of pyload in 10 missed 2 of about 1,800 so)."""
+    unread = report.in_flight + CONNECTIONS
+    assert faults - unread <= errors <= faults, (report, faults)
     assert errors > 10 * CONNECTIONS  # every fault reconnected, many times
 
 
