@@ -3,6 +3,7 @@ the run's totals, against real servers; the JSON round trip; merged seconds; the
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import random
@@ -31,7 +32,7 @@ from pyload._seconds import (
 )
 from pyload._stats import ExactHistogram
 from pyload.merge import merge_files
-from tests.helpers import ROOT, pyload_cli, start_pyload_cli
+from tests.helpers import CLI_HANG_S, ROOT, pyload_cli, start_pyload_cli
 from tests.target_server import TargetServer
 
 PATHS = str(ROOT / "examples" / "paths.py")  # round-robin over the arguments after the URL
@@ -153,13 +154,17 @@ def test_json_round_trip_is_identical(server: TargetServer):
 
 
 def test_pyload_merge_adds_the_seconds_exactly(server: TargetServer, tmp_path: Path):
-    files = []
-    for name in ("a", "b"):  # the same settings (merge refuses others): 200s and 404s
-        out = tmp_path / f"{name}.json"
-        run = pyload_cli("-t1", "-c2", "-d2", "--json", str(out), "-s", PATHS, server.url, "/",
-                         "/status/404")  # fmt: skip
-        assert run.returncode == 0, run.stderr
-        files.append(str(out))
+    files = [str(tmp_path / f"{name}.json") for name in ("a", "b")]
+    with contextlib.ExitStack() as stack:  # the two runs at the same time: one run's 2 s
+        started = [
+            stack.enter_context(start_pyload_cli(
+                "-t1", "-c2", "-d2", "--json", out, "-s", PATHS, server.url, "/", "/status/404"
+            ))  # the same settings (merge refuses others): 200s and 404s
+            for out in files
+        ]  # fmt: skip
+        for proc in started:
+            _, stderr = proc.communicate(timeout=CLI_HANG_S)
+            assert proc.returncode == 0, stderr
     a, b = (RunResult.from_json(Path(f).read_text()) for f in files)
     merged_out = tmp_path / "merged.json"
     run = pyload_cli("merge", *files, "--json", str(merged_out))
