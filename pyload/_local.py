@@ -251,7 +251,10 @@ def _processes(
         with _signals_held_while_starting(ctx.get_start_method()):
             # Forked workers inherit every object of this process: frozen, the collector of a
             # worker never walks them (CPU, and copy-on-write pages it would touch). Unfrozen
-            # right after, so the caller's own objects are collected as before.
+            # right after, so the caller's own objects are collected as before; a caller that
+            # froze objects itself (a pre-forking server, the test suite) keeps them frozen:
+            # gc cannot unfreeze only ours, and unfreezing all would undo its freeze.
+            frozen_by_caller = gc.get_freeze_count() > 0
             gc.freeze()
             try:
                 for process_index, threads in hosted.items():
@@ -273,7 +276,8 @@ def _processes(
                     processes.append(process)
                     _started.add(process)
             finally:
-                gc.unfreeze()
+                if not frozen_by_caller:
+                    gc.unfreeze()
         _wait_ready(pipes)
         yield pipes, {p: [t.index for t in ts] for p, ts in hosted.items()}
     finally:

@@ -120,7 +120,9 @@ def _leaves_nothing_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     (``gc.unfreeze()``) and that test's check walks everything: garbage that a wider fixture
     leaves at its teardown (a module's server) is found there, by the first test after it, as
     when every check walked everything; so is an object that outlived its test and became
-    garbage later in the file. (An in-process run's ``gc.unfreeze()`` hands them back too.)"""
+    garbage later in the file. (An in-process run freezes what its test made before it and
+    leaves it so, the caller's freeze being on: _local.py. Garbage among it is found at the
+    next file's first test.)"""
     file = request.node.nodeid.split("::", 1)[0]
     if file != _checked_file[0]:
         gc.unfreeze()

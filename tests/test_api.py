@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 import pyload
@@ -68,3 +70,17 @@ def test_run_accepts_a_config_and_header_forms(server: TargetServer):
     mapping = pyload.run(server.url + "/", connections=2, threads=1, duration=0.2,
                          headers={"X-B": "2"})  # fmt: skip
     assert mapping.config.headers == (("X-B", "2"),)
+
+
+def test_a_run_leaves_the_callers_frozen_objects_as_it_found_them(server: TargetServer):
+    # The run freezes this process's objects while it forks its workers (they never walk
+    # them), then unfreezes them, unless the caller had frozen objects itself: gc cannot
+    # unfreeze only the run's, and unfreezing all would undo the caller's freeze.
+    gc.unfreeze()
+    result = pyload.run(server.url + "/", connections=1, threads=1, duration=0.2)
+    assert result.requests > 0 and gc.get_freeze_count() == 0
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    result = pyload.run(server.url + "/", connections=1, threads=1, duration=0.2)
+    # Still frozen (a few frozen objects may have been freed since: their count can drop).
+    assert result.requests > 0 and gc.get_freeze_count() > frozen // 2 > 0
