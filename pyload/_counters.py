@@ -163,13 +163,13 @@ class ProcessLatencies:
 
     One dict, not one per thread: at ``-t20 -c2000`` twenty dicts of thousands of distinct
     latencies each cost the hot path about 3 % more CPU per request than one, in cache misses
-    (docs/benchmarks.md). Each Progress takes what the process recorded since the one before
-    (``take``), whichever of its threads sends it, so every latency is sent exactly once; a
-    second's latencies may hold a few milliseconds of another thread's, whose seconds are not
-    aligned to the microsecond anyway. The threads start together (``start_ns``), so their
-    warm-up ends at the same planned moment: the first thread to reach it empties the count
-    (``end_warm_up``), once; every response a thread counts after its own end of warm-up comes
-    after that moment. Plain data: the engine (``_engine``) owns the recording.
+    (docs/benchmarks.md, "Issue 20, continued"). Each Progress takes what the process recorded
+    since the one before (``take``), whichever of its threads sends it, so every latency is
+    sent exactly once; a second's latencies may hold a few milliseconds of another thread's,
+    whose seconds are not aligned to the microsecond anyway. The threads start together
+    (``start_ns``), so their warm-up ends at the same planned moment: the first thread to reach
+    it empties the count (``end_warm_up``), once; every response a thread counts after its own
+    end of warm-up comes after that moment. Plain data: the engine (``_engine``) owns the recording.
     """
 
     __slots__ = ("counts", "start_ns", "warmed_up")

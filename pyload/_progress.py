@@ -19,7 +19,7 @@ the percentiles and the histogram, with numpy); the p99 of every latency so far 
 for ``on_progress``. Without ``on_progress`` nothing needs a second at once, so up to
 ``UNBUILT_SECONDS`` complete seconds wait as the messages' counts and are built together, at the
 end of a short run: the parent then imports numpy (about 0.1 s of CPU) after the load, not on a
-core its worker processes are loading from (docs/benchmarks.md, "Python's floor").
+core its worker processes are loading from (docs/benchmarks.md, "Issue 20, continued").
 
 A thread whose process is lost stops counting toward the seconds after its last message; what
 it had done by then is what ``last_words`` reports.
