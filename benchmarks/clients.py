@@ -271,10 +271,15 @@ def _exited(process: subprocess.Popen[bytes], timeout: float) -> bool:
 
 
 def _run(
-    argv: list[str], timeout_s: float, cpus: list[int] | None, watch: Watch | None = None
+    argv: list[str],
+    timeout_s: float,
+    cpus: list[int] | None,
+    watch: Watch | None = None,
+    source: Path | None = None,
 ) -> tuple[str, str, float, Observed]:
     """Run argv to completion; return stdout, stderr, the tree's CPU seconds, what was seen
-    (wall seconds always; more with a Watch)."""
+    (wall seconds always; more with a Watch). ``source``: a folder holding another build of
+    ``pyload/``, run from there and first on PYTHONPATH (``python -m`` imports that one)."""
 
     def pin() -> None:
         if cpus is not None and hasattr(os, "sched_setaffinity"):
@@ -294,13 +299,16 @@ def _run(
     ):
         cpu_before = _cpu_children()
         start = time.perf_counter()
+        env = child_env()
+        if source is not None:
+            env["PYTHONPATH"] = os.pathsep.join((str(source), env["PYTHONPATH"]))
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=out,  # files, not pipes: nothing to drain while the client is observed
             stderr=err,
-            env=child_env(),
-            cwd=PROJECT_ROOT,
+            env=env,
+            cwd=source or PROJECT_ROOT,
             start_new_session=True,
             preexec_fn=pin,  # single-threaded caller: preexec_fn is safe
         )
@@ -376,13 +384,13 @@ def run_wrk(
 _BULKY_JSON_KEYS = ("latency_hdr", "wrk_text", "latency_counts_us", "req_per_s_samples")
 
 
-def compile_pyload() -> None:
+def compile_pyload(source: Path = PROJECT_ROOT) -> None:
     """pyload's modules compiled to bytecode (``__pycache__``) before a run is measured, as an
     installed pyload has them after its first run. Without it, a module edited since its
     bytecode was written (or every module, in an environment with PYTHONDONTWRITEBYTECODE set,
     which never writes it) is compiled from source at every launch: 15 to 20 ms more of
     start-up CPU, measured once in this project's shell. Cheap when nothing changed."""
-    compileall.compile_dir(PROJECT_ROOT / "pyload", quiet=2)
+    compileall.compile_dir(source / "pyload", quiet=2)
 
 
 def run_pyload(
@@ -397,13 +405,15 @@ def run_pyload(
     processes: int | None = None,
     watch: Watch | None = None,
     options: tuple[str, ...] = (),
+    source: Path | None = None,
 ) -> ClientRun:
     """``python -m pyload -tT -cC -dDs --timeout Ts --latency --json FILE [OPTIONS] URL``
     (whole seconds, as the CLI takes wrk's grammar), with ``--processes P`` if given (else
-    pyload's default); ``options``: e.g. ``("-s", path)``.
+    pyload's default); ``options``: e.g. ``("-s", path)``; ``source``: a folder with another
+    build's ``pyload/`` to run instead of this checkout's (``benchmarks.builds``).
     The load-phase CPU is the JSON's ``cpu_s`` (its worker processes while loading)."""
     duration, timeout = wrk_seconds(duration_s), wrk_seconds(timeout_s)
-    compile_pyload()  # a start-up measured, not a compile
+    compile_pyload(source or PROJECT_ROOT)  # a start-up measured, not a compile
     with tempfile.TemporaryDirectory(prefix="pyload-bench-") as tmp:
         json_path = Path(tmp) / "result.json"
         argv = [
@@ -424,7 +434,7 @@ def run_pyload(
             *options,
             url,
         ]
-        stdout, _, cpu, seen = _run(argv, duration + GRACE_S, cpus, watch)
+        stdout, _, cpu, seen = _run(argv, duration + GRACE_S, cpus, watch, source)
         try:
             result = json.loads(json_path.read_text())
         except (OSError, ValueError) as exc:
