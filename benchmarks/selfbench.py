@@ -346,7 +346,7 @@ def run_selfbench(
             f"selfbench: nginx at {url} on CPU {server}, clients on CPU {client}; "
             f"tools {', '.join(tools)}" + "".join(f"; {t}: {why}" for t, why in skipped.items())
         )
-        for tool in tools:  # warm-up: page cache, Python bytecode, nginx's first accepts
+        for tool in tools if warmup else ():  # warm-up: page cache, bytecode, nginx's accepts
             try:
                 _runner(tool, url, connections, warmup, 1, one, loop, watch)()
             except ClientError as exc:
@@ -524,7 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=SHAPE_ROUNDS,
         help=f"rounds of the shapes table ({SHAPE_ROUNDS})",
     )
-    add("--warmup", type=int, default=WARMUP_S, help=f"warm-up seconds per tool ({WARMUP_S})")
+    add("--warmup", type=int, default=WARMUP_S,
+        help=f"warm-up seconds per tool ({WARMUP_S}; 0: none)")  # fmt: skip
     add("--loop", choices=("auto", "uvloop", "asyncio"), default="auto", help="pyload's loop")
     add("--out", type=Path, default=RESULTS_DIR, help="output directory (benchmarks/results)")
     add(
@@ -544,10 +545,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     tools = [t for t in ns.tools.split(",") if t]
     unknown = set(tools) - set(TOOLS)
-    counts = (ns.duration, ns.rounds, ns.scaling_rounds, ns.warmup, ns.shape_duration)
-    if unknown or min(counts) < 1 or ns.shape_rounds < 1:
+    counts = (ns.duration, ns.rounds, ns.scaling_rounds, ns.shape_duration)
+    if unknown or min(counts) < 1 or ns.shape_rounds < 1 or ns.warmup < 0:
         print(
-            f"selfbench: bad arguments (tools {sorted(unknown)}; durations and rounds >= 1)",
+            f"selfbench: bad arguments (tools {sorted(unknown)}; durations and rounds >= 1,"
+            " warm-up >= 0)",
             file=sys.stderr,
         )
         return 2

@@ -1237,7 +1237,7 @@ def test_selfbench_smoke(tmp_path: Path) -> None:
         "--rounds",
         "1",
         "--warmup",
-        "1",
+        "0",
         "--tools",
         "wrk,pyload,floor",
         "--connections",
@@ -1313,6 +1313,15 @@ def test_selfbench_smoke(tmp_path: Path) -> None:
     again = selfbench.build_parser().parse_args([a.strip("'") for a in command])
     assert (again.shapes, again.shape_bodies) == ([(1, 10), (4, 40)], ["small", "25k"])
     assert (again.shape_duration, again.shape_rounds) == (1, 1)
+
+
+def test_selfbench_refuses_bad_counts_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """Durations and rounds are at least 1, the warm-up at least 0 (0: none); anything else is
+    one line and exit 2, before nginx or any client starts."""
+    for argv in (["--warmup", "-1"], ["--rounds", "0"], ["--shape-duration", "0"]):
+        assert selfbench.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("selfbench: bad arguments") and len(err.splitlines()) == 1
 
 
 def _floor(*args: str) -> subprocess.CompletedProcess[str]:
