@@ -18,7 +18,6 @@ noise: run more rounds, and more than once (docs/benchmarks.md, "Issue 20, conti
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tarfile
@@ -30,7 +29,7 @@ from typing import Any
 
 from benchmarks import PROJECT_ROOT, sigterm_as_ctrl_c
 from benchmarks.clients import ClientError, ClientRun, run_floor, run_pyload
-from benchmarks.common import available_cpus, log, median, plan_cpus
+from benchmarks.common import available_cpus, log, median, plan_cpus, print_table
 from benchmarks.nginx import NginxError, running_nginx
 
 __all__ = ["export_build", "main", "measure", "parse_shapes", "table"]
@@ -168,10 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except NginxError as exc:
             print(f"cannot start nginx: {exc}", file=sys.stderr)
             return 1
-    sys.stdout.write(table(rows))
-    if ns.json is not None:
-        ns.json.write_text(json.dumps(rows, indent=2) + "\n")
-    return 0
+    return print_table(table(rows), rows, ns.json)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,23 @@ from typing import Any
 
 from benchmarks import PROJECT_ROOT
 
-__all__ = ["available_cpus", "child_env", "log", "median", "plan_cpus", "write_dated"]
+__all__ = [
+    "available_cpus", "child_env", "log", "median", "plan_cpus", "print_table", "write_dated",
+]  # fmt: skip
 
 
 def log(message: str) -> None:
     """One progress line on stderr, at once."""
     print(message, file=sys.stderr, flush=True)
+
+
+def print_table(table: str, rows: Any, json_path: Path | None) -> int:
+    """A short benchmark's end: its table on stdout, its rows (every run) as JSON into
+    ``json_path`` if one was given; 0, the exit status."""
+    sys.stdout.write(table)
+    if json_path is not None:
+        json_path.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
 
 
 def available_cpus() -> list[int]:

@@ -14,7 +14,6 @@ Python, uvloop and httptools imported, nothing else) say what a start costs at t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 from benchmarks import sigterm_as_ctrl_c
 from benchmarks.clients import ClientError, ClientRun, Watch, run_floor, run_pyload, run_wrk
-from benchmarks.common import available_cpus, log, median, plan_cpus
+from benchmarks.common import available_cpus, log, median, plan_cpus, print_table
 from benchmarks.nginx import STATUS_PATH, NginxError, running_nginx
 from benchmarks.watch import RequestCounter
 
@@ -115,10 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NginxError as exc:
         print(f"cannot start nginx: {exc}", file=sys.stderr)
         return 1
-    sys.stdout.write(table(rows))
-    if ns.json is not None:
-        ns.json.write_text(json.dumps(rows, indent=2) + "\n")
-    return 0
+    return print_table(table(rows), rows, ns.json)
 
 
 if __name__ == "__main__":
