@@ -22,14 +22,14 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from benchmarks import PROJECT_ROOT, sigterm_as_ctrl_c
-from benchmarks.clients import ClientError, ClientRun, run_floor, run_pyload
-from benchmarks.common import available_cpus, log, median, plan_cpus, print_table
+from benchmarks.clients import ClientRun, one_round, run_floor, run_pyload
+from benchmarks.common import available_cpus, median, plan_cpus, print_table
 from benchmarks.nginx import NginxError, running_nginx
 
 __all__ = ["export_build", "main", "measure", "parse_shapes", "table"]
@@ -73,44 +73,41 @@ def measure(
     builds: dict[str, Path], shapes: Sequence[tuple[int, int]], rounds: int, duration_s: int,
     floor: bool,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """One row per shape and build (and the floor): every round's figures, and their medians."""
+    """One row per shape and build (and the floor): every round's run (``ClientRun.to_dict``),
+    and the medians of requests/s, load-phase and whole-tree CPU per request."""
     client, server = plan_cpus(available_cpus())
     cpus = [client] if client is not None else None
     names = list(builds) + ([FLOOR] if floor else [])
-    rows: dict[tuple[int, int, str], dict[str, Any]] = {
-        (t, c, name): {"shape": f"-t{t} -c{c}", "build": name, "runs": []}
-        for t, c in shapes
-        for name in names
-    }
+    cells: list[tuple[int, int, dict[str, list[dict[str, Any]]]]] = [
+        (t, c, {name: [] for name in names}) for t, c in shapes
+    ]
+    skipped: dict[str, str] = {}
     with running_nginx(cpu=server) as url:
         for round_index in range(rounds):
-            shift = round_index % len(names)
-            for t, c in shapes:
-                for name in names[shift:] + names[:shift]:
-                    try:
-                        if name == FLOOR:
-                            run: ClientRun = run_floor(url, connections=c, duration_s=duration_s,
-                                                       cpus=cpus)  # fmt: skip
-                        else:
-                            run = run_pyload(url, connections=c, duration_s=duration_s,
-                                             threads=t, cpus=cpus, source=builds[name])  # fmt: skip
-                    except ClientError as exc:
-                        log(f"  -t{t} -c{c} {name}: failed: {exc}")
-                        continue
-                    figures = {
-                        "requests_per_s": run.requests_per_s,
-                        "load_us": run.load_cpu_us_per_request,
-                        "tree_us": run.cpu_us_per_request,
-                    }
-                    rows[(t, c, name)]["runs"].append(figures)
-                    log(f"  round {round_index + 1}/{rounds} -t{t} -c{c} {name}: "
-                        f"{figures['requests_per_s']:.0f} req/s, load {figures['load_us']:.2f} "
-                        f"µs/req, tree {figures['tree_us']:.2f}")  # fmt: skip
-    for row in rows.values():
-        for key in ("requests_per_s", "load_us", "tree_us"):
-            values = [r[key] for r in row["runs"] if r[key] is not None]
-            row[key] = median(values) if values else None
-    return list(rows.values())
+            for t, c, runs in cells:
+
+                def make(name: str, t: int = t, c: int = c) -> Callable[[], ClientRun]:
+                    if name == FLOOR:
+                        return lambda: run_floor(url, connections=c, duration_s=duration_s,
+                                                 cpus=cpus)  # fmt: skip
+                    source = builds[name]
+                    return lambda: run_pyload(url, connections=c, duration_s=duration_s,
+                                              threads=t, cpus=cpus, source=source)  # fmt: skip
+
+                label = f"-t{t} -c{c} round {round_index + 1}/{rounds}"
+                one_round(label, names, make, round_index, runs, skipped)
+    return [
+        {
+            "shape": f"-t{t} -c{c}",
+            "build": name,
+            "runs": runs[name],
+            "requests_per_s": median(r["requests_per_s"] for r in runs[name]),
+            "load_us": median(r["load_cpu_us_per_request"] for r in runs[name]),
+            "tree_us": median(r["cpu_us_per_request"] for r in runs[name]),
+        }
+        for t, c, runs in cells
+        for name in names
+    ]
 
 
 def _ratio(value: float | None, first: float | None) -> str:
