@@ -20,7 +20,15 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ct
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+# numpy's OpenBLAS starts a thread per CPU when numpy is imported (after the load, for the
+# report): about 50 ms of CPU on a 2-core machine, for nothing, as pyload's numpy does no
+# linear algebra. The command owns its process, so it asks for one thread; a library caller's
+# process is its own (pyload.run() sets nothing).
+OPENBLAS_THREADS = ("OPENBLAS_NUM_THREADS", "1")
+
+
 def run() -> int:
+    os.environ.setdefault(*OPENBLAS_THREADS)  # unless the caller chose (README, "Speed")
     _stop_on_signals()
     try:
         from pyload._cli import main

@@ -7,12 +7,13 @@ the parent's as it says START, each worker's as it begins its load.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import CLI_HANG_S
+from tests.helpers import CLI_HANG_S, pyload_cli
 from tests.procs import ROOT, run
 from tests.target_server import TargetServer
 
@@ -95,3 +96,35 @@ def test_the_public_names_still_load_on_use() -> None:
     done = run([sys.executable, "-c", code], timeout=CLI_HANG_S)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "pyload.hooks RunResult\n"
+
+
+BLAS_THREADS = "OPENBLAS_NUM_THREADS"
+SAY_BLAS_THREADS = f"""\
+import os
+
+def done(summary, latency, requests):
+    print("{BLAS_THREADS}=" + str(os.environ.get("{BLAS_THREADS}")))
+"""
+
+
+def test_the_command_asks_numpy_for_one_blas_thread_and_the_library_leaves_it_alone(
+    server: TargetServer, tmp_path: Path
+) -> None:
+    """numpy, imported after the load for the report, starts an OpenBLAS thread per CPU unless
+    told otherwise (about 50 ms of CPU on 2 cores): the command, which owns its process, tells
+    it one, unless the caller chose; ``pyload.run()`` leaves its caller's process as it is."""
+    script = tmp_path / "say.py"
+    script.write_text(SAY_BLAS_THREADS, encoding="utf-8")
+    unset = {name: value for name, value in os.environ.items() if name != BLAS_THREADS}
+    for env, expected in ((unset, "1"), ({**unset, BLAS_THREADS: "3"}, "3")):
+        done = pyload_cli("-t1", "-c1", "-d1s", "-s", str(script), server.url, env=env)
+        assert done.returncode == 0, done.stderr
+        assert f"{BLAS_THREADS}={expected}\n" in done.stdout
+    code = (
+        "import os, sys, pyload\n"
+        "pyload.run(sys.argv[1], connections=1, threads=1, duration=0.2)\n"
+        f"print(os.environ.get({BLAS_THREADS!r}))"
+    )
+    done = run([sys.executable, "-c", code, server.url], timeout=CLI_HANG_S, env=unset)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "None\n"
