@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.floor_trials.trials import ResponseFramingError, Scanner
+from benchmarks.floor_trials.trials import (
+    Clock,
+    ResponseFramingError,
+    RulesConnection,
+    Scanner,
+    now_ns,
+)
 from tests import procs, target_server
 from tests.target_server import TargetServer
 
@@ -50,7 +56,8 @@ def test_the_scanner_reads_in_place_and_refuses_what_it_cannot_frame() -> None:
 
 
 @pytest.mark.parametrize(
-    "variant", ["floor", "bound", "scan", "buffered", "buffered-scan", "epoll", "epoll-scan"]
+    "variant",
+    ["floor", "bound", "scan", "buffered", "buffered-scan", "epoll", "epoll-scan", "rules"],
 )
 def test_each_http_variant_counts_exactly_what_the_server_saw(
     server: TargetServer, variant: str
@@ -69,3 +76,43 @@ def test_each_http_variant_counts_exactly_what_the_server_saw(
     if variant != "bound":  # bound gives up counting bytes: that is its saving
         assert requests * response <= result["bytes_read"] < (requests + in_flight) * response
     assert 0.99 < result["seconds"] < 3 and 0 < result["p50_us"] <= result["p99_us"]
+
+
+class Written:
+    """A transport that keeps what it is given: the ``rules`` variant's connection fed bytes."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+
+def test_the_rules_variant_keeps_wrks_rules() -> None:
+    """An interim response is skipped, a status but 200 is counted by code (a 4xx as an error),
+    every final response sends the next request, a response that closes is not followed by
+    one, and a response the server begins before the end of a read is noted as begun."""
+    latencies: dict[int, int] = {}
+    clock = Clock()
+    connection = RulesConnection(b"GET / HTTP/1.1\r\n\r\n", latencies, clock)
+    transport = Written()
+    connection.transport = transport
+    connection.sent_ns = now_ns()
+    connection.data_received(b"HTTP/1.1 100 Continue\r\n\r\n" + RESPONSE)
+    second = RESPONSE.replace(b"200 OK", b"404 Not Found") + HEAD[:10]
+    connection.data_received(second)
+    assert connection.head == [second]  # the chunk in which the next response began
+    connection.data_received(HEAD[10:] + b"hello\n")
+    closing = HEAD.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n") + b"hello\n"
+    connection.data_received(closing)
+    assert clock.requests == 4 and sum(latencies.values()) == 4
+    assert clock.statuses == {404: 1} and clock.status_errors == 1
+    assert len(transport.written) == 3 and transport.closed
+    assert connection.head == [] and connection.bytes_read > 4 * len(RESPONSE)

@@ -9,6 +9,16 @@ trials (benchmarks/floor_trials/build.sh), so it is written in mypyc's subset: n
 from asyncio's (uvloop takes any object with the protocol's methods; only ``buffered`` derives
 from ``asyncio.BufferedProtocol``, which uvloop checks with isinstance).
 
+``rules`` goes the other way: the floor plus what wrk's rules ask of every response (the
+time checked, a timeout counted, the status and keep-alive read, where a response begins
+noted), the least an interpreted client that keeps them can cost. Between the floor, ``rules``
+and pyload, pyload's excess over the floor splits into what the rules cost and what pyload's
+own structure does (docs/benchmarks.md, "What wrk's rules cost").
+
+Every variant's ``cpu_s`` runs from before the first connect to its connections closed, the
+span of ``benchmarks/floor.py`` and of pyload's ``cpu_s`` (until 2026-12-06 it stopped before
+the closes; the results in benchmarks/results/selfbench/floor-trials.md were measured so).
+
 The Content-Length scanner (``scan``, ``buffered-scan``, ``epoll-scan``) is a correct client
 for what it accepts: a response framed by Content-Length (or a 204/304 without one), split
 across reads in any way; anything else (chunked, a close-delimited body) aborts the
@@ -41,6 +51,7 @@ VARIANTS = {
     "buffered-scan": "asyncio.BufferedProtocol into one shared buffer, the Content-Length scanner",
     "epoll": "no event loop: select.epoll, non-blocking sockets, recv_into, send; httptools",
     "epoll-scan": "no event loop: select.epoll, recv_into, send; the Content-Length scanner",
+    "rules": "the floor plus what wrk's rules ask of each response, in three Python calls",
 }
 
 HEAD_END = b"\r\n\r\n"
@@ -160,6 +171,88 @@ def bound_connection(request: bytes, latencies: dict[int, int]) -> Any:
 _Shim = type("_Shim", (), {})  # a plain class, outside mypyc's native classes
 
 
+TICK_NS = 100_000_000  # wrk's Req/Sec sampling interval (pyload/_engine.py's TICK_NS)
+TIMEOUT_US = 2_000_000  # wrk's default --timeout
+
+
+class Clock:
+    """What the ``rules`` variant's connections share, as a pyload thread's do: the next
+    moment something is due (a Req/Sec sample; pyload's deadline too) and the counters."""
+
+    def __init__(self) -> None:
+        self.due_ns = now_ns() + TICK_NS
+        self.requests = 0
+        self.timeouts = 0
+        self.status_errors = 0
+        self.statuses: dict[int, int] = {}
+
+    def tick(self, now: int) -> None:
+        self.due_ns = now + TICK_NS
+
+
+class RulesConnection(Connection):
+    """The floor plus what wrk's rules ask of every response, which pyload must keep (its
+    ``_engine.Connection.on_response`` and ``_http11.ResponseParser``), in the fewest Python
+    calls httptools allows: ``data_received``, ``on_message_begin`` and
+    ``on_message_complete`` (pyload makes two more, ``feed`` and ``on_response``).
+
+    The rules: the time checked against the next due moment, the request counted, a
+    response later than the timeout counted as a timeout and not as a latency, the status
+    read (1xx skipped, a status but 200 counted by code, 4xx and 5xx as errors), keep-alive
+    read (closed otherwise), where a response begins noted (its chunk kept while it is
+    not done: a body that ends with the connection is complete at EOF), a parse error a
+    read error. Nothing else: no hooks, no -n, no rate, no reconnect."""
+
+    def __init__(self, request: bytes, latencies: dict[int, int], clock: Clock) -> None:
+        super().__init__(request, latencies)
+        self.clock = clock
+        self.head: list[bytes] = []
+        self.chunk = b""
+        self.read_errors = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.chunk = data
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.read_errors += 1
+            self.transport.abort()
+            return
+        self.chunk = b""
+        self.bytes_read += len(data)
+
+    def on_message_begin(self) -> None:
+        self.head.append(self.chunk)
+
+    def on_message_complete(self) -> None:
+        self.head.clear()
+        now = now_ns()
+        clock = self.clock
+        if now >= clock.due_ns:
+            clock.tick(now)
+        parser = self.parser
+        status = parser.get_status_code()
+        if status < 200:
+            return
+        clock.requests += 1
+        us = (now - self.sent_ns) // 1000
+        if us > TIMEOUT_US:
+            clock.timeouts += 1
+        else:
+            latencies = self.latencies
+            latencies[us] = latencies.get(us, 0) + 1
+        if status != 200:
+            statuses = clock.statuses
+            statuses[status] = statuses.get(status, 0) + 1
+            if status > 399:
+                clock.status_errors += 1
+        if parser.should_keep_alive():
+            self.sent_ns = now
+            self.transport.write(self.request)
+        else:
+            self.transport.close()
+
+
 class ScanConnection(Connection):
     """The Content-Length scanner instead of httptools."""
 
@@ -251,6 +344,9 @@ def protocol_factory(variant: str, request: bytes, latencies: dict[int, int]) ->
         "buffered": BufferedConnection,
         "buffered-scan": BufferedScanConnection,
     }
+    if variant == "rules":
+        clock = Clock()
+        return lambda: RulesConnection(request, latencies, clock)
     kind = kinds[variant]
     return lambda: kind(request, latencies)
 
@@ -307,13 +403,15 @@ async def load_uvloop(
     protocols = [m[1] for m in made if isinstance(m, tuple)]
     if protocols:
         await asyncio.sleep(max(0.0, start / 1e9 + seconds - now_ns() / 1e9))
-    end, cpu_s = now_ns(), time.process_time() - cpu_start
+    end = now_ns()
     snapshot = dict(latencies)
     inners = [getattr(p, "inner", getattr(p, "connection", p)) for p in protocols]
     in_flight = sum(1 for p in protocols if getattr(p, "open", False) or _open(p))
     for inner in inners:
         if inner.transport is not None:
             inner.transport.abort()
+    await asyncio.sleep(0)  # a loop turn: the closes run
+    cpu_s = time.process_time() - cpu_start  # to the connections closed: floor.py's span
     bytes_read = sum(inner.bytes_read for inner in inners)
     return summary(
         variant,
@@ -416,13 +514,14 @@ def load_epoll(
                 latencies[us] = latencies.get(us, 0) + 1
                 sent[fd] = t
                 sock.send(request)
-    end, cpu_s = now_ns(), time.process_time() - cpu_start
+    end = now_ns()
     snapshot = dict(latencies)
     in_flight = len(socks) - len(connecting)
     made = connections - refused
     for sock in socks.values():
         sock.close()
     poller.close()
+    cpu_s = time.process_time() - cpu_start  # to the connections closed: floor.py's span
     return summary(
         variant, connections, snapshot, (end - start) / 1e9, cpu_s, made, in_flight, bytes_read
     )
