@@ -58,11 +58,7 @@ from pyload._pacing import Schedule
 from pyload._plan import ThreadSpec
 from pyload.errors import HookError
 
-__all__ = [
-    "LoadThread",
-    "rate_sample",
-    "run_thread",
-]
+__all__ = ["LoadThread", "rate_sample", "run_thread"]
 
 TICK_NS = 100_000_000  # the Req/Sec sampling interval: wrk's RECORD_INTERVAL_MS
 TICKS_PER_PROGRESS = 10  # a Progress message every 10 samples: every second
@@ -168,17 +164,12 @@ class LoadThread:
         self.due_ns = min(self.next_tick_ns, self.deadline_ns, self.measure_start_ns)
         self.timer = loop.call_later(TICK_NS / 1e9, self.on_timer)
         per_connection = max(1, self.streams)  # request slots: HTTP/2's streams, else one
-        slots = [
-            loop.create_task(
-                self.keep_connected(
-                    [
-                        spec.pacing.schedule((spec.first_slot + i) * per_connection + j, start_ns)
-                        for j in range(per_connection)
-                    ]
-                )
-            )
-            for i in range(spec.connections)
-        ]
+        slots = []
+        for i in range(spec.connections):
+            first = (spec.first_slot + i) * per_connection
+            schedules = [spec.pacing.schedule(first + j, start_ns) for j in range(per_connection)]
+            slots.append(loop.create_task(self.keep_connected(schedules)))
+            slots[-1].add_done_callback(self.slot_ended)
         try:
             await self.finished
         finally:
@@ -280,6 +271,13 @@ class LoadThread:
                 if not self.never_connected:
                     self.stats.all_connected_us = (perf_counter_ns() - self.start_ns) // 1000
             await conn.closed
+
+    def slot_ended(self, slot: asyncio.Task[None]) -> None:
+        """Only a bug ends a slot before the stop: the thread ends with it (the process reports
+        it), rather than load on a connection short with nothing said."""
+        error = None if slot.cancelled() else slot.exception()
+        if error is not None and not self.finished.done():
+            self.finished.set_exception(error)
 
     def tick(self, now: int) -> None:
         """Every 100 ms: one Req/Sec sample, as wrk takes it; progress; obey a stop request."""

@@ -7,13 +7,14 @@ and pacings through the seams the runner uses.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 
 import pytest
 
 from pyload._counters import ThreadResult
-from pyload._engine import rate_sample, run_thread
+from pyload._engine import Connection, LoadThread, rate_sample, run_thread
 from pyload._local import prepare
 from pyload._messages import ProcessMessage, Progress
 from pyload._pacing import CLOSED_LOOP, Schedule
@@ -257,3 +258,27 @@ def test_head_requests_end_with_the_head(server: TargetServer, loop: str):
     # Every byte read is a head: the counted responses', and any read at the deadline.
     assert stats.bytes_read % len(head) == 0
     assert stats.requests <= stats.bytes_read // len(head) <= stats.requests + stats.in_flight
+
+
+class BrokenConnection(Connection):
+    """A connection whose making raises what no connect does: a bug in the engine's code."""
+
+    def __init__(self, worker: LoadThread, schedule: Schedule | None) -> None:
+        raise RuntimeError("a bug in a connection slot")
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_slot_that_a_bug_ends_ends_the_thread_with_it(server: TargetServer, loop: str):
+    """A refused connect is retried, but anything else that ends a slot is a bug: the thread
+    raises it at once (its process reports it as Failed), rather than loading on with a
+    connection fewer and nothing said until the deadline."""
+    spec = worker_spec(server, duration=60)
+    event_loop = new_event_loop(loop)
+    try:
+        thread = LoadThread(spec, event_loop, lambda message: None, lambda: False)
+        thread.connection_class = BrokenConnection
+        with pytest.raises(RuntimeError, match="a bug in a connection slot"):
+            event_loop.run_until_complete(asyncio.wait_for(thread.run(), timeout=30))
+    finally:
+        event_loop.close()
+    assert thread.stopping  # stopped: every slot cancelled, no connection left open
