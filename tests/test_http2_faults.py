@@ -460,7 +460,13 @@ def test_streams_m_are_m_concurrent_streams_per_connection(h2_server: H2FaultSer
     assert counts.max_concurrent[PROBES:] == [streams] * CONNECTIONS  # and no reconnect
     assert data["config"]["streams"] == streams
     assert data["errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0}
-    assert data["requests"] > 100 and in_flight(data) == CONNECTIONS * streams
+    # Every slot has a stream in flight at the end, but for one case: a stop that falls on a
+    # response (its time check finds the deadline passed) while the same read already ended
+    # k other streams of that connection, whose slots opened new ones, not yet written (a
+    # read's new streams go out together as it ends): the server never saw those, so they
+    # are not in flight (assert_answered holds either way). k < streams.
+    assert data["requests"] > 100
+    assert CONNECTIONS * streams - (streams - 1) <= in_flight(data) <= CONNECTIONS * streams
     assert_answered(data, counts.responses)
     unread = sum(counts.bytes_sent[PROBES:]) - data["bytes_read"]  # the bytes on the wire
     assert 0 <= unread <= in_flight(data) * RESPONSE_BYTES
