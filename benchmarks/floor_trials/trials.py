@@ -200,8 +200,10 @@ class RulesConnection(Connection):
     response later than the timeout counted as a timeout and not as a latency, the status
     read (1xx skipped, a status but 200 counted by code, 4xx and 5xx as errors), keep-alive
     read (closed otherwise), where a response begins noted (its chunk kept while it is
-    not done: a body that ends with the connection is complete at EOF), a parse error a
-    read error. Nothing else: no hooks, no -n, no rate, no reconnect."""
+    not done, which pyload's rule for a body that ends with the connection reads at EOF; that
+    rule runs only at EOF, so it is not here), a parse error a read error. Nothing else: no
+    hooks, no -n, no rate, no reconnect; the JSON's ``requests`` is the latencies recorded,
+    as for every variant (a timeout, none on loopback, would be left out there)."""
 
     def __init__(self, request: bytes, latencies: dict[int, int], clock: Clock) -> None:
         super().__init__(request, latencies)
