@@ -29,7 +29,7 @@ from typing import Any
 
 from benchmarks import PROJECT_ROOT, sigterm_as_ctrl_c
 from benchmarks.clients import ClientRun, one_round, run_floor, run_pyload
-from benchmarks.common import available_cpus, median, plan_cpus, print_table
+from benchmarks.common import available_cpus, median, parse_shape, plan_cpus, print_table
 from benchmarks.nginx import NginxError, running_nginx
 
 __all__ = ["export_build", "main", "measure", "parse_shapes", "table"]
@@ -39,16 +39,9 @@ FLOOR = "floor"
 
 
 def parse_shapes(text: str) -> list[tuple[int, int]]:
-    """``1x100,20x2000`` -> [(1, 100), (20, 2000)] (threads x connections); ValueError."""
-    shapes = []
-    for item in text.split(","):
-        threads, _, connections = item.partition("x")
-        if not (threads.isdigit() and connections.isdigit()) or int(threads) < 1:
-            raise ValueError(f"not THREADSxCONNECTIONS: {item!r}")
-        if int(connections) < int(threads):
-            raise ValueError(f"fewer connections than threads: {item!r}")
-        shapes.append((int(threads), int(connections)))
-    return shapes
+    """``1x100,20x2000`` -> [(1, 100), (20, 2000)] (threads x connections); ValueError, also
+    for an empty item."""
+    return [parse_shape(item) for item in text.split(",")]
 
 
 def export_build(revision: str, into: Path) -> Path:

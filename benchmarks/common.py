@@ -17,13 +17,25 @@ from typing import Any
 from benchmarks import PROJECT_ROOT
 
 __all__ = [
-    "available_cpus", "child_env", "log", "median", "plan_cpus", "print_table", "write_dated",
+    "available_cpus", "child_env", "log", "median", "parse_shape", "plan_cpus", "print_table",
+    "write_dated",
 ]  # fmt: skip
 
 
 def log(message: str) -> None:
     """One progress line on stderr, at once."""
     print(message, file=sys.stderr, flush=True)
+
+
+def parse_shape(item: str) -> tuple[int, int]:
+    """``20x2000`` -> (20, 2000): threads x connections, 1 <= threads <= connections (wrk's
+    rule); ValueError saying what is wrong."""
+    threads, sep, connections = item.lower().partition("x")
+    if not sep or not threads.isdigit() or not connections.isdigit():
+        raise ValueError(f"{item!r} is not THREADSxCONNECTIONS")
+    if not 1 <= int(threads) <= int(connections):
+        raise ValueError(f"{item!r}: 1 <= threads <= connections")
+    return int(threads), int(connections)
 
 
 def print_table(table: str, rows: Any, json_path: Path | None) -> int:

@@ -46,7 +46,7 @@ from benchmarks.clients import (
     run_wrk,
     wrk_available,
 )
-from benchmarks.common import available_cpus, log, median, plan_cpus, write_dated
+from benchmarks.common import available_cpus, log, median, parse_shape, plan_cpus, write_dated
 from benchmarks.machine import machine_info
 from benchmarks.nginx import LARGE_PATH, LARGE_SIZE, STATUS_PATH, NginxError, running_nginx
 from benchmarks.selfbench_h2 import main as http2_main
@@ -453,16 +453,11 @@ def _ints(text: str) -> list[int]:
 
 
 def _shapes(text: str) -> list[tuple[int, int]]:
-    """``1x100,20x2000`` -> [(1, 100), (20, 2000)]: threads x connections."""
-    out = []
-    for item in (x for x in text.split(",") if x):
-        threads, sep, conns = item.lower().partition("x")
-        if not sep or not threads.isdigit() or not conns.isdigit():
-            raise argparse.ArgumentTypeError(f"{item!r} is not THREADSxCONNECTIONS")
-        if not 1 <= int(threads) <= int(conns):
-            raise argparse.ArgumentTypeError(f"{item!r}: 1 <= threads <= connections")
-        out.append((int(threads), int(conns)))
-    return out
+    """``1x100,20x2000`` -> [(1, 100), (20, 2000)]: threads x connections ('': none)."""
+    try:
+        return [parse_shape(item) for item in text.split(",") if item]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _bodies(text: str) -> list[str]:
