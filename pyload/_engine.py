@@ -120,7 +120,7 @@ class LoadThread:
         # The latencies recorded since the last Progress, in one dict for the process's threads:
         # from the intended send times at a constant rate, else as measured. Each second they
         # go to the parent and are added to ``recorded``, the run's totals of the same.
-        self.latencies = latencies or ProcessLatencies(perf_counter_ns())
+        self.latencies = ProcessLatencies(perf_counter_ns()) if latencies is None else latencies
         self.interval_counts = self.latencies.counts
         # The responses since the last Progress by status code, every code but 200 (a rare
         # branch of the hot path; 200's count is the rest): each second to the parent too,
